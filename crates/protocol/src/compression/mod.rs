@@ -1,0 +1,1 @@
+//! Compression codecs (owned by the compression work).

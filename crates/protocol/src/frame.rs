@@ -1,0 +1,1 @@
+//! Frames (owned by the codegen work).

@@ -1,0 +1,1 @@
+//! Record batches (owned by the records work).
