@@ -1,19 +1,70 @@
-//! Project automation: `cargo xtask <command>`.
+//! Project automation: `cargo xtask <command>`. Run `cargo xtask help` for the list.
 //!
 //! - `codegen [--check]`: regenerate kafkit-protocol's messages from
 //!   `../shared/kafka-messages` (with `--check`, fail if the checked-in code is stale).
+//! - `test`, `lint`, `test-kafka`, `demo`: see [`test`].
+//! - `check-layers`: see [`layers`].
+//! - `install-tansu`: see [`tansu`].
 
 mod codegen;
+mod layers;
+mod tansu;
+mod test;
+mod util;
+
+use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-fn main() -> Result<()> {
+const HELP: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  demo [--brokers host:port]   start tansu, produce three records and fetch them back
+  test [cargo test args]       everything CI runs: codegen --check, fmt, clippy,
+                               check-layers, and cargo test --workspace with tansu
+  lint                         cargo fmt --check and clippy with warnings denied
+  test-kafka [--docker] [args] the integration tests (kafkit-tests) against tansu,
+                               or with --docker against docker/docker-compose.yml's
+                               cluster at 127.0.0.1:9092-9094 (needs a Docker engine)
+  check-layers                 fail if a crate depends on one not below it:
+                               protocol <- conn <- reader/writer/admin <- kafkit/cli
+  install-tansu [--force]      install the tansu test broker at .tools/tansu
+  codegen [--check]            regenerate kafkit-protocol's messages (--check: fail if stale)
+  help                         this text
+";
+
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask <codegen> [args]");
+        print!("{HELP}");
+        bail!("no command given");
     };
     match command.as_str() {
         "codegen" => codegen::run(rest),
-        other => bail!("unknown xtask command `{other}`"),
+        "demo" => test::demo(rest),
+        "test" => test::test(rest),
+        "lint" => test::lint(rest),
+        "test-kafka" => test::test_kafka(rest),
+        "check-layers" => layers::run_command(rest),
+        "install-tansu" => tansu::run_command(rest),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => {
+            print!("{HELP}");
+            bail!("unknown xtask command `{other}`")
+        }
     }
 }

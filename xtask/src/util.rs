@@ -1,0 +1,116 @@
+//! Helpers shared by the xtask commands: paths, running child commands, timing.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root: the parent of `xtask/`.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A `cargo` command run from the workspace root, using the same cargo that
+/// runs xtask (so `cargo +toolchain xtask` stays on that toolchain).
+pub fn cargo<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(args).current_dir(workspace_root());
+    cmd
+}
+
+/// Runs `cmd` with inherited stdio and fails if it exits non-zero.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = display(cmd);
+    println!("$ {shown}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The command line of `cmd`, for messages.
+pub fn display(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&arg.to_string_lossy());
+    }
+    s
+}
+
+/// True when `cmd` can be started and exits successfully (used to probe for
+/// optional tools such as rustfmt).
+pub fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Formats a duration as `1m02s` or `3.4s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs >= 60.0 {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!("{secs:.1}s")
+    }
+}
+
+/// A sequence of named steps that keeps going after a failure, so one broken
+/// step (say, a lint) does not hide the results of the others, then reports
+/// every step with its time and fails if any step failed.
+#[derive(Debug, Default)]
+pub struct Steps {
+    results: Vec<(String, Duration, Result<(), String>)>,
+}
+
+impl Steps {
+    /// Runs one step, printing a header and its time.
+    pub fn step(&mut self, name: &str, f: impl FnOnce() -> Result<()>) {
+        println!("\n==> {name}");
+        let start = Instant::now();
+        let result = f().map_err(|e| format!("{e:#}"));
+        let elapsed = start.elapsed();
+        match &result {
+            Ok(()) => println!("<== {name}: ok in {}", fmt_duration(elapsed)),
+            Err(e) => println!("<== {name}: FAILED in {}: {e}", fmt_duration(elapsed)),
+        }
+        self.results.push((name.to_owned(), elapsed, result));
+    }
+
+    /// Records a step that was deliberately not run.
+    pub fn skip(&mut self, name: &str, why: &str) {
+        println!("\n==> {name}: skipped ({why})");
+    }
+
+    /// Prints the summary; fails if any step failed.
+    pub fn finish(self) -> Result<()> {
+        println!("\nSummary:");
+        let mut failed = Vec::new();
+        for (name, elapsed, result) in &self.results {
+            let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+            println!("  {verdict:<6} {:>7}  {name}", fmt_duration(*elapsed));
+            if result.is_err() {
+                failed.push(name.as_str());
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            bail!("{} step(s) failed: {}", failed.len(), failed.join(", "))
+        }
+    }
+}
