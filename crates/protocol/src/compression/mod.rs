@@ -311,13 +311,11 @@ mod tests {
 
     #[test]
     fn none_codec_respects_limit() {
-        assert_eq!(
-            decompress(Compression::None, b"abcd", 3),
-            Err(DecodeError::DecompressedTooLarge {
-                codec: "none",
-                limit: 3
-            })
-        );
+        let too_large = DecodeError::DecompressedTooLarge {
+            codec: "none",
+            limit: 3,
+        };
+        assert_eq!(decompress(Compression::None, b"abcd", 3), Err(too_large));
         assert_eq!(decompress(Compression::None, b"", 0).unwrap(), Bytes::new());
     }
 
@@ -325,13 +323,8 @@ mod tests {
     fn empty_input_is_corrupt() {
         for codec in &ALL[1..] {
             let err = decompress(*codec, b"", 100).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    DecodeError::Decompression { .. } | DecodeError::CompressionNotEnabled(_)
-                ),
-                "{codec}: {err:?}"
-            );
+            let expected = matches!(err, DecodeError::Decompression { .. });
+            assert!(expected || err == DecodeError::CompressionNotEnabled(codec.name()));
         }
     }
 
@@ -345,13 +338,11 @@ mod tests {
             }
             assert!(out.len() < 1 << 20, "{codec}: bomb should be small");
             for limit in [0, 1000, 1 << 20] {
-                assert_eq!(
-                    decompress(*codec, &out, limit),
-                    Err(DecodeError::DecompressedTooLarge {
-                        codec: codec.name(),
-                        limit
-                    }),
-                );
+                let too_large = DecodeError::DecompressedTooLarge {
+                    codec: codec.name(),
+                    limit,
+                };
+                assert_eq!(decompress(*codec, &out, limit), Err(too_large));
             }
         }
     }
