@@ -220,7 +220,10 @@ mod tests {
         };
         assert!(ControlRecord::parse(&rec).unwrap_err().is_truncated());
         rec.key = Some(Bytes::from_static(&[0, 0, 0, 0]));
-        assert_eq!(ControlRecord::parse(&rec).unwrap_err(), DecodeError::UnexpectedNull { what: "end transaction marker" });
+        assert_eq!(
+            ControlRecord::parse(&rec).unwrap_err(),
+            DecodeError::UnexpectedNull { what: "end transaction marker" }
+        );
         rec.value = Some(Bytes::from_static(&[0, 0, 0]));
         assert!(ControlRecord::parse(&rec).is_err());
         rec.key = None;
