@@ -71,6 +71,7 @@ mod batch;
 mod builder;
 mod control;
 mod cursor;
+mod encode;
 mod legacy;
 mod record;
 mod set;
