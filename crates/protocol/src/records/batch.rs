@@ -298,7 +298,9 @@ impl RecordBatch {
     /// the iterator ends.
     pub fn records(&self) -> Records {
         let data = self.records_bytes();
-        let data = if matches!(self.compression, Compression::None) {
+        // Compaction can leave an empty batch that keeps its codec bits but
+        // has no records section at all: nothing to decompress.
+        let data = if matches!(self.compression, Compression::None) || (self.record_count == 0 && data.is_empty()) {
             Ok(data)
         } else {
             compression::decompress(self.compression, &data, self.decompressed_limit)

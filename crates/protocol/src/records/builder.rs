@@ -278,7 +278,7 @@ impl RecordBatchBuilder {
         write_record(out, offset_delta, ts_delta, key, value, headers.into_iter())?;
         self.count += 1;
         self.last_offset_delta = offset_delta;
-        self.max_timestamp = self.max_timestamp.max(timestamp);
+        self.max_timestamp = if self.count == 1 { timestamp } else { self.max_timestamp.max(timestamp) };
         Ok(self.base_offset.wrapping_add(i64::from(offset_delta)))
     }
 

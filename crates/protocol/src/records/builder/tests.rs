@@ -97,3 +97,14 @@ fn switching_codecs_keeps_records() {
     let keys: Vec<_> = RecordSet::new(b.finish().unwrap()).records().map(|r| r.unwrap().key.unwrap()).collect();
     assert_eq!(keys, ["a", "b", "c"]);
 }
+
+#[test]
+fn max_timestamp_below_minus_one() {
+    let mut b = RecordBatchBuilder::new(0);
+    b.append(-5, None, None, &[]).unwrap();
+    b.append(-3, None, None, &[]).unwrap();
+    let batch = RecordBatch::decode(&mut b.finish().unwrap()).unwrap();
+    assert_eq!((batch.base_timestamp(), batch.max_timestamp()), (-5, -3));
+    let ts: Vec<i64> = batch.records().map(|r| r.unwrap().timestamp).collect();
+    assert_eq!(ts, [-5, -3]);
+}
