@@ -32,7 +32,6 @@ use crate::error::EncodeError;
 /// assert_eq!(rec.offset, 42);
 /// assert_eq!(rec.value.as_deref(), Some(&b"value"[..]));
 /// ```
-#[derive(Debug)]
 pub struct RecordBatchBuilder {
     buf: BytesMut,
     scratch: BytesMut,
@@ -50,6 +49,20 @@ pub struct RecordBatchBuilder {
     last_offset_delta: i32,
     first_timestamp: Option<i64>,
     max_timestamp: i64,
+}
+
+impl std::fmt::Debug for RecordBatchBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordBatchBuilder")
+            .field("base_offset", &self.base_offset)
+            .field("records", &self.count)
+            .field("size_in_bytes", &self.size_in_bytes())
+            .field("compression", &self.compression)
+            .field("transactional", &self.transactional)
+            .field("control", &self.control)
+            .field("producer_id", &self.producer_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordBatchBuilder {
@@ -303,11 +316,12 @@ impl RecordBatchBuilder {
             }
         }
         let batch_length = self.buf.len() - LOG_OVERHEAD;
-        let batch_length = i32::try_from(batch_length).map_err(|_| EncodeError::TooLong {
-            what: "record batch",
-            len: batch_length,
-            max: i32::MAX as usize,
-        })?;
+        let Ok(batch_length) = i32::try_from(batch_length) else {
+            if !matches!(self.compression, Compression::None) {
+                self.buf.truncate(BATCH_HEADER_SIZE);
+            }
+            return Err(EncodeError::TooLong { what: "record batch", len: batch_length, max: i32::MAX as usize });
+        };
         let mut attributes = self.compression.id() as i16;
         if self.log_append_time.is_some() {
             attributes |= TIMESTAMP_TYPE_FLAG;

@@ -13,7 +13,7 @@ use crate::error::DecodeError;
 /// `key`, `value` and the header bytes are slices of the buffer the batch
 /// was decoded from (or decompressed into): a `Record` owns no allocation of
 /// its own, and cloning one only bumps reference counts.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The absolute offset in the partition.
     pub offset: i64,
@@ -26,18 +26,6 @@ pub struct Record {
     pub value: Option<Bytes>,
     /// The headers (always empty for legacy formats).
     pub headers: Headers,
-}
-
-impl fmt::Debug for Record {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Record")
-            .field("offset", &self.offset)
-            .field("timestamp", &self.timestamp)
-            .field("key", &self.key)
-            .field("value", &self.value)
-            .field("headers", &self.headers)
-            .finish()
-    }
 }
 
 /// A record's headers, parsed only when iterated.
