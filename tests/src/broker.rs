@@ -124,9 +124,9 @@ impl TestBroker {
     ///
     /// ```no_run
     /// # let broker = kafkit_tests::TestBroker::start();
-    /// # let (high_watermark, expected) = (0, 0);
-    /// if !broker.has_tansu_bug("high watermark is the last batch's first offset + 1") {
-    ///     assert_eq!(high_watermark, expected);
+    /// # let (offset, expected) = (0, 0);
+    /// if !broker.has_tansu_bug("ListOffsets by timestamp always answers 0") {
+    ///     assert_eq!(offset, expected);
     /// }
     /// ```
     pub fn has_tansu_bug(&self, bug: &str) -> bool {
@@ -141,16 +141,15 @@ impl TestBroker {
         self.tansu.as_ref().map(|t| t.pid)
     }
 
-    /// Creates `name` with `partitions` partitions and replication factor 1,
-    /// using `tansu topic create`.
+    /// Creates `name` with `partitions` partitions, using `tansu topic create`
+    /// (replication factor 1), or a CreateTopics request on an external cluster.
     ///
     /// # Panics
     ///
     /// If the topic cannot be created.
     pub fn create_topic(&self, name: &str, partitions: u32) {
         let Some(tansu) = &self.tansu else {
-            crate::admin::create_topic(self.addr, name, partitions);
-            return;
+            return self.create_topic_with_request(name, partitions);
         };
         let output = Command::new(&tansu.binary)
             .args([
@@ -170,6 +169,21 @@ impl TestBroker {
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
+        );
+    }
+}
+
+impl TestBroker {
+    /// CreateTopics through the protocol, for clusters that are not tansu.
+    fn create_topic_with_request(&self, name: &str, partitions: u32) {
+        let partitions = i32::try_from(partitions).expect("partition count fits in int32");
+        let response = crate::RawClient::connect(self.addr).create_topics(name, partitions);
+        let result = &response.topics[0];
+        assert_eq!(
+            kafkit_protocol::ErrorCode(result.error_code),
+            kafkit_protocol::ErrorCode::NONE,
+            "cannot create topic {name}: {:?}",
+            result.error_message
         );
     }
 }

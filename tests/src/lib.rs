@@ -20,17 +20,8 @@
 //! [`TestBroker::has_tansu_bug`].
 
 mod broker;
+mod client;
+mod ops;
 
 pub use broker::{TestBroker, tansu_binary, unique_topic};
-
-mod admin {
-    use std::net::SocketAddr;
-
-    /// Creates a topic on an external cluster.
-    pub(crate) fn create_topic(addr: SocketAddr, name: &str, partitions: u32) {
-        panic!(
-            "creating topic {name} ({partitions} partitions) on the external broker {addr} needs \
-             CreateTopics, which kafkit-protocol does not generate yet"
-        )
-    }
-}
+pub use client::{CLIENT_ID, RawClient, advertised};
