@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafkit_protocol::frame;
 use kafkit_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafkit_protocol::{ErrorCode, Request, VersionRange};
 
@@ -28,6 +29,8 @@ pub struct RawClient {
     stream: TcpStream,
     addr: SocketAddr,
     next_correlation_id: i32,
+    /// Received bytes not yet split into frames.
+    received: BytesMut,
     /// The broker's version range per API key, once asked.
     broker_versions: Option<HashMap<i16, VersionRange>>,
 }
@@ -52,6 +55,7 @@ impl RawClient {
             stream,
             addr,
             next_correlation_id: 1,
+            received: BytesMut::new(),
             broker_versions: None,
         }
     }
@@ -70,7 +74,7 @@ impl RawClient {
         let what = || format!("{} v{version} to {addr}", R::NAME);
 
         let mut out = BytesMut::new();
-        frame::encode_request(&mut out, body, version, correlation_id, Some(CLIENT_ID))
+        frame::encode_request(&mut out, correlation_id, Some(CLIENT_ID), version, body)
             .unwrap_or_else(|e| panic!("cannot encode {}: {e}", what()));
         self.stream
             .write_all(&out)
@@ -79,10 +83,11 @@ impl RawClient {
         let response = self
             .read_frame()
             .unwrap_or_else(|e| panic!("no response to {}: {e}", what()));
-        let (header, body) = frame::decode_response::<R::Response>(response, version)
-            .unwrap_or_else(|e| panic!("cannot decode the response to {}: {e}", what()));
+        let (response_correlation_id, body) =
+            frame::decode_response::<R::Response>(response, R::API_KEY, version)
+                .unwrap_or_else(|e| panic!("cannot decode the response to {}: {e}", what()));
         assert_eq!(
-            header.correlation_id,
+            response_correlation_id,
             correlation_id,
             "the response to {} answers another request",
             what()
@@ -156,17 +161,20 @@ impl RawClient {
         response
     }
 
+    /// Reads until one whole response frame has arrived.
     fn read_frame(&mut self) -> std::io::Result<Bytes> {
-        let mut size = [0; 4];
-        self.stream.read_exact(&mut size)?;
-        let size = i32::from_be_bytes(size);
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|&s| s <= MAX_FRAME)
-            .ok_or_else(|| std::io::Error::other(format!("invalid response frame size {size}")))?;
-        let mut frame = vec![0; size];
-        self.stream.read_exact(&mut frame)?;
-        Ok(Bytes::from(frame))
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            if let Some(frame) =
+                frame::decode_frame(&mut self.received, MAX_FRAME).map_err(std::io::Error::other)?
+            {
+                return Ok(frame);
+            }
+            match self.stream.read(&mut chunk)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => self.received.extend_from_slice(&chunk[..n]),
+            }
+        }
     }
 }
 
@@ -177,53 +185,4 @@ pub fn advertised(response: &ApiVersionsResponse, key: ApiKey) -> Option<Version
         .iter()
         .find(|k| k.api_key == key.as_i16())
         .map(|k| VersionRange::new(k.min_version, k.max_version))
-}
-
-/// Request and response framing.
-///
-/// TEMPORARY: kafkit-protocol's `frame` module is being written; this does
-/// the same with the generated headers and goes away when it lands.
-mod frame {
-    use bytes::{BufMut, Bytes, BytesMut};
-    use kafkit_protocol::messages::{RequestHeader, ResponseHeader};
-    use kafkit_protocol::{DecodeError, EncodeError, Message, Request, Response};
-
-    pub fn encode_request<R: Request>(
-        out: &mut BytesMut,
-        body: &R,
-        version: i16,
-        correlation_id: i32,
-        client_id: Option<&str>,
-    ) -> Result<(), EncodeError> {
-        let header = RequestHeader {
-            request_api_key: R::API_KEY.as_i16(),
-            request_api_version: version,
-            correlation_id,
-            client_id: client_id.map(str::to_owned),
-            ..Default::default()
-        };
-        let start = out.len();
-        out.put_i32(0);
-        header.encode(out, R::API_KEY.request_header_version(version))?;
-        body.encode(out, version)?;
-        let size = (out.len() - start - 4) as i32;
-        out[start..start + 4].copy_from_slice(&size.to_be_bytes());
-        Ok(())
-    }
-
-    pub fn decode_response<R: Response>(
-        mut frame: Bytes,
-        version: i16,
-    ) -> Result<(ResponseHeader, R), DecodeError> {
-        let header =
-            ResponseHeader::decode(&mut frame, R::API_KEY.response_header_version(version))?;
-        let body = R::decode(&mut frame, version)?;
-        if !frame.is_empty() {
-            return Err(DecodeError::TrailingBytes {
-                what: R::NAME,
-                remaining: frame.len(),
-            });
-        }
-        Ok((header, body))
-    }
 }
