@@ -197,7 +197,10 @@ impl StructEmitter<'_> {
                 None
             } else {
                 let nd = fi.non_default(&format!("self.{}", fi.ident));
-                let c = absent.and(&Cond::Expr(nd));
+                // In the `else` of `if regular`, a field with no tagged
+                // versions is known to be absent.
+                let untagged = fi.f.tagged.intersect(self.s.range).is_empty();
+                let c = if untagged && regular != Cond::False { Cond::Expr(nd) } else { absent.and(&Cond::Expr(nd)) };
                 Some(format!(
                     "if {} {{\nreturn Err(EncodeError::FieldNotInVersion {{ message: \"{}\", field: \"{}\", version }});\n}}",
                     c.expr(),

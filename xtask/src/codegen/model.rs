@@ -40,41 +40,47 @@ struct Def {
     range: Versions,
 }
 
-pub fn build(spec: &MessageSpec) -> Result<MessageModel> {
-    let mut order: Vec<String> = Vec::new();
-    let mut defs: HashMap<String, Def> = HashMap::new();
-    let mut add = |name: &str, fields: &[Field], doc: Vec<String>| -> Result<()> {
-        if defs.contains_key(name) || name == spec.name {
-            bail!("{}: struct {name} is defined twice", spec.name);
+/// Gathers every struct definition of a message, in order of appearance.
+struct Collector<'a> {
+    msg: &'a str,
+    order: Vec<String>,
+    defs: HashMap<String, Def>,
+}
+
+impl Collector<'_> {
+    fn add(&mut self, name: &str, fields: &[Field], doc: Vec<String>) -> Result<()> {
+        if self.defs.contains_key(name) || name == self.msg {
+            bail!("{}: struct {name} is defined twice", self.msg);
         }
         if RESERVED_TYPE_NAMES.contains(&name) {
-            bail!("{}: struct name {name} clashes with a name the generated code uses", spec.name);
+            bail!("{}: struct name {name} clashes with a name the generated code uses", self.msg);
         }
-        order.push(name.to_string());
-        defs.insert(name.to_string(), Def { fields: fields.to_vec(), doc, range: Versions::NONE });
+        self.order.push(name.to_string());
+        self.defs.insert(name.to_string(), Def { fields: fields.to_vec(), doc, range: Versions::NONE });
         Ok(())
-    };
-    fn collect(
-        fields: &[Field],
-        add: &mut dyn FnMut(&str, &[Field], Vec<String>) -> Result<()>,
-    ) -> Result<()> {
+    }
+
+    /// Adds the inline structs of `fields`, recursively.
+    fn collect(&mut self, fields: &[Field]) -> Result<()> {
         for f in fields {
             if let (Some(inner), Some(name)) = (&f.fields, f.ty.struct_name()) {
-                let mut doc = Vec::new();
-                if !f.about.is_empty() {
-                    doc.push(f.about.clone());
-                }
-                add(name, inner, doc)?;
-                collect(inner, add)?;
+                let doc = if f.about.is_empty() { Vec::new() } else { vec![f.about.clone()] };
+                self.add(name, inner, doc)?;
+                self.collect(inner)?;
             }
         }
         Ok(())
     }
-    collect(&spec.fields, &mut add)?;
+}
+
+pub fn build(spec: &MessageSpec) -> Result<MessageModel> {
+    let mut c = Collector { msg: &spec.name, order: Vec::new(), defs: HashMap::new() };
+    c.collect(&spec.fields)?;
     for cs in &spec.common_structs {
-        add(&cs.name, &cs.fields, vec![format!("A common struct of {}.", spec.name)])?;
-        collect(&cs.fields, &mut add)?;
+        c.add(&cs.name, &cs.fields, vec![format!("A common struct of {}.", spec.name)])?;
+        c.collect(&cs.fields)?;
     }
+    let Collector { order, mut defs, .. } = c;
 
     // Propagate version ranges from the top down.
     fn visit(fields: &[Field], range: Versions, defs: &mut HashMap<String, Def>, msg: &str) -> Result<()> {

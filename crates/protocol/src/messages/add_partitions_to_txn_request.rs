@@ -66,7 +66,7 @@ impl AddPartitionsToTxnRequest {
                 "AddPartitionsToTxnRequest.transactions",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 3 && !self.transactions.is_empty() {
+        } else if !self.transactions.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnRequest",
                 field: "transactions",
@@ -80,7 +80,7 @@ impl AddPartitionsToTxnRequest {
                 flexible,
                 "AddPartitionsToTxnRequest.v3_and_below_transactional_id",
             )?;
-        } else if version >= 4 && !self.v3_and_below_transactional_id.is_empty() {
+        } else if !self.v3_and_below_transactional_id.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnRequest",
                 field: "v3_and_below_transactional_id",
@@ -89,7 +89,7 @@ impl AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             buf.put_i64(self.v3_and_below_producer_id);
-        } else if version >= 4 && self.v3_and_below_producer_id != 0 {
+        } else if self.v3_and_below_producer_id != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnRequest",
                 field: "v3_and_below_producer_id",
@@ -98,7 +98,7 @@ impl AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             buf.put_i16(self.v3_and_below_producer_epoch);
-        } else if version >= 4 && self.v3_and_below_producer_epoch != 0 {
+        } else if self.v3_and_below_producer_epoch != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnRequest",
                 field: "v3_and_below_producer_epoch",
@@ -113,7 +113,7 @@ impl AddPartitionsToTxnRequest {
                 "AddPartitionsToTxnRequest.v3_and_below_topics",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version >= 4 && !self.v3_and_below_topics.is_empty() {
+        } else if !self.v3_and_below_topics.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnRequest",
                 field: "v3_and_below_topics",

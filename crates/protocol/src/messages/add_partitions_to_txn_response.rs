@@ -65,7 +65,7 @@ impl AddPartitionsToTxnResponse {
                 "AddPartitionsToTxnResponse.results_by_transaction",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 3 && !self.results_by_transaction.is_empty() {
+        } else if !self.results_by_transaction.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnResponse",
                 field: "results_by_transaction",
@@ -80,7 +80,7 @@ impl AddPartitionsToTxnResponse {
                 "AddPartitionsToTxnResponse.results_by_topic_v3_and_below",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version >= 4 && !self.results_by_topic_v3_and_below.is_empty() {
+        } else if !self.results_by_topic_v3_and_below.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddPartitionsToTxnResponse",
                 field: "results_by_topic_v3_and_below",

@@ -80,7 +80,7 @@ impl AddRaftVoterRequest {
         )?;
         if version >= 1 {
             write_bool(buf, self.ack_when_committed);
-        } else if version <= 0 && !self.ack_when_committed {
+        } else if !self.ack_when_committed {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AddRaftVoterRequest",
                 field: "ack_when_committed",

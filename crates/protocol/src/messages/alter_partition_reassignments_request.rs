@@ -50,7 +50,7 @@ impl AlterPartitionReassignmentsRequest {
         buf.put_i32(self.timeout_ms);
         if version >= 1 {
             write_bool(buf, self.allow_replication_factor_change);
-        } else if version <= 0 && !self.allow_replication_factor_change {
+        } else if !self.allow_replication_factor_change {
             return Err(EncodeError::FieldNotInVersion {
                 message: "AlterPartitionReassignmentsRequest",
                 field: "allow_replication_factor_change",

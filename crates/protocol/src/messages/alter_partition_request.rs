@@ -212,7 +212,7 @@ impl PartitionData {
                     Ok(())
                 },
             )?;
-        } else if version >= 3 && !self.new_isr.is_empty() {
+        } else if !self.new_isr.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "PartitionData",
                 field: "new_isr",
@@ -227,7 +227,7 @@ impl PartitionData {
                 "PartitionData.new_isr_with_epochs",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 2 && !self.new_isr_with_epochs.is_empty() {
+        } else if !self.new_isr_with_epochs.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "PartitionData",
                 field: "new_isr_with_epochs",

@@ -107,7 +107,7 @@ impl BrokerRegistrationRequest {
         )?;
         if version >= 1 {
             write_bool(buf, self.is_migrating_zk_broker);
-        } else if version <= 0 && self.is_migrating_zk_broker {
+        } else if self.is_migrating_zk_broker {
             return Err(EncodeError::FieldNotInVersion {
                 message: "BrokerRegistrationRequest",
                 field: "is_migrating_zk_broker",

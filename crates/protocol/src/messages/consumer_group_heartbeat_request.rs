@@ -129,7 +129,7 @@ impl ConsumerGroupHeartbeatRequest {
                 true,
                 "ConsumerGroupHeartbeatRequest.subscribed_topic_regex",
             )?;
-        } else if version <= 0 && self.subscribed_topic_regex.is_some() {
+        } else if self.subscribed_topic_regex.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ConsumerGroupHeartbeatRequest",
                 field: "subscribed_topic_regex",

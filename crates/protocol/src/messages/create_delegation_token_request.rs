@@ -60,11 +60,10 @@ impl CreateDelegationTokenRequest {
                 flexible,
                 "CreateDelegationTokenRequest.owner_principal_type",
             )?;
-        } else if version <= 2
-            && self
-                .owner_principal_type
-                .as_ref()
-                .is_none_or(|v| !v.is_empty())
+        } else if self
+            .owner_principal_type
+            .as_ref()
+            .is_none_or(|v| !v.is_empty())
         {
             return Err(EncodeError::FieldNotInVersion {
                 message: "CreateDelegationTokenRequest",
@@ -79,11 +78,10 @@ impl CreateDelegationTokenRequest {
                 flexible,
                 "CreateDelegationTokenRequest.owner_principal_name",
             )?;
-        } else if version <= 2
-            && self
-                .owner_principal_name
-                .as_ref()
-                .is_none_or(|v| !v.is_empty())
+        } else if self
+            .owner_principal_name
+            .as_ref()
+            .is_none_or(|v| !v.is_empty())
         {
             return Err(EncodeError::FieldNotInVersion {
                 message: "CreateDelegationTokenRequest",

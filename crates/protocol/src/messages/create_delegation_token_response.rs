@@ -108,7 +108,7 @@ impl CreateDelegationTokenResponse {
                 flexible,
                 "CreateDelegationTokenResponse.token_requester_principal_type",
             )?;
-        } else if version <= 2 && !self.token_requester_principal_type.is_empty() {
+        } else if !self.token_requester_principal_type.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "CreateDelegationTokenResponse",
                 field: "token_requester_principal_type",
@@ -122,7 +122,7 @@ impl CreateDelegationTokenResponse {
                 flexible,
                 "CreateDelegationTokenResponse.token_requester_principal_name",
             )?;
-        } else if version <= 2 && !self.token_requester_principal_name.is_empty() {
+        } else if !self.token_requester_principal_name.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "CreateDelegationTokenResponse",
                 field: "token_requester_principal_name",

@@ -56,7 +56,7 @@ impl DeleteTopicsRequest {
                 "DeleteTopicsRequest.topics",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 5 && !self.topics.is_empty() {
+        } else if !self.topics.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DeleteTopicsRequest",
                 field: "topics",

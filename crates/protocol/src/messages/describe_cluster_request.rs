@@ -50,7 +50,7 @@ impl DescribeClusterRequest {
         write_bool(buf, self.include_cluster_authorized_operations);
         if version >= 1 {
             buf.put_i8(self.endpoint_type);
-        } else if version <= 0 && self.endpoint_type != 1 {
+        } else if self.endpoint_type != 1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeClusterRequest",
                 field: "endpoint_type",
@@ -59,7 +59,7 @@ impl DescribeClusterRequest {
         }
         if version >= 2 {
             write_bool(buf, self.include_fenced_brokers);
-        } else if version <= 1 && self.include_fenced_brokers {
+        } else if self.include_fenced_brokers {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeClusterRequest",
                 field: "include_fenced_brokers",

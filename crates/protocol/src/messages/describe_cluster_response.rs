@@ -82,7 +82,7 @@ impl DescribeClusterResponse {
         )?;
         if version >= 1 {
             buf.put_i8(self.endpoint_type);
-        } else if version <= 0 && self.endpoint_type != 1 {
+        } else if self.endpoint_type != 1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeClusterResponse",
                 field: "endpoint_type",
@@ -212,7 +212,7 @@ impl DescribeClusterBroker {
         )?;
         if version >= 2 {
             write_bool(buf, self.is_fenced);
-        } else if version <= 1 && self.is_fenced {
+        } else if self.is_fenced {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeClusterBroker",
                 field: "is_fenced",

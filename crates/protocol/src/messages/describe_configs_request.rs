@@ -58,7 +58,7 @@ impl DescribeConfigsRequest {
         write_bool(buf, self.include_synonyms);
         if version >= 3 {
             write_bool(buf, self.include_documentation);
-        } else if version <= 2 && self.include_documentation {
+        } else if self.include_documentation {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeConfigsRequest",
                 field: "include_documentation",

@@ -190,7 +190,7 @@ impl DescribedDelegationToken {
                 flexible,
                 "DescribedDelegationToken.token_requester_principal_type",
             )?;
-        } else if version <= 2 && !self.token_requester_principal_type.is_empty() {
+        } else if !self.token_requester_principal_type.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribedDelegationToken",
                 field: "token_requester_principal_type",
@@ -204,7 +204,7 @@ impl DescribedDelegationToken {
                 flexible,
                 "DescribedDelegationToken.token_requester_principal_name",
             )?;
-        } else if version <= 2 && !self.token_requester_principal_name.is_empty() {
+        } else if !self.token_requester_principal_name.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribedDelegationToken",
                 field: "token_requester_principal_name",

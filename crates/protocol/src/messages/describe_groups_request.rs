@@ -52,7 +52,7 @@ impl DescribeGroupsRequest {
         )?;
         if version >= 3 {
             write_bool(buf, self.include_authorized_operations);
-        } else if version <= 2 && self.include_authorized_operations {
+        } else if self.include_authorized_operations {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeGroupsRequest",
                 field: "include_authorized_operations",

@@ -166,7 +166,7 @@ impl DescribedGroup {
                 flexible,
                 "DescribedGroup.error_message",
             )?;
-        } else if version <= 5 && self.error_message.is_some() {
+        } else if self.error_message.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribedGroup",
                 field: "error_message",
@@ -201,7 +201,7 @@ impl DescribedGroup {
         )?;
         if version >= 3 {
             buf.put_i32(self.authorized_operations);
-        } else if version <= 2 && self.authorized_operations != i32::MIN {
+        } else if self.authorized_operations != i32::MIN {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribedGroup",
                 field: "authorized_operations",

@@ -76,7 +76,7 @@ impl DescribeQuorumResponse {
                 "DescribeQuorumResponse.nodes",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 1 && !self.nodes.is_empty() {
+        } else if !self.nodes.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "DescribeQuorumResponse",
                 field: "nodes",
@@ -508,7 +508,7 @@ impl ReplicaState {
         buf.put_i32(self.replica_id);
         if version >= 2 {
             write_uuid(buf, &self.replica_directory_id);
-        } else if version <= 1 && !self.replica_directory_id.is_zero() {
+        } else if !self.replica_directory_id.is_zero() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ReplicaState",
                 field: "replica_directory_id",

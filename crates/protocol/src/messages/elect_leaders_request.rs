@@ -50,7 +50,7 @@ impl ElectLeadersRequest {
         let flexible = version >= 2;
         if version >= 1 {
             buf.put_i8(self.election_type);
-        } else if version <= 0 && self.election_type != 0 {
+        } else if self.election_type != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ElectLeadersRequest",
                 field: "election_type",

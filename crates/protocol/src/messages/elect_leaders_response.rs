@@ -51,7 +51,7 @@ impl ElectLeadersResponse {
         buf.put_i32(self.throttle_time_ms);
         if version >= 1 {
             buf.put_i16(self.error_code);
-        } else if version <= 0 && self.error_code != 0 {
+        } else if self.error_code != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ElectLeadersResponse",
                 field: "error_code",

@@ -96,7 +96,7 @@ impl FetchRequest {
 
         if version <= 14 {
             buf.put_i32(self.replica_id);
-        } else if version >= 15 && self.replica_id != -1 {
+        } else if self.replica_id != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FetchRequest",
                 field: "replica_id",
@@ -135,7 +135,7 @@ impl FetchRequest {
                 "FetchRequest.forgotten_topics_data",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 6 && !self.forgotten_topics_data.is_empty() {
+        } else if !self.forgotten_topics_data.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FetchRequest",
                 field: "forgotten_topics_data",
@@ -492,7 +492,7 @@ impl FetchPartition {
         buf.put_i64(self.fetch_offset);
         if version >= 12 {
             buf.put_i32(self.last_fetched_epoch);
-        } else if version <= 11 && self.last_fetched_epoch != -1 {
+        } else if self.last_fetched_epoch != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FetchPartition",
                 field: "last_fetched_epoch",

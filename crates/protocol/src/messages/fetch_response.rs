@@ -64,7 +64,7 @@ impl FetchResponse {
         }
         if version >= 7 {
             buf.put_i32(self.session_id);
-        } else if version <= 6 && self.session_id != 0 {
+        } else if self.session_id != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FetchResponse",
                 field: "session_id",
@@ -379,7 +379,7 @@ impl PartitionData {
         )?;
         if version >= 11 {
             buf.put_i32(self.preferred_read_replica);
-        } else if version <= 10 && self.preferred_read_replica != -1 {
+        } else if self.preferred_read_replica != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "PartitionData",
                 field: "preferred_read_replica",

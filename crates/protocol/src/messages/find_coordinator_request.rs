@@ -50,7 +50,7 @@ impl FindCoordinatorRequest {
         let flexible = version >= 3;
         if version <= 3 {
             write_string(buf, &self.key, flexible, "FindCoordinatorRequest.key")?;
-        } else if version >= 4 && !self.key.is_empty() {
+        } else if !self.key.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorRequest",
                 field: "key",
@@ -59,7 +59,7 @@ impl FindCoordinatorRequest {
         }
         if version >= 1 {
             buf.put_i8(self.key_type);
-        } else if version <= 0 && self.key_type != 0 {
+        } else if self.key_type != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorRequest",
                 field: "key_type",
@@ -74,7 +74,7 @@ impl FindCoordinatorRequest {
                 "FindCoordinatorRequest.coordinator_keys",
                 |buf, e| write_string(buf, e, flexible, "FindCoordinatorRequest.coordinator_keys"),
             )?;
-        } else if version <= 3 && !self.coordinator_keys.is_empty() {
+        } else if !self.coordinator_keys.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorRequest",
                 field: "coordinator_keys",

@@ -73,7 +73,7 @@ impl FindCoordinatorResponse {
         }
         if version <= 3 {
             buf.put_i16(self.error_code);
-        } else if version >= 4 && self.error_code != 0 {
+        } else if self.error_code != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorResponse",
                 field: "error_code",
@@ -90,7 +90,7 @@ impl FindCoordinatorResponse {
         }
         if version <= 3 {
             buf.put_i32(self.node_id);
-        } else if version >= 4 && self.node_id != 0 {
+        } else if self.node_id != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorResponse",
                 field: "node_id",
@@ -99,7 +99,7 @@ impl FindCoordinatorResponse {
         }
         if version <= 3 {
             write_string(buf, &self.host, flexible, "FindCoordinatorResponse.host")?;
-        } else if version >= 4 && !self.host.is_empty() {
+        } else if !self.host.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorResponse",
                 field: "host",
@@ -108,7 +108,7 @@ impl FindCoordinatorResponse {
         }
         if version <= 3 {
             buf.put_i32(self.port);
-        } else if version >= 4 && self.port != 0 {
+        } else if self.port != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorResponse",
                 field: "port",
@@ -123,7 +123,7 @@ impl FindCoordinatorResponse {
                 "FindCoordinatorResponse.coordinators",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 3 && !self.coordinators.is_empty() {
+        } else if !self.coordinators.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorResponse",
                 field: "coordinators",

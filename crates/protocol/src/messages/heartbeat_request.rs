@@ -63,7 +63,7 @@ impl HeartbeatRequest {
                 flexible,
                 "HeartbeatRequest.group_instance_id",
             )?;
-        } else if version <= 2 && self.group_instance_id.is_some() {
+        } else if self.group_instance_id.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "HeartbeatRequest",
                 field: "group_instance_id",

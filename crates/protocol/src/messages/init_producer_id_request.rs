@@ -74,7 +74,7 @@ impl InitProducerIdRequest {
         buf.put_i32(self.transaction_timeout_ms);
         if version >= 3 {
             buf.put_i64(self.producer_id);
-        } else if version <= 2 && self.producer_id != -1 {
+        } else if self.producer_id != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "InitProducerIdRequest",
                 field: "producer_id",
@@ -83,7 +83,7 @@ impl InitProducerIdRequest {
         }
         if version >= 3 {
             buf.put_i16(self.producer_epoch);
-        } else if version <= 2 && self.producer_epoch != -1 {
+        } else if self.producer_epoch != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "InitProducerIdRequest",
                 field: "producer_epoch",
@@ -92,7 +92,7 @@ impl InitProducerIdRequest {
         }
         if version >= 6 {
             write_bool(buf, self.enable2_pc);
-        } else if version <= 5 && self.enable2_pc {
+        } else if self.enable2_pc {
             return Err(EncodeError::FieldNotInVersion {
                 message: "InitProducerIdRequest",
                 field: "enable2_pc",
@@ -101,7 +101,7 @@ impl InitProducerIdRequest {
         }
         if version >= 6 {
             write_bool(buf, self.keep_prepared_txn);
-        } else if version <= 5 && self.keep_prepared_txn {
+        } else if self.keep_prepared_txn {
             return Err(EncodeError::FieldNotInVersion {
                 message: "InitProducerIdRequest",
                 field: "keep_prepared_txn",

@@ -69,7 +69,7 @@ impl InitProducerIdResponse {
         buf.put_i16(self.producer_epoch);
         if version >= 6 {
             buf.put_i64(self.ongoing_txn_producer_id);
-        } else if version <= 5 && self.ongoing_txn_producer_id != -1 {
+        } else if self.ongoing_txn_producer_id != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "InitProducerIdResponse",
                 field: "ongoing_txn_producer_id",
@@ -78,7 +78,7 @@ impl InitProducerIdResponse {
         }
         if version >= 6 {
             buf.put_i16(self.ongoing_txn_producer_epoch);
-        } else if version <= 5 && self.ongoing_txn_producer_epoch != -1 {
+        } else if self.ongoing_txn_producer_epoch != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "InitProducerIdResponse",
                 field: "ongoing_txn_producer_epoch",

@@ -86,7 +86,7 @@ impl JoinGroupRequest {
                 flexible,
                 "JoinGroupRequest.group_instance_id",
             )?;
-        } else if version <= 4 && self.group_instance_id.is_some() {
+        } else if self.group_instance_id.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "JoinGroupRequest",
                 field: "group_instance_id",

@@ -111,7 +111,7 @@ impl JoinGroupResponse {
         write_string(buf, &self.leader, flexible, "JoinGroupResponse.leader")?;
         if version >= 9 {
             write_bool(buf, self.skip_assignment);
-        } else if version <= 8 && self.skip_assignment {
+        } else if self.skip_assignment {
             return Err(EncodeError::FieldNotInVersion {
                 message: "JoinGroupResponse",
                 field: "skip_assignment",

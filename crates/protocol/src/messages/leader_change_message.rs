@@ -135,7 +135,7 @@ impl Voter {
         buf.put_i32(self.voter_id);
         if version >= 1 {
             write_uuid(buf, &self.voter_directory_id);
-        } else if version <= 0 && !self.voter_directory_id.is_zero() {
+        } else if !self.voter_directory_id.is_zero() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "Voter",
                 field: "voter_directory_id",

@@ -56,7 +56,7 @@ impl LeaveGroupRequest {
                 flexible,
                 "LeaveGroupRequest.member_id",
             )?;
-        } else if version >= 3 && !self.member_id.is_empty() {
+        } else if !self.member_id.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "LeaveGroupRequest",
                 field: "member_id",
@@ -71,7 +71,7 @@ impl LeaveGroupRequest {
                 "LeaveGroupRequest.members",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 2 && !self.members.is_empty() {
+        } else if !self.members.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "LeaveGroupRequest",
                 field: "members",

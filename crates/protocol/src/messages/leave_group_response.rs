@@ -60,7 +60,7 @@ impl LeaveGroupResponse {
                 "LeaveGroupResponse.members",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 2 && !self.members.is_empty() {
+        } else if !self.members.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "LeaveGroupResponse",
                 field: "members",

@@ -48,7 +48,7 @@ impl ListConfigResourcesRequest {
                     Ok(())
                 },
             )?;
-        } else if version <= 0 && !self.resource_types.is_empty() {
+        } else if !self.resource_types.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListConfigResourcesRequest",
                 field: "resource_types",

@@ -51,7 +51,7 @@ impl ListGroupsRequest {
                 "ListGroupsRequest.states_filter",
                 |buf, e| write_string(buf, e, flexible, "ListGroupsRequest.states_filter"),
             )?;
-        } else if version <= 3 && !self.states_filter.is_empty() {
+        } else if !self.states_filter.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListGroupsRequest",
                 field: "states_filter",
@@ -66,7 +66,7 @@ impl ListGroupsRequest {
                 "ListGroupsRequest.types_filter",
                 |buf, e| write_string(buf, e, flexible, "ListGroupsRequest.types_filter"),
             )?;
-        } else if version <= 4 && !self.types_filter.is_empty() {
+        } else if !self.types_filter.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListGroupsRequest",
                 field: "types_filter",

@@ -56,7 +56,7 @@ impl ListOffsetsRequest {
         buf.put_i32(self.replica_id);
         if version >= 2 {
             buf.put_i8(self.isolation_level);
-        } else if version <= 1 && self.isolation_level != 0 {
+        } else if self.isolation_level != 0 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListOffsetsRequest",
                 field: "isolation_level",

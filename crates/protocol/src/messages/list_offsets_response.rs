@@ -229,7 +229,7 @@ impl ListOffsetsPartitionResponse {
         buf.put_i64(self.offset);
         if version >= 4 {
             buf.put_i32(self.leader_epoch);
-        } else if version <= 3 && self.leader_epoch != -1 {
+        } else if self.leader_epoch != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListOffsetsPartitionResponse",
                 field: "leader_epoch",

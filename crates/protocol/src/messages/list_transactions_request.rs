@@ -71,7 +71,7 @@ impl ListTransactionsRequest {
         )?;
         if version >= 1 {
             buf.put_i64(self.duration_filter);
-        } else if version <= 0 && self.duration_filter != -1 {
+        } else if self.duration_filter != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListTransactionsRequest",
                 field: "duration_filter",
@@ -85,7 +85,7 @@ impl ListTransactionsRequest {
                 true,
                 "ListTransactionsRequest.transactional_id_pattern",
             )?;
-        } else if version <= 1 && self.transactional_id_pattern.is_some() {
+        } else if self.transactional_id_pattern.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ListTransactionsRequest",
                 field: "transactional_id_pattern",

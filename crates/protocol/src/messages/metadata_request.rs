@@ -75,7 +75,7 @@ impl MetadataRequest {
         }
         if version >= 4 {
             write_bool(buf, self.allow_auto_topic_creation);
-        } else if version <= 3 && !self.allow_auto_topic_creation {
+        } else if !self.allow_auto_topic_creation {
             return Err(EncodeError::FieldNotInVersion {
                 message: "MetadataRequest",
                 field: "allow_auto_topic_creation",
@@ -84,7 +84,7 @@ impl MetadataRequest {
         }
         if (8..=10).contains(&version) {
             write_bool(buf, self.include_cluster_authorized_operations);
-        } else if (version <= 7 || version >= 11) && self.include_cluster_authorized_operations {
+        } else if self.include_cluster_authorized_operations {
             return Err(EncodeError::FieldNotInVersion {
                 message: "MetadataRequest",
                 field: "include_cluster_authorized_operations",
@@ -93,7 +93,7 @@ impl MetadataRequest {
         }
         if version >= 8 {
             write_bool(buf, self.include_topic_authorized_operations);
-        } else if version <= 7 && self.include_topic_authorized_operations {
+        } else if self.include_topic_authorized_operations {
             return Err(EncodeError::FieldNotInVersion {
                 message: "MetadataRequest",
                 field: "include_topic_authorized_operations",

@@ -98,8 +98,7 @@ impl MetadataResponse {
         )?;
         if (8..=10).contains(&version) {
             buf.put_i32(self.cluster_authorized_operations);
-        } else if (version <= 7 || version >= 11) && self.cluster_authorized_operations != i32::MIN
-        {
+        } else if self.cluster_authorized_operations != i32::MIN {
             return Err(EncodeError::FieldNotInVersion {
                 message: "MetadataResponse",
                 field: "cluster_authorized_operations",
@@ -382,7 +381,7 @@ impl MetadataResponseTopic {
         )?;
         if version >= 8 {
             buf.put_i32(self.topic_authorized_operations);
-        } else if version <= 7 && self.topic_authorized_operations != i32::MIN {
+        } else if self.topic_authorized_operations != i32::MIN {
             return Err(EncodeError::FieldNotInVersion {
                 message: "MetadataResponseTopic",
                 field: "topic_authorized_operations",

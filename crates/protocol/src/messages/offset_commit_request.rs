@@ -83,7 +83,7 @@ impl OffsetCommitRequest {
                 flexible,
                 "OffsetCommitRequest.group_instance_id",
             )?;
-        } else if version <= 6 && self.group_instance_id.is_some() {
+        } else if self.group_instance_id.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetCommitRequest",
                 field: "group_instance_id",

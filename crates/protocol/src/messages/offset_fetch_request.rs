@@ -55,7 +55,7 @@ impl OffsetFetchRequest {
         let flexible = version >= 6;
         if version <= 7 {
             write_string(buf, &self.group_id, flexible, "OffsetFetchRequest.group_id")?;
-        } else if version >= 8 && !self.group_id.is_empty() {
+        } else if !self.group_id.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetFetchRequest",
                 field: "group_id",
@@ -83,7 +83,7 @@ impl OffsetFetchRequest {
                     e.write_to(buf, version)
                 })?;
             }
-        } else if version >= 8 && self.topics.as_ref().is_none_or(|v| !v.is_empty()) {
+        } else if self.topics.as_ref().is_none_or(|v| !v.is_empty()) {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetFetchRequest",
                 field: "topics",
@@ -98,7 +98,7 @@ impl OffsetFetchRequest {
                 "OffsetFetchRequest.groups",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 7 && !self.groups.is_empty() {
+        } else if !self.groups.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetFetchRequest",
                 field: "groups",
@@ -107,7 +107,7 @@ impl OffsetFetchRequest {
         }
         if version >= 7 {
             write_bool(buf, self.require_stable);
-        } else if version <= 6 && self.require_stable {
+        } else if self.require_stable {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetFetchRequest",
                 field: "require_stable",

@@ -64,7 +64,7 @@ impl OffsetFetchResponse {
                 "OffsetFetchResponse.topics",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version >= 8 && !self.topics.is_empty() {
+        } else if !self.topics.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetFetchResponse",
                 field: "topics",
@@ -82,7 +82,7 @@ impl OffsetFetchResponse {
                 "OffsetFetchResponse.groups",
                 |buf, e| e.write_to(buf, version),
             )?;
-        } else if version <= 7 && !self.groups.is_empty() {
+        } else if !self.groups.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "OffsetFetchResponse",
                 field: "groups",

@@ -72,7 +72,7 @@ impl ShareAcknowledgeRequest {
         buf.put_i32(self.share_session_epoch);
         if version >= 2 {
             write_bool(buf, self.is_renew_ack);
-        } else if version <= 1 && self.is_renew_ack {
+        } else if self.is_renew_ack {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ShareAcknowledgeRequest",
                 field: "is_renew_ack",

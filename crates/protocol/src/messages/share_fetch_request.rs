@@ -115,7 +115,7 @@ impl ShareFetchRequest {
         }
         if version >= 2 {
             write_bool(buf, self.is_renew_ack);
-        } else if version <= 1 && self.is_renew_ack {
+        } else if self.is_renew_ack {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ShareFetchRequest",
                 field: "is_renew_ack",

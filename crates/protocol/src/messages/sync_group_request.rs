@@ -78,7 +78,7 @@ impl SyncGroupRequest {
                 flexible,
                 "SyncGroupRequest.group_instance_id",
             )?;
-        } else if version <= 2 && self.group_instance_id.is_some() {
+        } else if self.group_instance_id.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "SyncGroupRequest",
                 field: "group_instance_id",

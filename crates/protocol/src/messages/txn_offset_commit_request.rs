@@ -89,7 +89,7 @@ impl TxnOffsetCommitRequest {
         buf.put_i16(self.producer_epoch);
         if version >= 3 {
             buf.put_i32(self.generation_id);
-        } else if version <= 2 && self.generation_id != -1 {
+        } else if self.generation_id != -1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "TxnOffsetCommitRequest",
                 field: "generation_id",
@@ -103,7 +103,7 @@ impl TxnOffsetCommitRequest {
                 flexible,
                 "TxnOffsetCommitRequest.member_id",
             )?;
-        } else if version <= 2 && !self.member_id.is_empty() {
+        } else if !self.member_id.is_empty() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "TxnOffsetCommitRequest",
                 field: "member_id",
@@ -117,7 +117,7 @@ impl TxnOffsetCommitRequest {
                 flexible,
                 "TxnOffsetCommitRequest.group_instance_id",
             )?;
-        } else if version <= 2 && self.group_instance_id.is_some() {
+        } else if self.group_instance_id.is_some() {
             return Err(EncodeError::FieldNotInVersion {
                 message: "TxnOffsetCommitRequest",
                 field: "group_instance_id",

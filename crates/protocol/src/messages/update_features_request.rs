@@ -57,7 +57,7 @@ impl UpdateFeaturesRequest {
         )?;
         if version >= 1 {
             write_bool(buf, self.validate_only);
-        } else if version <= 0 && self.validate_only {
+        } else if self.validate_only {
             return Err(EncodeError::FieldNotInVersion {
                 message: "UpdateFeaturesRequest",
                 field: "validate_only",
@@ -149,7 +149,7 @@ impl FeatureUpdateKey {
         buf.put_i16(self.max_version_level);
         if version <= 0 {
             write_bool(buf, self.allow_downgrade);
-        } else if version >= 1 && self.allow_downgrade {
+        } else if self.allow_downgrade {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FeatureUpdateKey",
                 field: "allow_downgrade",
@@ -158,7 +158,7 @@ impl FeatureUpdateKey {
         }
         if version >= 1 {
             buf.put_i8(self.upgrade_type);
-        } else if version <= 0 && self.upgrade_type != 1 {
+        } else if self.upgrade_type != 1 {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FeatureUpdateKey",
                 field: "upgrade_type",

@@ -230,7 +230,7 @@ impl PartitionData {
         buf.put_i64(self.last_offset);
         if version >= 2 {
             write_bool(buf, self.pre_vote);
-        } else if version <= 1 && self.pre_vote {
+        } else if self.pre_vote {
             return Err(EncodeError::FieldNotInVersion {
                 message: "PartitionData",
                 field: "pre_vote",
