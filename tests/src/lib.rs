@@ -2,11 +2,13 @@
 //! tiny blocking client that speaks kafkit-protocol frames over a `TcpStream`.
 //!
 //! ```no_run
-//! use kafkit_tests::TestBroker;
+//! use kafkit_tests::{RawClient, TestBroker};
 //!
 //! let broker = TestBroker::start(); // tansu on a free port, killed on drop
 //! broker.create_topic("greetings", 3);
-//! println!("bootstrap: {}", broker.bootstrap());
+//! let mut client = RawClient::connect(broker.addr());
+//! let metadata = client.topic_metadata("greetings");
+//! assert_eq!(metadata.partitions.len(), 3);
 //! ```
 //!
 //! # Brokers
@@ -18,6 +20,14 @@
 //! `docker/docker-compose.yml`'s Apache Kafka. Tests that meet one of tansu's
 //! known bugs skip only that assertion, naming the bug, through
 //! [`TestBroker::has_tansu_bug`].
+//!
+//! # Client
+//!
+//! [`RawClient`] sends one request at a time over a blocking `TcpStream`,
+//! framed by `kafkit_protocol::frame`, at the highest version both sides
+//! speak ([`RawClient::send`]) or at an explicit one ([`RawClient::request`]).
+//! Its methods for topics, metadata, offsets, produce and fetch live in
+//! `ops.rs`. It panics on any failure: in a test, that is the failure.
 
 mod broker;
 mod client;
