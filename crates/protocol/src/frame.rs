@@ -35,13 +35,22 @@ fn sized(
     let len = buf.len() - start - 4;
     let Ok(size) = i32::try_from(len) else {
         buf.truncate(start);
-        return Err(EncodeError::TooLong { what: "frame", len, max: i32::MAX as usize });
+        return Err(EncodeError::TooLong {
+            what: "frame",
+            len,
+            max: i32::MAX as usize,
+        });
     };
     buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
 }
 
-fn request_header(api_key: ApiKey, version: i16, correlation_id: i32, client_id: Option<&str>) -> RequestHeader {
+fn request_header(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+) -> RequestHeader {
     RequestHeader {
         request_api_key: api_key.as_i16(),
         request_api_version: version,
@@ -93,7 +102,10 @@ pub fn encode_response<R: Response>(
     version: i16,
     body: &R,
 ) -> Result<(), EncodeError> {
-    let header = ResponseHeader { correlation_id, ..ResponseHeader::default() };
+    let header = ResponseHeader {
+        correlation_id,
+        ..ResponseHeader::default()
+    };
     sized(buf, |buf| {
         header.encode(buf, R::API_KEY.response_header_version(version))?;
         body.encode(buf, version)
@@ -107,7 +119,10 @@ pub fn encode_response_body(
     version: i16,
     body: &ResponseBody,
 ) -> Result<(), EncodeError> {
-    let header = ResponseHeader { correlation_id, ..ResponseHeader::default() };
+    let header = ResponseHeader {
+        correlation_id,
+        ..ResponseHeader::default()
+    };
     sized(buf, |buf| {
         header.encode(buf, body.api_key().response_header_version(version))?;
         body.encode(buf, version)
@@ -126,11 +141,18 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes
     }
     let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
     if size < 0 {
-        return Err(DecodeError::NegativeLength { what: "frame size", len: size.into() });
+        return Err(DecodeError::NegativeLength {
+            what: "frame size",
+            len: size.into(),
+        });
     }
     let size = size as usize;
     if size > max_frame {
-        return Err(DecodeError::TooLarge { what: "frame", len: size as u64, limit: max_frame as u64 });
+        return Err(DecodeError::TooLarge {
+            what: "frame",
+            len: size as u64,
+            limit: max_frame as u64,
+        });
     }
     if buf.len() - 4 < size {
         return Ok(None);
@@ -144,19 +166,30 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes
 pub fn peek_correlation_id(frame: &Bytes) -> Result<i32, DecodeError> {
     match frame.get(..4) {
         Some(b) => Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-        None => Err(DecodeError::Truncated { what: "response header", needed: 4, remaining: frame.len() }),
+        None => Err(DecodeError::Truncated {
+            what: "response header",
+            needed: 4,
+            remaining: frame.len(),
+        }),
     }
 }
 
 fn finish(frame: &Bytes, what: &'static str) -> Result<(), DecodeError> {
     if frame.has_remaining() {
-        Err(DecodeError::TrailingBytes { what, remaining: frame.remaining() })
+        Err(DecodeError::TrailingBytes {
+            what,
+            remaining: frame.remaining(),
+        })
     } else {
         Ok(())
     }
 }
 
-fn decode_response_header(frame: &mut Bytes, api_key: ApiKey, version: i16) -> Result<i32, DecodeError> {
+fn decode_response_header(
+    frame: &mut Bytes,
+    api_key: ApiKey,
+    version: i16,
+) -> Result<i32, DecodeError> {
     let header = ResponseHeader::decode(frame, api_key.response_header_version(version))?;
     Ok(header.correlation_id)
 }
@@ -166,7 +199,11 @@ fn decode_response_header(frame: &mut Bytes, api_key: ApiKey, version: i16) -> R
 ///
 /// `api_key` must be `R::API_KEY`; it is taken explicitly so that call sites
 /// read the same as [`decode_response_body`].
-pub fn decode_response<R: Response>(mut frame: Bytes, api_key: ApiKey, version: i16) -> Result<(i32, R), DecodeError> {
+pub fn decode_response<R: Response>(
+    mut frame: Bytes,
+    api_key: ApiKey,
+    version: i16,
+) -> Result<(i32, R), DecodeError> {
     if api_key != R::API_KEY {
         return Err(DecodeError::Invalid {
             what: R::NAME,
@@ -180,7 +217,11 @@ pub fn decode_response<R: Response>(mut frame: Bytes, api_key: ApiKey, version: 
 }
 
 /// Decodes a response frame of any API: returns the correlation id and the body.
-pub fn decode_response_body(api_key: ApiKey, version: i16, mut frame: Bytes) -> Result<(i32, ResponseBody), DecodeError> {
+pub fn decode_response_body(
+    api_key: ApiKey,
+    version: i16,
+    mut frame: Bytes,
+) -> Result<(i32, ResponseBody), DecodeError> {
     let correlation_id = decode_response_header(&mut frame, api_key, version)?;
     let body = ResponseBody::decode(api_key, version, &mut frame)?;
     finish(&frame, api_key.name())?;
@@ -193,8 +234,15 @@ pub fn decode_response_body(api_key: ApiKey, version: i16, mut frame: Bytes) -> 
 /// ApiVersions request of a newer version) with an error response.
 pub fn peek_request_api(frame: &Bytes) -> Result<(i16, i16), DecodeError> {
     match frame.get(..4) {
-        Some(b) => Ok((i16::from_be_bytes([b[0], b[1]]), i16::from_be_bytes([b[2], b[3]]))),
-        None => Err(DecodeError::Truncated { what: "request header", needed: 4, remaining: frame.len() }),
+        Some(b) => Ok((
+            i16::from_be_bytes([b[0], b[1]]),
+            i16::from_be_bytes([b[2], b[3]]),
+        )),
+        None => Err(DecodeError::Truncated {
+            what: "request header",
+            needed: 4,
+            remaining: frame.len(),
+        }),
     }
 }
 
@@ -213,7 +261,9 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, RequestBody), 
 mod tests {
     use super::*;
     use crate::messages::api_versions_response::ApiVersion;
-    use crate::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse};
+    use crate::messages::{
+        ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    };
 
     const MAX: usize = 1 << 20;
 
@@ -232,7 +282,10 @@ mod tests {
         encode_request(&mut buf, 7, Some("ab"), 5, &api_versions_request()).unwrap_err();
         assert!(buf.is_empty(), "a failed encode appends nothing");
         encode_request(&mut buf, 7, Some("ab"), 0, &ApiVersionsRequest::default()).unwrap();
-        assert_eq!(&buf[..], &[0, 0, 0, 12, 0, 18, 0, 0, 0, 0, 0, 7, 0, 2, b'a', b'b']);
+        assert_eq!(
+            &buf[..],
+            &[0, 0, 0, 12, 0, 18, 0, 0, 0, 0, 0, 7, 0, 2, b'a', b'b']
+        );
 
         // v3: header v2 (classic client id, empty tagged section), compact strings.
         let mut buf = BytesMut::new();
@@ -257,7 +310,10 @@ mod tests {
         stream.extend_from_slice(&full);
         stream.extend_from_slice(&full);
         stream.extend_from_slice(&full[..5]);
-        assert_eq!(decode_frame(&mut stream, MAX).unwrap().unwrap(), Bytes::copy_from_slice(&full[4..]));
+        assert_eq!(
+            decode_frame(&mut stream, MAX).unwrap().unwrap(),
+            Bytes::copy_from_slice(&full[4..])
+        );
         assert!(decode_frame(&mut stream, MAX).unwrap().is_some());
         assert_eq!(decode_frame(&mut stream, MAX).unwrap(), None);
         assert_eq!(stream.len(), 5);
@@ -268,13 +324,20 @@ mod tests {
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xfe][..]);
         assert_eq!(
             decode_frame(&mut buf, MAX),
-            Err(DecodeError::NegativeLength { what: "frame size", len: -2 })
+            Err(DecodeError::NegativeLength {
+                what: "frame size",
+                len: -2
+            })
         );
         // Only the size is present: the error comes before any allocation.
         let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
         assert_eq!(
             decode_frame(&mut buf, MAX),
-            Err(DecodeError::TooLarge { what: "frame", len: i32::MAX as u64, limit: MAX as u64 })
+            Err(DecodeError::TooLarge {
+                what: "frame",
+                len: i32::MAX as u64,
+                limit: MAX as u64
+            })
         );
         let mut buf = BytesMut::from(&[0, 0, 0, 3, 1, 2, 3][..]);
         assert!(decode_frame(&mut buf, 2).is_err());
@@ -285,7 +348,11 @@ mod tests {
     #[test]
     fn request_round_trip_through_decode_request() {
         for version in 0..=4 {
-            let body = if version >= 3 { api_versions_request() } else { ApiVersionsRequest::default() };
+            let body = if version >= 3 {
+                api_versions_request()
+            } else {
+                ApiVersionsRequest::default()
+            };
             let mut buf = BytesMut::new();
             encode_request(&mut buf, 42, Some("client-1"), version, &body).unwrap();
             let frame = decode_frame(&mut buf, MAX).unwrap().unwrap();
@@ -300,7 +367,10 @@ mod tests {
         // Dynamic encoding gives the same bytes as the typed one.
         let mut a = BytesMut::new();
         let mut b = BytesMut::new();
-        let req = MetadataRequest { topics: None, ..Default::default() };
+        let req = MetadataRequest {
+            topics: None,
+            ..Default::default()
+        };
         encode_request(&mut a, 5, Some("x"), 12, &req).unwrap();
         encode_request_body(&mut b, 5, Some("x"), 12, &req.clone().into()).unwrap();
         assert_eq!(a, b);
@@ -309,7 +379,12 @@ mod tests {
     #[test]
     fn response_round_trip_and_header_versions() {
         let body = ApiVersionsResponse {
-            api_keys: vec![ApiVersion { api_key: 18, min_version: 0, max_version: 4, ..Default::default() }],
+            api_keys: vec![ApiVersion {
+                api_key: 18,
+                min_version: 0,
+                max_version: 4,
+                ..Default::default()
+            }],
             ..Default::default()
         };
         for version in [0, 3] {
@@ -319,11 +394,16 @@ mod tests {
             assert_eq!(&buf[4..10], &[0, 0, 0, 9, 0, 0]);
             let frame = decode_frame(&mut buf, MAX).unwrap().unwrap();
             assert_eq!(peek_correlation_id(&frame).unwrap(), 9);
-            let (cid, decoded) = decode_response::<ApiVersionsResponse>(frame.clone(), ApiKey::ApiVersions, version).unwrap();
+            let (cid, decoded) =
+                decode_response::<ApiVersionsResponse>(frame.clone(), ApiKey::ApiVersions, version)
+                    .unwrap();
             assert_eq!((cid, &decoded), (9, &body));
-            let (cid, any) = decode_response_body(ApiKey::ApiVersions, version, frame.clone()).unwrap();
+            let (cid, any) =
+                decode_response_body(ApiKey::ApiVersions, version, frame.clone()).unwrap();
             assert_eq!((cid, any), (9, ResponseBody::ApiVersions(body.clone())));
-            assert!(decode_response::<ApiVersionsResponse>(frame, ApiKey::Metadata, version).is_err());
+            assert!(
+                decode_response::<ApiVersionsResponse>(frame, ApiKey::Metadata, version).is_err()
+            );
         }
         // A flexible Metadata response has header v1: correlation id then an empty tagged section.
         let mut buf = BytesMut::new();
@@ -343,8 +423,15 @@ mod tests {
         encode_response(&mut buf, 1, 0, &ApiVersionsResponse::default()).unwrap();
         buf.put_u8(0xaa);
         let frame = buf.freeze().slice(4..);
-        let err = decode_response::<ApiVersionsResponse>(frame.clone(), ApiKey::ApiVersions, 0).unwrap_err();
-        assert_eq!(err, DecodeError::TrailingBytes { what: "ApiVersionsResponse", remaining: 1 });
+        let err = decode_response::<ApiVersionsResponse>(frame.clone(), ApiKey::ApiVersions, 0)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::TrailingBytes {
+                what: "ApiVersionsResponse",
+                remaining: 1
+            }
+        );
         assert!(matches!(
             decode_response_body(ApiKey::ApiVersions, 0, frame),
             Err(DecodeError::TrailingBytes { remaining: 1, .. })
@@ -354,16 +441,29 @@ mod tests {
         encode_request(&mut buf, 1, None, 0, &ApiVersionsRequest::default()).unwrap();
         buf.put_u8(0);
         let frame = buf.freeze().slice(4..);
-        assert!(matches!(decode_request(frame), Err(DecodeError::TrailingBytes { remaining: 1, .. })));
+        assert!(matches!(
+            decode_request(frame),
+            Err(DecodeError::TrailingBytes { remaining: 1, .. })
+        ));
     }
 
     #[test]
     fn malformed_requests_are_typed_errors() {
-        assert_eq!(decode_request(Bytes::from_static(&[0x7f, 0x00, 0, 0])), Err(DecodeError::UnknownApiKey(0x7f00)));
-        assert!(decode_request(Bytes::from_static(&[0, 18])).unwrap_err().is_truncated());
+        assert_eq!(
+            decode_request(Bytes::from_static(&[0x7f, 0x00, 0, 0])),
+            Err(DecodeError::UnknownApiKey(0x7f00))
+        );
+        assert!(
+            decode_request(Bytes::from_static(&[0, 18]))
+                .unwrap_err()
+                .is_truncated()
+        );
         // ApiVersions v99 is not defined.
         let frame = Bytes::from_static(&[0, 18, 0, 99, 0, 0, 0, 1, 0, 0, 0]);
-        assert!(matches!(decode_request(frame), Err(DecodeError::UnsupportedVersion { .. })));
+        assert!(matches!(
+            decode_request(frame),
+            Err(DecodeError::UnsupportedVersion { .. })
+        ));
         assert!(peek_correlation_id(&Bytes::from_static(&[1, 2])).is_err());
     }
 }

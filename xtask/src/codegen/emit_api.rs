@@ -14,7 +14,9 @@ use super::schema::Kind;
 /// The `ApiKey` variant for a request/response name (`ProduceRequest` → `Produce`).
 pub fn api_name(m: &MessageModel) -> &str {
     let n = &m.spec.name;
-    n.strip_suffix("Request").or_else(|| n.strip_suffix("Response")).unwrap_or(n)
+    n.strip_suffix("Request")
+        .or_else(|| n.strip_suffix("Response"))
+        .unwrap_or(n)
 }
 
 const FILE_ALLOWS: &str = "#![allow(clippy::field_reassign_with_default, clippy::derivable_impls, clippy::needless_borrow, clippy::too_many_lines, unused_imports)]";
@@ -22,10 +24,20 @@ const FILE_ALLOWS: &str = "#![allow(clippy::field_reassign_with_default, clippy:
 pub fn message_file(m: &MessageModel) -> Result<String> {
     let spec = &m.spec;
     let mut out = String::new();
-    let _ = writeln!(out, "{HEADER}\n//! `{}`: see [`{}`].\n{FILE_ALLOWS}\n", spec.name, spec.name);
+    let _ = writeln!(
+        out,
+        "{HEADER}\n//! `{}`: see [`{}`].\n{FILE_ALLOWS}\n",
+        spec.name, spec.name
+    );
     out.push_str("use super::prelude::*;\n#[cfg(test)]\nuse super::testgen::{Gen, Random};\n\n");
     for s in &m.structs {
-        out.push_str(&StructEmitter { s, flexible: spec.flexible }.emit()?);
+        out.push_str(
+            &StructEmitter {
+                s,
+                flexible: spec.flexible,
+            }
+            .emit()?,
+        );
     }
     let flex_since = if spec.flexible.intersect(spec.valid).is_empty() {
         "None".to_string()
@@ -97,7 +109,11 @@ pub fn check_pairs(apis: &[Api<'_>]) -> Result<()> {
     for a in apis {
         let (q, r) = (&a.req.spec, &a.resp.spec);
         if q.api_key != r.api_key || q.valid != r.valid || q.flexible != r.flexible {
-            bail!("{} and {} disagree on key, versions or flexible versions", q.name, r.name);
+            bail!(
+                "{} and {} disagree on key, versions or flexible versions",
+                q.name,
+                r.name
+            );
         }
     }
     Ok(())
@@ -185,12 +201,23 @@ fn emit_api_key(out: &mut String, apis: &[Api<'_>]) {
     }
     out.push_str("}\n\n");
     let arms = |f: &dyn Fn(&Api<'_>) -> String| -> String {
-        apis.iter().map(|a| format!("ApiKey::{} => {},\n", a.name(), f(a))).collect()
+        apis.iter()
+            .map(|a| format!("ApiKey::{} => {},\n", a.name(), f(a)))
+            .collect()
     };
-    let all: Vec<String> = apis.iter().map(|a| format!("ApiKey::{}", a.name())).collect();
+    let all: Vec<String> = apis
+        .iter()
+        .map(|a| format!("ApiKey::{}", a.name()))
+        .collect();
     let from: String = apis
         .iter()
-        .map(|a| format!("{} => ApiKey::{},\n", a.req.spec.api_key.unwrap_or_default(), a.name()))
+        .map(|a| {
+            format!(
+                "{} => ApiKey::{},\n",
+                a.req.spec.api_key.unwrap_or_default(),
+                a.name()
+            )
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -294,10 +321,18 @@ f.write_str(self.name())
 "#,
         all = all.join(", "),
         names = arms(&|a| format!("\"{}\"", a.name())),
-        versions = arms(&|a| format!("VersionRange::new({}, {})", a.req.spec.valid.lo, a.req.spec.valid.hi)),
+        versions = arms(&|a| format!(
+            "VersionRange::new({}, {})",
+            a.req.spec.valid.lo, a.req.spec.valid.hi
+        )),
         stable = arms(&|a| {
             let s = &a.req.spec;
-            (if s.latest_unstable || a.resp.spec.latest_unstable { s.valid.hi - 1 } else { s.valid.hi }).to_string()
+            (if s.latest_unstable || a.resp.spec.latest_unstable {
+                s.valid.hi - 1
+            } else {
+                s.valid.hi
+            })
+            .to_string()
         }),
         flex = arms(&|a| {
             let s = &a.req.spec;
@@ -308,15 +343,32 @@ f.write_str(self.name())
             }
         }),
         listeners = arms(&|a| {
-            let l: Vec<String> = a.req.spec.listeners.iter().map(|s| format!("{s:?}")).collect();
+            let l: Vec<String> = a
+                .req
+                .spec
+                .listeners
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect();
             format!("&[{}]", l.join(", "))
         }),
     );
 }
 
 fn emit_body_enum(out: &mut String, apis: &[Api<'_>], request: bool) {
-    let (ty, what) = if request { ("RequestBody", "request") } else { ("ResponseBody", "response") };
-    let model = |a: &Api<'_>| if request { &a.req.spec.name } else { &a.resp.spec.name }.clone();
+    let (ty, what) = if request {
+        ("RequestBody", "request")
+    } else {
+        ("ResponseBody", "response")
+    };
+    let model = |a: &Api<'_>| {
+        if request {
+            &a.req.spec.name
+        } else {
+            &a.resp.spec.name
+        }
+        .clone()
+    };
     let _ = writeln!(
         out,
         "/// Any {what} body, tagged by API: decode one knowing only its API key and version.\n\
@@ -334,8 +386,14 @@ fn emit_body_enum(out: &mut String, apis: &[Api<'_>], request: bool) {
         let (n, m) = (a.name(), model(a));
         let _ = writeln!(key_arms, "{ty}::{n}(_) => ApiKey::{n},");
         let _ = writeln!(enc_arms, "{ty}::{n}(m) => m.encode(buf, version),");
-        let _ = writeln!(dec_arms, "ApiKey::{n} => {ty}::{n}({m}::decode(buf, version)?),");
-        let _ = writeln!(froms, "impl From<{m}> for {ty} {{\nfn from(m: {m}) -> Self {{\n{ty}::{n}(m)\n}}\n}}\n");
+        let _ = writeln!(
+            dec_arms,
+            "ApiKey::{n} => {ty}::{n}({m}::decode(buf, version)?),"
+        );
+        let _ = writeln!(
+            froms,
+            "impl From<{m}> for {ty} {{\nfn from(m: {m}) -> Self {{\n{ty}::{n}(m)\n}}\n}}\n"
+        );
     }
     let _ = writeln!(
         out,
@@ -389,7 +447,7 @@ use super::testgen::{{roundtrip_message, roundtrip_request, roundtrip_response}}
 use super::*;
 
 proptest! {{
-#![proptest_config(ProptestConfig {{ cases: 32, ..ProptestConfig::default() }})]
+#![proptest_config(ProptestConfig {{ cases: 64, ..ProptestConfig::default() }})]
 
 {tests}}}
 "#

@@ -18,7 +18,11 @@ pub struct StructEmitter<'a> {
 
 /// Names the `version` parameter `_version` when the body never reads it.
 fn version_param(body: &str) -> &'static str {
-    if uses_ident(body, "version") { "version" } else { "_version" }
+    if uses_ident(body, "version") {
+        "version"
+    } else {
+        "_version"
+    }
 }
 
 /// True when `ident` occurs in `code` as a whole identifier (not as part of
@@ -39,7 +43,9 @@ fn doc_lines(out: &mut String, lines: &[String]) {
             out.push_str("///\n");
         } else {
             for part in l.lines() {
-                let _ = writeln!(out, "/// {}", part.trim_end());
+                // Kafka's prose is not Markdown: keep `[..]` from becoming links.
+                let text = part.trim_end().replace('[', "\\[").replace(']', "\\]");
+                let _ = writeln!(out, "/// {text}");
             }
         }
     }
@@ -115,7 +121,11 @@ impl StructEmitter<'_> {
         for fi in &self.s.fields {
             let t = fi.f.tagged.intersect(self.s.range);
             if !self.flexible.covers(t) {
-                bail!("{}.{} is tagged in a non-flexible version", self.s.name, fi.f.name);
+                bail!(
+                    "{}.{} is tagged in a non-flexible version",
+                    self.s.name,
+                    fi.f.name
+                );
             }
         }
         let mut out = String::new();
@@ -146,7 +156,11 @@ impl StructEmitter<'_> {
     }
 
     fn emit_default(&self, out: &mut String) {
-        let _ = writeln!(out, "impl Default for {} {{\nfn default() -> Self {{\n{} {{", self.s.name, self.s.name);
+        let _ = writeln!(
+            out,
+            "impl Default for {} {{\nfn default() -> Self {{\n{} {{",
+            self.s.name, self.s.name
+        );
         for fi in &self.s.fields {
             let _ = writeln!(out, "{}: {},", fi.ident, fi.default_expr);
         }
@@ -166,14 +180,23 @@ impl StructEmitter<'_> {
         for k in &keys {
             let (t, v) = match (&k.f.ty, k.optional) {
                 (FieldType::String, false) => ("&str".to_string(), format!("&self.{}", k.ident)),
-                (FieldType::String, true) => ("Option<&str>".to_string(), format!("self.{}.as_deref()", k.ident)),
+                (FieldType::String, true) => (
+                    "Option<&str>".to_string(),
+                    format!("self.{}.as_deref()", k.ident),
+                ),
                 (_, false) => (k.inner_ty.clone(), format!("self.{}", k.ident)),
-                (_, true) => (format!("Option<&{}>", k.inner_ty), format!("self.{}.as_ref()", k.ident)),
+                (_, true) => (
+                    format!("Option<&{}>", k.inner_ty),
+                    format!("self.{}.as_ref()", k.ident),
+                ),
             };
             tys.push(t);
             vals.push(v);
         }
-        let names: Vec<String> = keys.iter().map(|k| format!("`{}`", k.ident.trim_start_matches("r#"))).collect();
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| format!("`{}`", k.ident.trim_start_matches("r#")))
+            .collect();
         let _ = writeln!(
             out,
             "/// The key ({}) identifying this entry when its array is used as a map or set.",
@@ -182,7 +205,10 @@ impl StructEmitter<'_> {
         let (ty, val) = if keys.len() == 1 {
             (tys.remove(0), vals.remove(0))
         } else {
-            (format!("({})", tys.join(", ")), format!("({})", vals.join(", ")))
+            (
+                format!("({})", tys.join(", ")),
+                format!("({})", vals.join(", ")),
+            )
         };
         let _ = writeln!(out, "pub fn map_key(&self) -> {ty} {{\n{val}\n}}\n");
     }
@@ -200,7 +226,11 @@ impl StructEmitter<'_> {
                 // In the `else` of `if regular`, a field with no tagged
                 // versions is known to be absent.
                 let untagged = fi.f.tagged.intersect(self.s.range).is_empty();
-                let c = if untagged && regular != Cond::False { Cond::Expr(nd) } else { absent.and(&Cond::Expr(nd)) };
+                let c = if untagged && regular != Cond::False {
+                    Cond::Expr(nd)
+                } else {
+                    absent.and(&Cond::Expr(nd))
+                };
                 Some(format!(
                     "if {} {{\nreturn Err(EncodeError::FieldNotInVersion {{ message: \"{}\", field: \"{}\", version }});\n}}",
                     c.expr(),
@@ -223,10 +253,16 @@ impl StructEmitter<'_> {
         }
         if self.has_tagged_section() {
             let mut section = String::new();
-            let tagged: Vec<&FieldInfo> =
-                self.s.fields.iter().filter(|f| self.tagged(f) != Cond::False).collect();
+            let tagged: Vec<&FieldInfo> = self
+                .s
+                .fields
+                .iter()
+                .filter(|f| self.tagged(f) != Cond::False)
+                .collect();
             if tagged.is_empty() {
-                section.push_str("write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;");
+                section.push_str(
+                    "write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;",
+                );
             } else {
                 section.push_str("let mut tagged: Vec<(u32, Bytes)> = Vec::new();\n");
                 for fi in tagged {
@@ -301,7 +337,11 @@ impl StructEmitter<'_> {
             body.push_str(&assigns);
             body.push_str("Ok(this)\n");
         }
-        let buf = if uses_ident(&body, "buf") { "buf" } else { "_buf" };
+        let buf = if uses_ident(&body, "buf") {
+            "buf"
+        } else {
+            "_buf"
+        };
         let _ = writeln!(
             out,
             "/// Reads the fields for `version`; the caller has checked the version.\n\
@@ -319,7 +359,11 @@ impl StructEmitter<'_> {
             assigns.push('\n');
         }
         if self.has_tagged_section() {
-            assigns.push_str(&self.flex_var().wrap("this.unknown_tagged_fields = g.unknown_tagged_fields();"));
+            assigns.push_str(
+                &self
+                    .flex_var()
+                    .wrap("this.unknown_tagged_fields = g.unknown_tagged_fields();"),
+            );
         }
         let mut body = self.flex_decl();
         if assigns.trim().is_empty() {
@@ -350,7 +394,10 @@ fn field_doc(fi: &FieldInfo) -> Vec<String> {
         facts.push(format!("nullable in {}", fi.nullable.describe()));
     }
     if let Some(tag) = f.tag {
-        facts.push(format!("tagged field {tag} in {}", f.tagged.intersect(fi.present).describe()));
+        facts.push(format!(
+            "tagged field {tag} in {}",
+            f.tagged.intersect(fi.present).describe()
+        ));
     }
     if let Some(d) = &f.default {
         facts.push(format!("default `{d}`"));
@@ -362,8 +409,71 @@ fn field_doc(fi: &FieldInfo) -> Vec<String> {
         facts.push("map key".into());
     }
     if let Some(ov) = f.flexible_override {
-        facts.push(format!("compact encoding only in versions {}", ov.describe()));
+        facts.push(format!(
+            "compact encoding only in versions {}",
+            ov.describe()
+        ));
     }
     doc.push(format!("{}.", facts.join("; ")));
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{model, schema};
+    use super::*;
+
+    fn emit(src: &str) -> String {
+        let spec = schema::parse_message(src, "test").unwrap().unwrap();
+        let m = model::build(&spec).unwrap();
+        StructEmitter {
+            s: &m.structs[0],
+            flexible: spec.flexible,
+        }
+        .emit()
+        .unwrap()
+    }
+
+    #[test]
+    fn field_regular_in_old_versions_and_tagged_in_new_ones() {
+        let code = emit(
+            r#"{ "type": "data", "name": "Foo", "validVersions": "0-5", "flexibleVersions": "3+",
+                 "fields": [ { "name": "Bar", "type": "int32", "versions": "0+", "default": "-1",
+                               "tag": 7, "taggedVersions": "4+" } ] }"#,
+        );
+        // Regular in 0-3, tagged (inside the flexible section) from 4.
+        assert!(
+            code.contains("if version <= 3 {\nbuf.put_i32(self.bar);"),
+            "{code}"
+        );
+        assert!(
+            code.contains("if version >= 4 && self.bar != -1 {"),
+            "{code}"
+        );
+        assert!(code.contains("7 if version >= 4 => {"), "{code}");
+        assert!(code.contains("let flexible = version >= 3;"), "{code}");
+    }
+
+    #[test]
+    fn ignorable_and_override_rules() {
+        let code = emit(
+            r#"{ "type": "data", "name": "Foo", "validVersions": "0-2", "flexibleVersions": "1+",
+                 "fields": [
+                   { "name": "Kept", "type": "string", "versions": "1+" },
+                   { "name": "Dropped", "type": "string", "versions": "2+", "ignorable": true },
+                   { "name": "Classic", "type": "string", "versions": "0+", "flexibleVersions": "none" }
+                 ] }"#,
+        );
+        assert!(code.contains("FieldNotInVersion"), "{code}");
+        assert!(code.contains("field: \"kept\""), "{code}");
+        assert!(!code.contains("field: \"dropped\""), "{code}");
+        assert!(
+            code.contains("write_string(buf, &self.classic, false,"),
+            "{code}"
+        );
+        assert!(
+            code.contains("write_string(buf, &self.kept, flexible,"),
+            "{code}"
+        );
+    }
 }

@@ -28,18 +28,28 @@ pub fn parse(tsv: &str) -> Result<Vec<ErrorRow>> {
             bail!("errors.tsv line {}: too few columns", i + 2);
         }
         let name = cols[1].trim().to_string();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
             bail!("errors.tsv line {}: bad name `{name}`", i + 2);
         }
         rows.push(ErrorRow {
-            code: cols[0].trim().parse().with_context(|| format!("errors.tsv line {}: bad code", i + 2))?,
+            code: cols[0]
+                .trim()
+                .parse()
+                .with_context(|| format!("errors.tsv line {}: bad code", i + 2))?,
             name,
             retriable: match cols[2].trim() {
                 "true" => true,
                 "false" => false,
                 o => bail!("errors.tsv line {}: bad retriable `{o}`", i + 2),
             },
-            message: cols.get(3).map(|m| m.trim().to_string()).unwrap_or_default(),
+            message: cols
+                .get(3)
+                .map(|m| m.trim().to_string())
+                .unwrap_or_default(),
         });
     }
     let mut codes: Vec<i16> = rows.iter().map(|r| r.code).collect();
@@ -55,7 +65,11 @@ pub fn emit(rows: &[ErrorRow]) -> String {
     let mut names = String::new();
     let mut descs = String::new();
     for r in rows {
-        let doc = if r.message.is_empty() { "No error.".to_string() } else { r.message.clone() };
+        let doc = if r.message.is_empty() {
+            "No error.".to_string()
+        } else {
+            r.message.clone()
+        };
         let retri = if r.retriable { " Retriable." } else { "" };
         let _ = writeln!(
             consts,
@@ -65,8 +79,15 @@ pub fn emit(rows: &[ErrorRow]) -> String {
         let _ = writeln!(names, "{} => \"{}\",", r.code, r.name);
         let _ = writeln!(descs, "{} => {:?},", r.code, r.message);
     }
-    let retriable: Vec<String> = rows.iter().filter(|r| r.retriable).map(|r| r.code.to_string()).collect();
-    let all: Vec<String> = rows.iter().map(|r| format!("ErrorCode::{}", r.name)).collect();
+    let retriable: Vec<String> = rows
+        .iter()
+        .filter(|r| r.retriable)
+        .map(|r| r.code.to_string())
+        .collect();
+    let all: Vec<String> = rows
+        .iter()
+        .map(|r| format!("ErrorCode::{}", r.name))
+        .collect();
     format!(
         r#"//! Kafka protocol error codes, from the table in Kafka's `Errors.java`.
 

@@ -61,11 +61,18 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let out_dir = root.join("crates/protocol/src/messages");
     let files = generate(&input, &root)?;
-    if check { check_files(&out_dir, &files) } else { write_files(&out_dir, &files) }
+    if check {
+        check_files(&out_dir, &files)
+    } else {
+        write_files(&out_dir, &files)
+    }
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
 }
 
 /// Generates every output file in memory: file name → formatted contents.
@@ -81,8 +88,13 @@ fn generate(input: &Path, root: &Path) -> Result<BTreeMap<String, String>> {
     }
     let mut models: Vec<MessageModel> = Vec::new();
     for path in &names {
-        let src = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let src =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         if let Some(spec) = schema::parse_message(&src, &file)? {
             models.push(model::build(&spec).with_context(|| format!("resolving {file}"))?);
         }
@@ -93,8 +105,18 @@ fn generate(input: &Path, root: &Path) -> Result<BTreeMap<String, String>> {
     let mut by_key: BTreeMap<i16, (Option<&MessageModel>, Option<&MessageModel>)> = BTreeMap::new();
     for m in &models {
         match m.spec.kind {
-            Kind::Request => by_key.entry(m.spec.api_key.unwrap_or_default()).or_default().0 = Some(m),
-            Kind::Response => by_key.entry(m.spec.api_key.unwrap_or_default()).or_default().1 = Some(m),
+            Kind::Request => {
+                by_key
+                    .entry(m.spec.api_key.unwrap_or_default())
+                    .or_default()
+                    .0 = Some(m)
+            }
+            Kind::Response => {
+                by_key
+                    .entry(m.spec.api_key.unwrap_or_default())
+                    .or_default()
+                    .1 = Some(m)
+            }
             Kind::Header | Kind::Data => {}
         }
     }
@@ -115,7 +137,10 @@ fn generate(input: &Path, root: &Path) -> Result<BTreeMap<String, String>> {
     raw.insert("roundtrip.rs".into(), emit_api::roundtrip_file(&models));
     let errors = std::fs::read_to_string(input.join("errors.tsv")).context("reading errors.tsv")?;
     let rows = error_codes::parse(&errors)?;
-    raw.insert("error_code.rs".into(), format!("{HEADER}\n{}", error_codes::emit(&rows)));
+    raw.insert(
+        "error_code.rs".into(),
+        format!("{HEADER}\n{}", error_codes::emit(&rows)),
+    );
     raw.insert("testgen.rs".into(), format!("{HEADER}\n{TESTGEN}"));
     raw.insert("tests.rs".into(), format!("{HEADER}\n{TESTS}"));
 
@@ -124,7 +149,12 @@ fn generate(input: &Path, root: &Path) -> Result<BTreeMap<String, String>> {
         let formatted = rustfmt(&src, root).with_context(|| format!("formatting {name}"))?;
         out.insert(name, formatted);
     }
-    eprintln!("codegen: {} messages, {} APIs, {} error codes", models.len(), apis.len(), rows.len());
+    eprintln!(
+        "codegen: {} messages, {} APIs, {} error codes",
+        models.len(),
+        apis.len(),
+        rows.len()
+    );
     Ok(out)
 }
 
@@ -143,7 +173,9 @@ fn rustfmt(src: &str, root: &Path) -> Result<String> {
     let input = src.to_string();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child.wait_with_output()?;
-    writer.join().map_err(|_| anyhow::anyhow!("rustfmt writer panicked"))??;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("rustfmt writer panicked"))??;
     if !output.status.success() {
         let dump = std::env::temp_dir().join("kafkit-codegen-unformatted.rs");
         let _ = std::fs::write(&dump, src);
@@ -162,7 +194,12 @@ fn existing_rs_files(dir: &Path) -> Result<Vec<String>> {
         for e in std::fs::read_dir(dir)? {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "rs") {
-                v.push(p.file_name().unwrap_or_default().to_string_lossy().to_string());
+                v.push(
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string(),
+                );
             }
         }
     }
@@ -176,7 +213,8 @@ fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
     for (name, content) in files {
         let path = dir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
-            std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, content)
+                .with_context(|| format!("writing {}", path.display()))?;
             changed += 1;
         }
     }
@@ -210,7 +248,11 @@ fn check_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     if stale.is_empty() {
-        eprintln!("codegen --check: {} files in {} are up to date", files.len(), dir.display());
+        eprintln!(
+            "codegen --check: {} files in {} are up to date",
+            files.len(),
+            dir.display()
+        );
         Ok(())
     } else {
         bail!(

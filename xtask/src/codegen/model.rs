@@ -53,10 +53,20 @@ impl Collector<'_> {
             bail!("{}: struct {name} is defined twice", self.msg);
         }
         if RESERVED_TYPE_NAMES.contains(&name) {
-            bail!("{}: struct name {name} clashes with a name the generated code uses", self.msg);
+            bail!(
+                "{}: struct name {name} clashes with a name the generated code uses",
+                self.msg
+            );
         }
         self.order.push(name.to_string());
-        self.defs.insert(name.to_string(), Def { fields: fields.to_vec(), doc, range: Versions::NONE });
+        self.defs.insert(
+            name.to_string(),
+            Def {
+                fields: fields.to_vec(),
+                doc,
+                range: Versions::NONE,
+            },
+        );
         Ok(())
     }
 
@@ -64,7 +74,11 @@ impl Collector<'_> {
     fn collect(&mut self, fields: &[Field]) -> Result<()> {
         for f in fields {
             if let (Some(inner), Some(name)) = (&f.fields, f.ty.struct_name()) {
-                let doc = if f.about.is_empty() { Vec::new() } else { vec![f.about.clone()] };
+                let doc = if f.about.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![f.about.clone()]
+                };
                 self.add(name, inner, doc)?;
                 self.collect(inner)?;
             }
@@ -74,18 +88,35 @@ impl Collector<'_> {
 }
 
 pub fn build(spec: &MessageSpec) -> Result<MessageModel> {
-    let mut c = Collector { msg: &spec.name, order: Vec::new(), defs: HashMap::new() };
+    let mut c = Collector {
+        msg: &spec.name,
+        order: Vec::new(),
+        defs: HashMap::new(),
+    };
     c.collect(&spec.fields)?;
     for cs in &spec.common_structs {
-        c.add(&cs.name, &cs.fields, vec![format!("A common struct of {}.", spec.name)])?;
+        c.add(
+            &cs.name,
+            &cs.fields,
+            vec![format!("A common struct of {}.", spec.name)],
+        )?;
         c.collect(&cs.fields)?;
     }
-    let Collector { order, mut defs, .. } = c;
+    let Collector {
+        order, mut defs, ..
+    } = c;
 
     // Propagate version ranges from the top down.
-    fn visit(fields: &[Field], range: Versions, defs: &mut HashMap<String, Def>, msg: &str) -> Result<()> {
+    fn visit(
+        fields: &[Field],
+        range: Versions,
+        defs: &mut HashMap<String, Def>,
+        msg: &str,
+    ) -> Result<()> {
         for f in fields {
-            let Some(name) = f.ty.struct_name() else { continue };
+            let Some(name) = f.ty.struct_name() else {
+                continue;
+            };
             let r = f.versions.intersect(range);
             if r.is_empty() {
                 continue;
@@ -125,7 +156,11 @@ pub fn build(spec: &MessageSpec) -> Result<MessageModel> {
             range: def.range,
         });
     }
-    Ok(MessageModel { module: snake_case(&spec.name), spec: spec.clone(), structs })
+    Ok(MessageModel {
+        module: snake_case(&spec.name),
+        spec: spec.clone(),
+        structs,
+    })
 }
 
 fn field_infos(fields: &[Field], range: Versions) -> Result<Vec<FieldInfo>> {
@@ -139,15 +174,26 @@ fn field_infos(fields: &[Field], range: Versions) -> Result<Vec<FieldInfo>> {
     let mut tags: Vec<u32> = out.iter().filter_map(|f| f.f.tag).collect();
     tags.sort_unstable();
     if tags.windows(2).any(|w| w[0] == w[1]) {
-        bail!("duplicate tag in struct with fields {:?}", out.iter().map(|f| &f.f.name).collect::<Vec<_>>());
+        bail!(
+            "duplicate tag in struct with fields {:?}",
+            out.iter().map(|f| &f.f.name).collect::<Vec<_>>()
+        );
     }
     Ok(out)
 }
 
 fn top_doc(spec: &MessageSpec) -> Vec<String> {
     let what = match spec.kind {
-        Kind::Request => format!("The {} request body (API key {}).", spec.name, spec.api_key.unwrap_or(-1)),
-        Kind::Response => format!("The {} response body (API key {}).", spec.name, spec.api_key.unwrap_or(-1)),
+        Kind::Request => format!(
+            "The {} request body (API key {}).",
+            spec.name,
+            spec.api_key.unwrap_or(-1)
+        ),
+        Kind::Response => format!(
+            "The {} response body (API key {}).",
+            spec.name,
+            spec.api_key.unwrap_or(-1)
+        ),
         Kind::Header => format!("The {} protocol header.", spec.name),
         Kind::Data => format!("The {} data structure (not an API message).", spec.name),
     };
@@ -155,9 +201,15 @@ fn top_doc(spec: &MessageSpec) -> Vec<String> {
     let flex = if spec.flexible.intersect(spec.valid).is_empty() {
         "never flexible".to_string()
     } else {
-        format!("flexible in {}", spec.flexible.intersect(spec.valid).describe())
+        format!(
+            "flexible in {}",
+            spec.flexible.intersect(spec.valid).describe()
+        )
     };
-    doc.push(format!("Valid versions: {}; {flex}.", spec.valid.describe()));
+    doc.push(format!(
+        "Valid versions: {}; {flex}.",
+        spec.valid.describe()
+    ));
     if spec.latest_unstable {
         doc.push(String::new());
         doc.push(format!(

@@ -22,14 +22,22 @@ impl Versions {
     pub fn parse(s: &str) -> Result<Versions> {
         let s = s.trim();
         let num = |t: &str| -> Result<i16> {
-            t.trim().parse::<i16>().map_err(|_| anyhow!("bad version number `{t}` in `{s}`"))
+            t.trim()
+                .parse::<i16>()
+                .map_err(|_| anyhow!("bad version number `{t}` in `{s}`"))
         };
         let v = if s == "none" {
             Versions::NONE
         } else if let Some(lo) = s.strip_suffix('+') {
-            Versions { lo: num(lo)?, hi: i16::MAX }
+            Versions {
+                lo: num(lo)?,
+                hi: i16::MAX,
+            }
         } else if let Some((lo, hi)) = s.split_once('-') {
-            let v = Versions { lo: num(lo)?, hi: num(hi)? };
+            let v = Versions {
+                lo: num(lo)?,
+                hi: num(hi)?,
+            };
             if v.lo > v.hi {
                 bail!("empty version range `{s}`");
             }
@@ -49,7 +57,10 @@ impl Versions {
     }
 
     pub fn intersect(self, o: Versions) -> Versions {
-        let r = Versions { lo: self.lo.max(o.lo), hi: self.hi.min(o.hi) };
+        let r = Versions {
+            lo: self.lo.max(o.lo),
+            hi: self.hi.min(o.hi),
+        };
         if r.is_empty() { Versions::NONE } else { r }
     }
 
@@ -60,7 +71,10 @@ impl Versions {
         } else if o.is_empty() {
             self
         } else {
-            Versions { lo: self.lo.min(o.lo), hi: self.hi.max(o.hi) }
+            Versions {
+                lo: self.lo.min(o.lo),
+                hi: self.hi.max(o.hi),
+            }
         }
     }
 
@@ -180,7 +194,11 @@ impl FieldType {
     pub fn can_be_null(&self) -> bool {
         matches!(
             self,
-            FieldType::String | FieldType::Bytes | FieldType::Records | FieldType::Array(_) | FieldType::Struct(_)
+            FieldType::String
+                | FieldType::Bytes
+                | FieldType::Records
+                | FieldType::Array(_)
+                | FieldType::Struct(_)
         )
     }
 }
@@ -232,13 +250,17 @@ pub struct MessageSpec {
 }
 
 fn str_of<'a>(v: &'a Value, key: &str, ctx: &str) -> Result<&'a str> {
-    v.get(key).and_then(Value::as_str).ok_or_else(|| anyhow!("{ctx}: missing string `{key}`"))
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("{ctx}: missing string `{key}`"))
 }
 
 fn opt_versions(v: &Value, key: &str, ctx: &str) -> Result<Option<Versions>> {
     match v.get(key) {
         None => Ok(None),
-        Some(Value::String(s)) => Versions::parse(s).map(Some).with_context(|| format!("{ctx}: `{key}`")),
+        Some(Value::String(s)) => Versions::parse(s)
+            .map(Some)
+            .with_context(|| format!("{ctx}: `{key}`")),
         Some(other) => bail!("{ctx}: `{key}` is not a string: {other}"),
     }
 }
@@ -263,8 +285,12 @@ fn loose_bool(v: &Value, key: &str) -> Result<bool> {
 }
 
 fn parse_fields(v: &Value, ctx: &str) -> Result<Vec<Field>> {
-    let Some(arr) = v.get("fields") else { return Ok(Vec::new()) };
-    let arr = arr.as_array().ok_or_else(|| anyhow!("{ctx}: `fields` is not an array"))?;
+    let Some(arr) = v.get("fields") else {
+        return Ok(Vec::new());
+    };
+    let arr = arr
+        .as_array()
+        .ok_or_else(|| anyhow!("{ctx}: `fields` is not an array"))?;
     arr.iter().map(|f| parse_field(f, ctx)).collect()
 }
 
@@ -288,7 +314,11 @@ fn parse_field(v: &Value, parent: &str) -> Result<Field> {
     if !versions.covers(tagged) {
         bail!("{ctx}: taggedVersions outside versions");
     }
-    let fields = if v.get("fields").is_some() { Some(parse_fields(v, &ctx)?) } else { None };
+    let fields = if v.get("fields").is_some() {
+        Some(parse_fields(v, &ctx)?)
+    } else {
+        None
+    };
     if fields.is_some() && ty.struct_name().is_none() {
         bail!("{ctx}: inline fields on a non-struct type");
     }
@@ -300,10 +330,20 @@ fn parse_field(v: &Value, parent: &str) -> Result<Field> {
         tag,
         tagged,
         ignorable: loose_bool(v, "ignorable").with_context(|| ctx.clone())?,
-        default: v.get("default").map(|d| loose_string(d).ok_or_else(|| anyhow!("{ctx}: bad default"))).transpose()?,
-        about: v.get("about").and_then(Value::as_str).unwrap_or("").to_string(),
+        default: v
+            .get("default")
+            .map(|d| loose_string(d).ok_or_else(|| anyhow!("{ctx}: bad default")))
+            .transpose()?,
+        about: v
+            .get("about")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         map_key: loose_bool(v, "mapKey").with_context(|| ctx.clone())?,
-        entity_type: v.get("entityType").and_then(Value::as_str).map(str::to_string),
+        entity_type: v
+            .get("entityType")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         flexible_override: opt_versions(v, "flexibleVersions", &ctx)?,
         fields,
     })
@@ -311,7 +351,8 @@ fn parse_field(v: &Value, parent: &str) -> Result<Field> {
 
 /// Parses one definition file. Returns `None` for the `validVersions: "none"` stubs.
 pub fn parse_message(src: &str, file: &str) -> Result<Option<MessageSpec>> {
-    let json: Value = serde_json::from_str(&strip_comments(src)).with_context(|| format!("parsing {file}"))?;
+    let json: Value =
+        serde_json::from_str(&strip_comments(src)).with_context(|| format!("parsing {file}"))?;
     let name = str_of(&json, "name", file)?.to_string();
     let valid = Versions::parse(str_of(&json, "validVersions", file)?)?;
     if valid.is_empty() {
@@ -337,7 +378,10 @@ pub fn parse_message(src: &str, file: &str) -> Result<Option<MessageSpec>> {
         for s in cs {
             let sname = str_of(s, "name", file)?.to_string();
             let fields = parse_fields(s, &format!("{name}/{sname}"))?;
-            common_structs.push(StructDef { name: sname, fields });
+            common_structs.push(StructDef {
+                name: sname,
+                fields,
+            });
         }
     }
     Ok(Some(MessageSpec {
@@ -352,7 +396,12 @@ pub fn parse_message(src: &str, file: &str) -> Result<Option<MessageSpec>> {
         listeners: json
             .get("listeners")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default(),
     }))
 }
@@ -365,7 +414,13 @@ mod tests {
     fn version_strings() {
         assert_eq!(Versions::parse("3").unwrap(), Versions { lo: 3, hi: 3 });
         assert_eq!(Versions::parse("0-2").unwrap(), Versions { lo: 0, hi: 2 });
-        assert_eq!(Versions::parse("12+").unwrap(), Versions { lo: 12, hi: i16::MAX });
+        assert_eq!(
+            Versions::parse("12+").unwrap(),
+            Versions {
+                lo: 12,
+                hi: i16::MAX
+            }
+        );
         assert!(Versions::parse("none").unwrap().is_empty());
         assert!(Versions::parse("3-1").is_err());
         assert!(Versions::parse("x").is_err());
@@ -383,7 +438,10 @@ mod tests {
         assert!(Versions::parse("0+").unwrap().covers(b));
         assert!(!b.covers(a));
         assert_eq!(Versions::NONE.hull(b), b);
-        assert_eq!(Versions::parse("7").unwrap().hull(b), Versions { lo: 0, hi: 7 });
+        assert_eq!(
+            Versions::parse("7").unwrap().hull(b),
+            Versions { lo: 0, hi: 7 }
+        );
     }
 
     #[test]
@@ -410,7 +468,10 @@ mod tests {
         let m = parse_message(src, "t").unwrap().unwrap();
         assert_eq!(m.fields.len(), 3);
         assert_eq!(m.fields[0].default.as_deref(), Some("0x7fffffff"));
-        assert_eq!(m.fields[1].ty, FieldType::Array(Box::new(FieldType::Struct("Bar".into()))));
+        assert_eq!(
+            m.fields[1].ty,
+            FieldType::Array(Box::new(FieldType::Struct("Bar".into())))
+        );
         assert!(m.fields[1].fields.as_ref().unwrap()[0].map_key);
         assert_eq!(m.fields[2].default.as_deref(), Some("-1"));
         assert_eq!(m.fields[2].tag, Some(0));

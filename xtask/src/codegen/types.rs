@@ -31,24 +31,50 @@ pub fn snake_case(name: &str) -> String {
 }
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-    "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
-    "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do",
-    "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
+    "try", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// The Rust field identifier for a Kafka field name (raw identifier for keywords).
 pub fn field_ident(name: &str) -> String {
     let s = snake_case(name);
-    if KEYWORDS.contains(&s.as_str()) { format!("r#{s}") } else { s }
+    if KEYWORDS.contains(&s.as_str()) {
+        format!("r#{s}")
+    } else {
+        s
+    }
 }
 
 /// Names the generator itself uses inside generated modules; a nested
 /// struct may not take one of them.
 pub const RESERVED_TYPE_NAMES: &[&str] = &[
-    "Bytes", "BytesMut", "BufMut", "Uuid", "TaggedFields", "DecodeError", "EncodeError", "Message", "Request",
-    "Response", "VersionRange", "ApiKey", "TopicName", "GroupId", "BrokerId", "ProducerId", "TransactionalId", "Gen",
-    "Random", "Option", "Vec", "String", "Result", "Self",
+    "Bytes",
+    "BytesMut",
+    "BufMut",
+    "Uuid",
+    "TaggedFields",
+    "DecodeError",
+    "EncodeError",
+    "Message",
+    "Request",
+    "Response",
+    "VersionRange",
+    "ApiKey",
+    "TopicName",
+    "GroupId",
+    "BrokerId",
+    "ProducerId",
+    "TransactionalId",
+    "Gen",
+    "Random",
+    "Option",
+    "Vec",
+    "String",
+    "Result",
+    "Self",
 ];
 
 /// A three-valued version condition, simplified against the range of
@@ -73,8 +99,11 @@ impl Cond {
 
     /// `version` in the union of `set`, knowing that `version ∈ within`.
     pub fn in_set(set: &[Versions], within: Versions) -> Cond {
-        let parts: Vec<Versions> =
-            set.iter().map(|v| v.intersect(within)).filter(|v| !v.is_empty()).collect();
+        let parts: Vec<Versions> = set
+            .iter()
+            .map(|v| v.intersect(within))
+            .filter(|v| !v.is_empty())
+            .collect();
         if parts.is_empty() {
             return Cond::False;
         }
@@ -95,7 +124,11 @@ impl Cond {
                 }
             })
             .collect();
-        Cond::Expr(if exprs.len() == 1 { exprs[0].clone() } else { format!("({})", exprs.join(" || ")) })
+        Cond::Expr(if exprs.len() == 1 {
+            exprs[0].clone()
+        } else {
+            format!("({})", exprs.join(" || "))
+        })
     }
 
     pub fn and(&self, o: &Cond) -> Cond {
@@ -132,10 +165,16 @@ pub fn difference(a: Versions, b: Versions) -> Vec<Versions> {
     }
     let mut out = Vec::new();
     if a.lo < b.lo {
-        out.push(Versions { lo: a.lo, hi: b.lo - 1 });
+        out.push(Versions {
+            lo: a.lo,
+            hi: b.lo - 1,
+        });
     }
     if b.hi < a.hi {
-        out.push(Versions { lo: b.hi + 1, hi: a.hi });
+        out.push(Versions {
+            lo: b.hi + 1,
+            hi: a.hi,
+        });
     }
     out
 }
@@ -212,7 +251,11 @@ impl FieldInfo {
     }
 
     pub fn rust_type(&self) -> String {
-        if self.optional { format!("Option<{}>", self.inner_ty) } else { self.inner_ty.clone() }
+        if self.optional {
+            format!("Option<{}>", self.inner_ty)
+        } else {
+            self.inner_ty.clone()
+        }
     }
 
     fn compute_default(&self) -> Result<String> {
@@ -239,7 +282,9 @@ impl FieldInfo {
             FieldType::Float64 => {
                 let v: f64 = match d {
                     None => 0.0,
-                    Some(s) => s.parse().map_err(|_| anyhow!("bad float default `{s}` for {}", f.name))?,
+                    Some(s) => s
+                        .parse()
+                        .map_err(|_| anyhow!("bad float default `{s}` for {}", f.name))?,
                 };
                 if !v.is_finite() {
                     bail!("non-finite float default for {}", f.name);
@@ -272,7 +317,11 @@ impl FieldInfo {
                 }
             }
         };
-        Ok(if self.optional { format!("Some({base})") } else { base })
+        Ok(if self.optional {
+            format!("Some({base})")
+        } else {
+            base
+        })
     }
 
     /// A boolean expression that is true when `self.<field>` differs from
@@ -295,8 +344,13 @@ impl FieldInfo {
         }
         match &self.f.ty {
             FieldType::String if d == "String::new()" => format!("!{place}.is_empty()"),
-            FieldType::String => format!("{place} != {:?}", self.f.default.as_deref().unwrap_or_default()),
-            FieldType::Bytes | FieldType::Records | FieldType::Array(_) => format!("!{place}.is_empty()"),
+            FieldType::String => format!(
+                "{place} != {:?}",
+                self.f.default.as_deref().unwrap_or_default()
+            ),
+            FieldType::Bytes | FieldType::Records | FieldType::Array(_) => {
+                format!("!{place}.is_empty()")
+            }
             FieldType::Uuid => format!("!{place}.is_zero()"),
             FieldType::Bool if d == "false" => place.to_string(),
             FieldType::Bool => format!("!{place}"),
@@ -348,9 +402,18 @@ mod tests {
 
     #[test]
     fn integer_defaults() {
-        assert_eq!(int_default(Some("0x7fffffff"), "i32", i32::MIN.into(), i32::MAX.into()).unwrap(), "i32::MAX");
-        assert_eq!(int_default(Some("-1"), "i64", i64::MIN.into(), i64::MAX.into()).unwrap(), "-1");
-        assert_eq!(int_default(Some("-2147483648"), "i32", i32::MIN.into(), i32::MAX.into()).unwrap(), "i32::MIN");
+        assert_eq!(
+            int_default(Some("0x7fffffff"), "i32", i32::MIN.into(), i32::MAX.into()).unwrap(),
+            "i32::MAX"
+        );
+        assert_eq!(
+            int_default(Some("-1"), "i64", i64::MIN.into(), i64::MAX.into()).unwrap(),
+            "-1"
+        );
+        assert_eq!(
+            int_default(Some("-2147483648"), "i32", i32::MIN.into(), i32::MAX.into()).unwrap(),
+            "i32::MIN"
+        );
         assert_eq!(int_default(None, "i8", -128, 127).unwrap(), "0");
         assert!(int_default(Some("300"), "i8", -128, 127).is_err());
     }
@@ -358,14 +421,32 @@ mod tests {
     #[test]
     fn conditions_simplify() {
         let valid = Versions::parse("3-13").unwrap();
-        assert_eq!(Cond::in_versions(Versions::parse("0+").unwrap(), valid), Cond::True);
-        assert_eq!(Cond::in_versions(Versions::parse("0-2").unwrap(), valid), Cond::False);
-        assert_eq!(Cond::in_versions(Versions::parse("9+").unwrap(), valid).expr(), "version >= 9");
-        assert_eq!(Cond::in_versions(Versions::parse("4-6").unwrap(), valid).expr(), "(4..=6).contains(&version)");
+        assert_eq!(
+            Cond::in_versions(Versions::parse("0+").unwrap(), valid),
+            Cond::True
+        );
+        assert_eq!(
+            Cond::in_versions(Versions::parse("0-2").unwrap(), valid),
+            Cond::False
+        );
+        assert_eq!(
+            Cond::in_versions(Versions::parse("9+").unwrap(), valid).expr(),
+            "version >= 9"
+        );
+        assert_eq!(
+            Cond::in_versions(Versions::parse("4-6").unwrap(), valid).expr(),
+            "(4..=6).contains(&version)"
+        );
         let all = Versions::parse("0+").unwrap();
         let tagged = Versions::parse("12+").unwrap();
         assert_eq!(Cond::in_difference(all, all, valid), Cond::False);
-        assert_eq!(Cond::in_difference(all, tagged, valid).expr(), "version <= 11");
-        assert_eq!(Cond::in_difference(valid, Versions::parse("5-6").unwrap(), valid).expr(), "(version <= 4 || version >= 7)");
+        assert_eq!(
+            Cond::in_difference(all, tagged, valid).expr(),
+            "version <= 11"
+        );
+        assert_eq!(
+            Cond::in_difference(valid, Versions::parse("5-6").unwrap(), valid).expr(),
+            "(version <= 4 || version >= 7)"
+        );
     }
 }

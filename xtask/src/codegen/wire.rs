@@ -18,7 +18,11 @@ pub struct Site<'a> {
 
 impl Site<'_> {
     fn what(&self) -> String {
-        format!("\"{}.{}\"", self.owner, self.fi.ident.trim_start_matches("r#"))
+        format!(
+            "\"{}.{}\"",
+            self.owner,
+            self.fi.ident.trim_start_matches("r#")
+        )
     }
 
     fn null_error(&self) -> String {
@@ -54,11 +58,18 @@ impl Site<'_> {
         let (c, what) = (&self.compact, self.what());
         match &self.fi.f.ty {
             FieldType::String => format!("write_string(buf, {r}, {c}, {what})?;"),
-            FieldType::Bytes | FieldType::Records => format!("write_bytes(buf, {r}, {c}, {what})?;"),
-            FieldType::Array(inner) => {
-                format!("write_array(buf, {r}, {c}, {what}, |buf, e| {{ {} }})?;", self.encode_elem(inner))
+            FieldType::Bytes | FieldType::Records => {
+                format!("write_bytes(buf, {r}, {c}, {what})?;")
             }
-            FieldType::Struct(_) => format!("{}.write_to(buf, version)?;", r.trim_start_matches('&')),
+            FieldType::Array(inner) => {
+                format!(
+                    "write_array(buf, {r}, {c}, {what}, |buf, e| {{ {} }})?;",
+                    self.encode_elem(inner)
+                )
+            }
+            FieldType::Struct(_) => {
+                format!("{}.write_to(buf, version)?;", r.trim_start_matches('&'))
+            }
             scalar => format!("{};", put_scalar(scalar, val, r)),
         }
     }
@@ -66,7 +77,9 @@ impl Site<'_> {
     fn encode_nullable(&self, place: &str) -> String {
         let (c, what) = (&self.compact, self.what());
         match &self.fi.f.ty {
-            FieldType::String => format!("write_nullable_string(buf, {place}.as_deref(), {c}, {what})?;"),
+            FieldType::String => {
+                format!("write_nullable_string(buf, {place}.as_deref(), {c}, {what})?;")
+            }
             FieldType::Bytes | FieldType::Records => {
                 format!("write_nullable_bytes(buf, {place}.as_deref(), {c}, {what})?;")
             }
@@ -101,7 +114,10 @@ impl Site<'_> {
             FieldType::String => format!("read_string(buf, {c}, {what})?"),
             FieldType::Bytes | FieldType::Records => format!("read_bytes(buf, {c}, {what})?"),
             FieldType::Array(inner) => {
-                format!("read_array(buf, {c}, {what}, |buf| {})?", self.decode_elem(inner))
+                format!(
+                    "read_array(buf, {c}, {what}, |buf| {})?",
+                    self.decode_elem(inner)
+                )
             }
             FieldType::Struct(n) => format!("{n}::read_from(buf, version)?"),
             scalar => format!("{}?", read_scalar(scalar, &what)),
@@ -111,12 +127,19 @@ impl Site<'_> {
         }
         let nullable = match ty {
             FieldType::String => format!("read_nullable_string(buf, {c}, {what})?"),
-            FieldType::Bytes | FieldType::Records => format!("read_nullable_bytes(buf, {c}, {what})?"),
+            FieldType::Bytes | FieldType::Records => {
+                format!("read_nullable_bytes(buf, {c}, {what})?")
+            }
             FieldType::Array(inner) => {
-                format!("read_nullable_array(buf, {c}, {what}, |buf| {})?", self.decode_elem(inner))
+                format!(
+                    "read_nullable_array(buf, {c}, {what}, |buf| {})?",
+                    self.decode_elem(inner)
+                )
             }
             FieldType::Struct(n) => {
-                format!("if read_i8(buf, {what})? < 0 {{ None }} else {{ Some({n}::read_from(buf, version)?) }}")
+                format!(
+                    "if read_i8(buf, {what})? < 0 {{ None }} else {{ Some({n}::read_from(buf, version)?) }}"
+                )
             }
             other => unreachable!("{other:?} cannot be nullable"),
         };

@@ -8,7 +8,7 @@ use super::testgen::{roundtrip_message, roundtrip_request, roundtrip_response};
 use super::*;
 
 proptest! {
-#![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+#![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
 #[test]
 fn add_offsets_to_txn_request(seed in any::<u64>()) {
