@@ -91,6 +91,10 @@ impl TestBroker {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
+        assert!(
+            !bootstrap.is_empty(),
+            "KAFKIT_BROKERS=`{list}` names no broker"
+        );
         let addr = bootstrap[0]
             .to_socket_addrs()
             .ok()

@@ -42,7 +42,14 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 /// The command line of `cmd`, for messages.
 pub fn display(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    // Show the cargo that runs xtask as plain `cargo`, not its full path.
+    let program = cmd.get_program();
+    let is_cargo = std::env::var_os("CARGO").is_some_and(|c| c == program);
+    let mut s = if is_cargo {
+        "cargo".to_owned()
+    } else {
+        program.to_string_lossy().into_owned()
+    };
     for arg in cmd.get_args() {
         s.push(' ');
         s.push_str(&arg.to_string_lossy());
