@@ -1,0 +1,5 @@
+//! Async Kafka broker connections (in progress).
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod sasl;
