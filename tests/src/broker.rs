@@ -40,12 +40,18 @@ wait "$pid"
 /// own broker: tansu starts in about 0.1 s and shares no state between tests.
 ///
 /// With `KAFKIT_BROKERS=host:port[,host:port...]` set, the tests use that
-/// cluster instead (for example `docker/docker-compose.yml`'s Apache Kafka).
+/// cluster instead: `cargo xtask test-kafka` starts one tansu broker for the
+/// whole run and passes it this way (with `KAFKIT_BROKERS_TANSU=1`, so the
+/// known tansu bugs are still skipped), and `--docker` points it at
+/// `docker/docker-compose.yml`'s Apache Kafka. Tests that stop or restart the
+/// broker use [`TestBroker::start_private`], which always starts their own.
 #[derive(Debug)]
 pub struct TestBroker {
     bootstrap: Vec<String>,
     addr: SocketAddr,
     tansu: Option<Tansu>,
+    /// `KAFKIT_BROKERS` names a tansu broker started outside the test.
+    external_tansu: bool,
 }
 
 #[derive(Debug)]
@@ -72,6 +78,16 @@ impl TestBroker {
         {
             return TestBroker::external(&list);
         }
+        TestBroker::start_private()
+    }
+
+    /// Starts a tansu broker for this test alone, whatever `KAFKIT_BROKERS`
+    /// says: for tests that kill, stall or restart the broker.
+    ///
+    /// # Panics
+    ///
+    /// As [`TestBroker::start`].
+    pub fn start_private() -> TestBroker {
         let binary = tansu_binary();
         // A port found free can be taken by another process before tansu
         // binds it; the broker then exits at once and we try another port.
@@ -104,6 +120,7 @@ impl TestBroker {
             bootstrap,
             addr,
             tansu: None,
+            external_tansu: std::env::var("KAFKIT_BROKERS_TANSU").is_ok_and(|v| v == "1"),
         }
     }
 
@@ -117,9 +134,10 @@ impl TestBroker {
         self.bootstrap.join(",")
     }
 
-    /// True when the tests started tansu rather than using `KAFKIT_BROKERS`.
+    /// True when the broker is tansu: started by this test, or named by
+    /// `KAFKIT_BROKERS` together with `KAFKIT_BROKERS_TANSU=1`.
     pub fn is_tansu(&self) -> bool {
-        self.tansu.is_some()
+        self.tansu.is_some() || self.external_tansu
     }
 
     /// True, with a note on stderr, when the broker is tansu and so has the
@@ -230,6 +248,20 @@ pub fn unique_topic(prefix: &str) -> String {
     )
 }
 
+/// True when a tansu binary is installed, so [`TestBroker::start_private`]
+/// can run. Against an external cluster without tansu (the docker mode),
+/// tests that need a broker of their own skip themselves.
+pub fn can_start_tansu() -> bool {
+    std::env::var_os("KAFKIT_TANSU").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../.tools/tansu")
+                .is_file()
+        },
+        |p| Path::new(&p).is_file(),
+    )
+}
+
 /// The tansu binary: `KAFKIT_TANSU`, else `<workspace>/.tools/tansu`.
 pub fn tansu_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("KAFKIT_TANSU") {
@@ -293,6 +325,7 @@ fn start_tansu(binary: &Path) -> Result<TestBroker, String> {
         bootstrap: vec![addr.to_string()],
         addr,
         tansu: Some(tansu),
+        external_tansu: false,
     };
     wait_until_accepting(&mut broker)?;
     Ok(broker)

@@ -33,5 +33,5 @@ mod broker;
 mod client;
 mod ops;
 
-pub use broker::{TestBroker, tansu_binary, unique_topic};
+pub use broker::{TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};

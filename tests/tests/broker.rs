@@ -22,10 +22,10 @@ fn broker_creates_topics() {
 
 #[test]
 fn stopped_broker_refuses_connections_and_leaves_no_process() {
-    let broker = TestBroker::start();
-    if !broker.is_tansu() {
-        return; // an external cluster is not ours to stop
+    if !kafkit_tests::can_start_tansu() {
+        return; // an external cluster without tansu: nothing of ours to stop
     }
+    let broker = TestBroker::start_private();
     let addr = broker.addr();
     let pid = broker.pid().expect("tansu's pid");
     let mut idle = TcpStream::connect(addr).unwrap();
@@ -43,10 +43,12 @@ fn stopped_broker_refuses_connections_and_leaves_no_process() {
 }
 
 #[test]
-fn each_test_gets_its_own_broker() {
-    let first = TestBroker::start();
-    let second = TestBroker::start();
-    if first.is_tansu() {
-        assert_ne!(first.addr(), second.addr());
+fn private_brokers_are_separate_processes() {
+    if !kafkit_tests::can_start_tansu() {
+        return;
     }
+    let first = TestBroker::start_private();
+    let second = TestBroker::start_private();
+    assert_ne!(first.addr(), second.addr());
+    assert_ne!(first.pid(), second.pid());
 }

@@ -4,8 +4,9 @@
 //!   `../shared/kafka-messages` (with `--check`, fail if the checked-in code is stale).
 //! - `test`, `lint`, `test-kafka`, `demo`: see [`test`].
 //! - `check-layers`: see [`layers`].
-//! - `install-tansu`: see [`tansu`].
+//! - `install-tansu`: see [`tansu`]; `broker`: see [`broker`].
 
+mod broker;
 mod codegen;
 mod layers;
 mod tansu;
@@ -22,13 +23,15 @@ usage: cargo xtask <command> [args]
 commands:
   demo [--brokers host:port]   start tansu, produce three records and fetch them back
   test [cargo test args]       everything CI runs: codegen --check, fmt, clippy,
-                               check-layers, and cargo test --workspace with tansu
+                               check-layers, unit and doc tests, then test-kafka
   lint                         cargo fmt --check and clippy with warnings denied
-  test-kafka [--docker] [args] the integration tests (kafkit-tests) against tansu,
-                               or with --docker against docker/docker-compose.yml's
+  test-kafka [--docker] [args] start one tansu broker, run the integration tests
+                               (kafkit-tests) against it, stop it; or with --docker
+                               run them against docker/docker-compose.yml's
                                cluster at 127.0.0.1:9092-9094 (needs a Docker engine)
   check-layers                 fail if a crate depends on one not below it:
                                protocol <- conn <- reader/writer/admin <- kafkit/cli
+  broker [--port PORT]         run tansu on 127.0.0.1:PORT (default 9092) until Ctrl-C
   install-tansu [--force]      install the tansu test broker at .tools/tansu
   codegen [--check]            regenerate kafkit-protocol's messages (--check: fail if stale)
   help                         this text
@@ -58,6 +61,7 @@ fn dispatch() -> Result<()> {
         "test-kafka" => test::test_kafka(rest),
         "check-layers" => layers::run_command(rest),
         "install-tansu" => tansu::run_command(rest),
+        "broker" => broker::run_command(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

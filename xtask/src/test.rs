@@ -2,6 +2,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::broker::Broker;
 use crate::util::{Steps, cargo, run, succeeds};
 use crate::{codegen, layers, tansu};
 
@@ -17,12 +18,17 @@ pub fn test(args: &[String]) -> Result<()> {
     steps.step("codegen --check", || codegen::run(&["--check".to_owned()]));
     lint_steps(&mut steps);
     steps.step("check-layers", || layers::run_command(&[]));
-    steps.step("cargo test --workspace (with tansu)", || {
-        let tansu = tansu::ensure()?;
-        run(cargo(["test", "--workspace", "--no-fail-fast"])
-            .args(args)
-            .env("KAFKIT_TANSU", tansu))
+    steps.step("cargo test (unit and doc tests)", || {
+        run(cargo([
+            "test",
+            "--workspace",
+            "--exclude",
+            "kafkit-tests",
+            "--no-fail-fast",
+        ])
+        .args(args))
     });
+    steps.step("cargo xtask test-kafka", || test_kafka(args));
     steps.finish()
 }
 
@@ -62,23 +68,36 @@ fn lint_steps(steps: &mut Steps) {
 
 /// `cargo xtask test-kafka [--docker] [cargo test args]`: the integration tests.
 ///
-/// By default each test starts its own tansu broker. With `--docker` they run
-/// against the three-broker Apache Kafka cluster of `docker/docker-compose.yml`
-/// instead, which must already be up (`docker compose -f docker/docker-compose.yml
-/// up -d`); our development machines have no Docker engine, so that mode is for
-/// users' machines only.
+/// By default this installs tansu if needed, starts one broker on a free
+/// loopback port, runs `cargo test -p kafkit-tests` with `KAFKIT_BROKERS`
+/// (and `KAFKIT_BROKERS_TANSU=1`, so tests skip only tansu's known bugs)
+/// pointing at it, and stops the broker afterwards, whether the tests passed
+/// or not. Tests that stop or restart a broker start a private one.
+///
+/// With `--docker` the tests run against the three-broker Apache Kafka
+/// cluster of `docker/docker-compose.yml` instead, which must already be up
+/// (`docker compose -f docker/docker-compose.yml up -d`); our development
+/// machines have no Docker engine, so that mode is for users' machines only.
 pub fn test_kafka(args: &[String]) -> Result<()> {
     let (docker, rest): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| *a == "--docker");
-    let mut cmd = cargo(["test", "-p", "kafkit-tests"]);
+    let mut cmd = cargo(["test", "-p", "kafkit-tests", "--no-fail-fast"]);
     cmd.args(rest);
-    if docker.is_empty() {
-        cmd.env("KAFKIT_TANSU", tansu::ensure()?);
-    } else {
+    if !docker.is_empty() {
         println!("running against the docker-compose cluster at {DOCKER_BROKERS}");
         println!("(start it first: docker compose -f docker/docker-compose.yml up -d)");
-        cmd.env("KAFKIT_BROKERS", DOCKER_BROKERS);
+        return run(cmd.env("KAFKIT_BROKERS", DOCKER_BROKERS));
     }
-    run(&mut cmd)
+    let binary = tansu::ensure()?;
+    // Dropped (killed and reaped) when this function returns, pass or fail.
+    let broker = Broker::start(&binary, 0, true)?;
+    println!(
+        "started tansu at {} for the integration tests",
+        broker.addr()
+    );
+    run(cmd
+        .env("KAFKIT_TANSU", &binary)
+        .env("KAFKIT_BROKERS", broker.addr().to_string())
+        .env("KAFKIT_BROKERS_TANSU", "1"))
 }
 
 /// `cargo xtask demo [--brokers host:port]`: a produce-then-consume round trip.

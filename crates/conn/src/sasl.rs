@@ -1,1 +1,0 @@
-//! SASL mechanisms (in progress).
