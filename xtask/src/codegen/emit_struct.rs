@@ -149,7 +149,10 @@ impl StructEmitter<'_> {
             let _ = writeln!(out, "pub {}: {},", fi.ident, fi.rust_type());
         }
         if self.has_tagged_section() {
-            out.push_str("/// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.\n");
+            out.push_str(
+                "/// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,\n\
+                 /// and which known tagged fields were on the wire, written back even at their default value.\n",
+            );
             out.push_str("pub unknown_tagged_fields: TaggedFields,\n");
         }
         out.push_str("}\n\n");
@@ -266,14 +269,23 @@ impl StructEmitter<'_> {
             } else {
                 section.push_str("let mut tagged: Vec<(u32, Bytes)> = Vec::new();\n");
                 for fi in tagged {
-                    let nd = Cond::Expr(fi.non_default(&format!("self.{}", fi.ident)));
-                    let c = self.tagged(fi).and(&nd);
+                    // Written when it holds a non-default value, or when it
+                    // was on the wire (decoded input re-encodes byte-exact
+                    // even if the peer wrote default values).
+                    let tag = fi.f.tag.unwrap_or_default();
+                    let write = format!(
+                        "{} || self.unknown_tagged_fields.was_present({tag})",
+                        fi.non_default(&format!("self.{}", fi.ident))
+                    );
+                    let c = match self.tagged(fi) {
+                        Cond::True => Cond::Expr(write),
+                        c => c.and(&Cond::Expr(format!("({write})"))),
+                    };
                     let stmt = self.site(fi, true).encode();
                     let _ = writeln!(
                         section,
-                        "if {} {{\nlet buf = &mut BytesMut::new();\n{stmt}\ntagged.push(({}, buf.split().freeze()));\n}}",
+                        "if {} {{\nlet buf = &mut BytesMut::new();\n{stmt}\ntagged.push(({tag}, buf.split().freeze()));\n}}",
                         c.expr(),
-                        fi.f.tag.unwrap_or_default()
                     );
                 }
                 section.push_str("write_tagged_fields(buf, tagged, &self.unknown_tagged_fields)?;");
@@ -447,7 +459,9 @@ mod tests {
             "{code}"
         );
         assert!(
-            code.contains("if version >= 4 && self.bar != -1 {"),
+            code.contains(
+                "if version >= 4 && (self.bar != -1 || self.unknown_tagged_fields.was_present(7)) {"
+            ),
             "{code}"
         );
         assert!(code.contains("7 if version >= 4 => {"), "{code}");

@@ -33,7 +33,8 @@ pub struct AddOffsetsToTxnRequest {
     ///
     /// Versions: 0-4.
     pub group_id: GroupId,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

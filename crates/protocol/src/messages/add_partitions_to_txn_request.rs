@@ -37,7 +37,8 @@ pub struct AddPartitionsToTxnRequest {
     ///
     /// Versions: 0-3.
     pub v3_and_below_topics: Vec<AddPartitionsToTxnTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -233,7 +234,8 @@ pub struct AddPartitionsToTxnTransaction {
     ///
     /// Versions: 4-5.
     pub topics: Vec<AddPartitionsToTxnTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -321,7 +323,8 @@ pub struct AddPartitionsToTxnTopic {
     ///
     /// Versions: 0-5.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct AddPartitionsToTxnResponse {
     ///
     /// Versions: 0-3.
     pub results_by_topic_v3_and_below: Vec<AddPartitionsToTxnTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -169,7 +170,8 @@ pub struct AddPartitionsToTxnResult {
     ///
     /// Versions: 4-5.
     pub topic_results: Vec<AddPartitionsToTxnTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -246,7 +248,8 @@ pub struct AddPartitionsToTxnTopicResult {
     ///
     /// Versions: 0-5.
     pub results_by_partition: Vec<AddPartitionsToTxnPartitionResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -337,7 +340,8 @@ pub struct AddPartitionsToTxnPartitionResult {
     ///
     /// Versions: 0-5.
     pub partition_error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

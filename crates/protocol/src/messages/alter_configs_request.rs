@@ -25,7 +25,8 @@ pub struct AlterConfigsRequest {
     ///
     /// Versions: 0-2.
     pub validate_only: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -106,7 +107,8 @@ pub struct AlterConfigsResource {
     ///
     /// Versions: 0-2.
     pub configs: Vec<AlterableConfig>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -197,7 +199,8 @@ pub struct AlterableConfig {
     ///
     /// Versions: 0-2; nullable in 0-2.
     pub value: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct AlterPartitionReassignmentsRequest {
     ///
     /// Versions: 0-1.
     pub topics: Vec<ReassignableTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -118,7 +119,8 @@ pub struct ReassignableTopic {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<ReassignablePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -183,7 +185,8 @@ pub struct ReassignablePartition {
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
     pub replicas: Option<Vec<BrokerId>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

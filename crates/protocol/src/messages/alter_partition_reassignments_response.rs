@@ -37,7 +37,8 @@ pub struct AlterPartitionReassignmentsResponse {
     ///
     /// Versions: 0-1.
     pub responses: Vec<ReassignableTopicResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -138,7 +139,8 @@ pub struct ReassignableTopicResponse {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<ReassignablePartitionResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -207,7 +209,8 @@ pub struct ReassignablePartitionResponse {
     ///
     /// Versions: 0-1; nullable in 0-1.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

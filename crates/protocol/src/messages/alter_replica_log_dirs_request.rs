@@ -21,7 +21,8 @@ pub struct AlterReplicaLogDirsRequest {
     ///
     /// Versions: 1-2.
     pub dirs: Vec<AlterReplicaLogDir>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -94,7 +95,8 @@ pub struct AlterReplicaLogDir {
     ///
     /// Versions: 1-2.
     pub topics: Vec<AlterReplicaLogDirTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -176,7 +178,8 @@ pub struct AlterReplicaLogDirTopic {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

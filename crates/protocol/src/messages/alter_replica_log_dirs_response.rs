@@ -25,7 +25,8 @@ pub struct AlterReplicaLogDirsResponse {
     ///
     /// Versions: 1-2.
     pub results: Vec<AlterReplicaLogDirTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -105,7 +106,8 @@ pub struct AlterReplicaLogDirTopicResult {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<AlterReplicaLogDirPartitionResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -190,7 +192,8 @@ pub struct AlterReplicaLogDirPartitionResult {
     ///
     /// Versions: 1-2.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct AlterShareGroupOffsetsRequest {
     ///
     /// Versions: 0.
     pub topics: Vec<AlterShareGroupOffsetsRequestTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -95,7 +96,8 @@ pub struct AlterShareGroupOffsetsRequestTopic {
     ///
     /// Versions: 0.
     pub partitions: Vec<AlterShareGroupOffsetsRequestPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -173,7 +175,8 @@ pub struct AlterShareGroupOffsetsRequestPartition {
     ///
     /// Versions: 0.
     pub start_offset: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

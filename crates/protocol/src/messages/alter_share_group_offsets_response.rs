@@ -33,7 +33,8 @@ pub struct AlterShareGroupOffsetsResponse {
     ///
     /// Versions: 0.
     pub responses: Vec<AlterShareGroupOffsetsResponseTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -117,7 +118,8 @@ pub struct AlterShareGroupOffsetsResponseTopic {
     pub topic_id: Uuid,
     /// Versions: 0.
     pub partitions: Vec<AlterShareGroupOffsetsResponsePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -202,7 +204,8 @@ pub struct AlterShareGroupOffsetsResponsePartition {
     ///
     /// Versions: 0; nullable in 0; default `null`.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct AlterUserScramCredentialsRequest {
     ///
     /// Versions: 0.
     pub upsertions: Vec<ScramCredentialUpsertion>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -104,7 +105,8 @@ pub struct ScramCredentialDeletion {
     ///
     /// Versions: 0.
     pub mechanism: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -173,7 +175,8 @@ pub struct ScramCredentialUpsertion {
     ///
     /// Versions: 0.
     pub salted_password: Bytes,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -45,7 +45,8 @@ pub struct ApiVersionsResponse {
     ///
     /// Versions: 3-4; tagged field 3 in 3-4; default `false`; ignorable.
     pub zk_migration_ready: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -82,7 +83,7 @@ impl ApiVersionsResponse {
 
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if !self.supported_features.is_empty() {
+            if !self.supported_features.is_empty() || self.unknown_tagged_fields.was_present(0) {
                 let buf = &mut BytesMut::new();
                 write_array(
                     buf,
@@ -93,12 +94,12 @@ impl ApiVersionsResponse {
                 )?;
                 tagged.push((0, buf.split().freeze()));
             }
-            if self.finalized_features_epoch != -1 {
+            if self.finalized_features_epoch != -1 || self.unknown_tagged_fields.was_present(1) {
                 let buf = &mut BytesMut::new();
                 buf.put_i64(self.finalized_features_epoch);
                 tagged.push((1, buf.split().freeze()));
             }
-            if !self.finalized_features.is_empty() {
+            if !self.finalized_features.is_empty() || self.unknown_tagged_fields.was_present(2) {
                 let buf = &mut BytesMut::new();
                 write_array(
                     buf,
@@ -109,7 +110,7 @@ impl ApiVersionsResponse {
                 )?;
                 tagged.push((2, buf.split().freeze()));
             }
-            if self.zk_migration_ready {
+            if self.zk_migration_ready || self.unknown_tagged_fields.was_present(3) {
                 let buf = &mut BytesMut::new();
                 write_bool(buf, self.zk_migration_ready);
                 tagged.push((3, buf.split().freeze()));
@@ -222,7 +223,8 @@ pub struct ApiVersion {
     ///
     /// Versions: 0-4.
     pub max_version: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -303,7 +305,8 @@ pub struct SupportedFeatureKey {
     ///
     /// Versions: 3-4.
     pub max_version: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -373,7 +376,8 @@ pub struct FinalizedFeatureKey {
     ///
     /// Versions: 3-4.
     pub min_version_level: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct BeginQuorumEpochRequest {
     ///
     /// Versions: 1; ignorable.
     pub leader_endpoints: Vec<LeaderEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -151,7 +152,8 @@ pub struct TopicData {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<PartitionData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -235,7 +237,8 @@ pub struct PartitionData {
     ///
     /// Versions: 0-1.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -324,7 +327,8 @@ pub struct LeaderEndpoint {
     ///
     /// Versions: 1.
     pub port: u16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

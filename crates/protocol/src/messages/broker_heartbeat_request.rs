@@ -45,7 +45,8 @@ pub struct BrokerHeartbeatRequest {
     ///
     /// Versions: 2; nullable in 2; tagged field 1 in 2; default `null`.
     pub cordoned_log_dirs: Option<Vec<Uuid>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -87,7 +88,9 @@ impl BrokerHeartbeatRequest {
             });
         }
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if version >= 1 && !self.offline_log_dirs.is_empty() {
+        if version >= 1
+            && (!self.offline_log_dirs.is_empty() || self.unknown_tagged_fields.was_present(0))
+        {
             let buf = &mut BytesMut::new();
             write_array(
                 buf,
@@ -101,7 +104,9 @@ impl BrokerHeartbeatRequest {
             )?;
             tagged.push((0, buf.split().freeze()));
         }
-        if version >= 2 && self.cordoned_log_dirs.is_some() {
+        if version >= 2
+            && (self.cordoned_log_dirs.is_some() || self.unknown_tagged_fields.was_present(1))
+        {
             let buf = &mut BytesMut::new();
             write_nullable_array(
                 buf,

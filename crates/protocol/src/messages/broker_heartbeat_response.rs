@@ -37,7 +37,8 @@ pub struct BrokerHeartbeatResponse {
     ///
     /// Versions: 0-2.
     pub should_shut_down: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct ConsumerGroupDescribeResponse {
     ///
     /// Versions: 0-1.
     pub groups: Vec<DescribedGroup>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -118,7 +119,8 @@ pub struct DescribedGroup {
     ///
     /// Versions: 0-1; default `-2147483648`.
     pub authorized_operations: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -256,7 +258,8 @@ pub struct Member {
     ///
     /// Versions: 1; default `-1`; ignorable.
     pub member_type: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -375,7 +378,8 @@ pub struct TopicPartitions {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -442,7 +446,8 @@ pub struct Assignment {
     ///
     /// Versions: 0-1.
     pub topic_partitions: Vec<TopicPartitions>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

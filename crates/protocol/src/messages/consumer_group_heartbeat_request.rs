@@ -57,7 +57,8 @@ pub struct ConsumerGroupHeartbeatRequest {
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
     pub topic_partitions: Option<Vec<TopicPartitions>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -232,7 +233,8 @@ pub struct TopicPartitions {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -45,7 +45,8 @@ pub struct ConsumerGroupHeartbeatResponse {
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
     pub assignment: Option<Assignment>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -141,7 +142,8 @@ pub struct Assignment {
     ///
     /// Versions: 0-1.
     pub topic_partitions: Vec<TopicPartitions>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -201,7 +203,8 @@ pub struct TopicPartitions {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

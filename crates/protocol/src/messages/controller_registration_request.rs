@@ -37,7 +37,8 @@ pub struct ControllerRegistrationRequest {
     ///
     /// Versions: 0.
     pub features: Vec<Feature>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -134,7 +135,8 @@ pub struct Listener {
     ///
     /// Versions: 0.
     pub security_protocol: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -207,7 +209,8 @@ pub struct Feature {
     ///
     /// Versions: 0.
     pub max_supported_version: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

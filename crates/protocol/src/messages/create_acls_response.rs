@@ -25,7 +25,8 @@ pub struct CreateAclsResponse {
     ///
     /// Versions: 1-3.
     pub results: Vec<AclCreationResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -102,7 +103,8 @@ pub struct AclCreationResult {
     ///
     /// Versions: 1-3; nullable in 1-3.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

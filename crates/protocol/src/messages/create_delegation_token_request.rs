@@ -33,7 +33,8 @@ pub struct CreateDelegationTokenRequest {
     ///
     /// Versions: 1-3.
     pub max_lifetime_ms: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -175,7 +176,8 @@ pub struct CreatableRenewers {
     ///
     /// Versions: 1-3.
     pub principal_name: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

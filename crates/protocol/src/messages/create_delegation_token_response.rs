@@ -61,7 +61,8 @@ pub struct CreateDelegationTokenResponse {
     ///
     /// Versions: 1-3.
     pub throttle_time_ms: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

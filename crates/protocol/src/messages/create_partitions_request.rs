@@ -29,7 +29,8 @@ pub struct CreatePartitionsRequest {
     ///
     /// Versions: 0-3.
     pub validate_only: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -114,7 +115,8 @@ pub struct CreatePartitionsTopic {
     ///
     /// Versions: 0-3; nullable in 0-3.
     pub assignments: Option<Vec<CreatePartitionsAssignment>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -197,7 +199,8 @@ pub struct CreatePartitionsAssignment {
     ///
     /// Versions: 0-3.
     pub broker_ids: Vec<BrokerId>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

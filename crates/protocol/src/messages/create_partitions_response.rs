@@ -25,7 +25,8 @@ pub struct CreatePartitionsResponse {
     ///
     /// Versions: 0-3.
     pub results: Vec<CreatePartitionsTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -106,7 +107,8 @@ pub struct CreatePartitionsTopicResult {
     ///
     /// Versions: 0-3; nullable in 0-3; default `null`.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct CreateTopicsRequest {
     ///
     /// Versions: 2-7; default `false`.
     pub validate_only: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -122,7 +123,8 @@ pub struct CreatableTopic {
     ///
     /// Versions: 2-7.
     pub configs: Vec<CreatableTopicConfig>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -224,7 +226,8 @@ pub struct CreatableReplicaAssignment {
     ///
     /// Versions: 2-7.
     pub broker_ids: Vec<BrokerId>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -312,7 +315,8 @@ pub struct CreatableTopicConfig {
     ///
     /// Versions: 2-7; nullable in 2-7.
     pub value: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

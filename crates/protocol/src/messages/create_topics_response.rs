@@ -25,7 +25,8 @@ pub struct CreateTopicsResponse {
     ///
     /// Versions: 2-7.
     pub topics: Vec<CreatableTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -126,7 +127,8 @@ pub struct CreatableTopicResult {
     ///
     /// Versions: 5-7; nullable in 5-7; ignorable.
     pub configs: Option<Vec<CreatableTopicConfigs>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -184,7 +186,7 @@ impl CreatableTopicResult {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if self.topic_config_error_code != 0 {
+            if self.topic_config_error_code != 0 || self.unknown_tagged_fields.was_present(0) {
                 let buf = &mut BytesMut::new();
                 buf.put_i16(self.topic_config_error_code);
                 tagged.push((0, buf.split().freeze()));
@@ -299,7 +301,8 @@ pub struct CreatableTopicConfigs {
     ///
     /// Versions: 5-7.
     pub is_sensitive: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

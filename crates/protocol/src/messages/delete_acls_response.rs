@@ -25,7 +25,8 @@ pub struct DeleteAclsResponse {
     ///
     /// Versions: 1-3.
     pub filter_results: Vec<DeleteAclsFilterResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -107,7 +108,8 @@ pub struct DeleteAclsFilterResult {
     ///
     /// Versions: 1-3.
     pub matching_acls: Vec<DeleteAclsMatchingAcl>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -225,7 +227,8 @@ pub struct DeleteAclsMatchingAcl {
     ///
     /// Versions: 1-3.
     pub permission_type: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct DeleteShareGroupOffsetsRequest {
     ///
     /// Versions: 0.
     pub topics: Vec<DeleteShareGroupOffsetsRequestTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -91,7 +92,8 @@ pub struct DeleteShareGroupOffsetsRequestTopic {
     ///
     /// Versions: 0.
     pub topic_name: TopicName,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct DeleteShareGroupOffsetsResponse {
     ///
     /// Versions: 0.
     pub responses: Vec<DeleteShareGroupOffsetsResponseTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -123,7 +124,8 @@ pub struct DeleteShareGroupOffsetsResponseTopic {
     ///
     /// Versions: 0; nullable in 0; default `null`.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct DeleteTopicsRequest {
     ///
     /// Versions: 1-6.
     pub timeout_ms: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -141,7 +142,8 @@ pub struct DeleteTopicState {
     ///
     /// Versions: 6.
     pub topic_id: Uuid,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

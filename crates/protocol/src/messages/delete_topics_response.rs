@@ -25,7 +25,8 @@ pub struct DeleteTopicsResponse {
     ///
     /// Versions: 1-6.
     pub responses: Vec<DeletableTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -110,7 +111,8 @@ pub struct DeletableTopicResult {
     ///
     /// Versions: 5-6; nullable in 5-6; default `null`; ignorable.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

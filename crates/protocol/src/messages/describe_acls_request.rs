@@ -45,7 +45,8 @@ pub struct DescribeAclsRequest {
     ///
     /// Versions: 1-3.
     pub permission_type: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

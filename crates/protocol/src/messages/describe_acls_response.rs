@@ -33,7 +33,8 @@ pub struct DescribeAclsResponse {
     ///
     /// Versions: 1-3.
     pub resources: Vec<DescribeAclsResource>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -132,7 +133,8 @@ pub struct DescribeAclsResource {
     ///
     /// Versions: 1-3.
     pub acls: Vec<AclDescription>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -230,7 +232,8 @@ pub struct AclDescription {
     ///
     /// Versions: 1-3.
     pub permission_type: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

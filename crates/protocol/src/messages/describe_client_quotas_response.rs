@@ -33,7 +33,8 @@ pub struct DescribeClientQuotasResponse {
     ///
     /// Versions: 0-1; nullable in 0-1.
     pub entries: Option<Vec<EntryData>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -127,7 +128,8 @@ pub struct EntryData {
     ///
     /// Versions: 0-1.
     pub values: Vec<ValueData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -203,7 +205,8 @@ pub struct EntityData {
     ///
     /// Versions: 0-1; nullable in 0-1.
     pub entity_name: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -276,7 +279,8 @@ pub struct ValueData {
     ///
     /// Versions: 0-1.
     pub value: f64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -49,7 +49,8 @@ pub struct DescribeClusterResponse {
     ///
     /// Versions: 0-2; default `-2147483648`.
     pub cluster_authorized_operations: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -176,7 +177,8 @@ pub struct DescribeClusterBroker {
     ///
     /// Versions: 2.
     pub is_fenced: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

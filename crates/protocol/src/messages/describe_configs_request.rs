@@ -29,7 +29,8 @@ pub struct DescribeConfigsRequest {
     ///
     /// Versions: 3-4; default `false`.
     pub include_documentation: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -129,7 +130,8 @@ pub struct DescribeConfigsResource {
     ///
     /// Versions: 1-4; nullable in 1-4.
     pub configuration_keys: Option<Vec<String>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct DescribeConfigsResponse {
     ///
     /// Versions: 1-4.
     pub results: Vec<DescribeConfigsResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -114,7 +115,8 @@ pub struct DescribeConfigsResult {
     ///
     /// Versions: 1-4.
     pub configs: Vec<DescribeConfigsResourceResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -238,7 +240,8 @@ pub struct DescribeConfigsResourceResult {
     ///
     /// Versions: 3-4; nullable in 3-4; ignorable.
     pub documentation: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -378,7 +381,8 @@ pub struct DescribeConfigsSynonym {
     ///
     /// Versions: 1-4.
     pub source: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

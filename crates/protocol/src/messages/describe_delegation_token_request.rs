@@ -21,7 +21,8 @@ pub struct DescribeDelegationTokenRequest {
     ///
     /// Versions: 1-3; nullable in 1-3.
     pub owners: Option<Vec<DescribeDelegationTokenOwner>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -97,7 +98,8 @@ pub struct DescribeDelegationTokenOwner {
     ///
     /// Versions: 1-3.
     pub principal_name: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct DescribeDelegationTokenResponse {
     ///
     /// Versions: 1-3.
     pub throttle_time_ms: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -145,7 +146,8 @@ pub struct DescribedDelegationToken {
     ///
     /// Versions: 1-3.
     pub renewers: Vec<DescribedDelegationTokenRenewer>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -317,7 +319,8 @@ pub struct DescribedDelegationTokenRenewer {
     ///
     /// Versions: 1-3.
     pub principal_name: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct DescribeGroupsResponse {
     ///
     /// Versions: 0-6.
     pub groups: Vec<DescribedGroup>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -134,7 +135,8 @@ pub struct DescribedGroup {
     ///
     /// Versions: 3-6; default `-2147483648`.
     pub authorized_operations: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -300,7 +302,8 @@ pub struct DescribedGroupMember {
     ///
     /// Versions: 0-6.
     pub member_assignment: Bytes,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -21,7 +21,8 @@ pub struct DescribeLogDirsRequest {
     ///
     /// Versions: 1-5; nullable in 1-5.
     pub topics: Option<Vec<DescribableLogDirTopic>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -94,7 +95,8 @@ pub struct DescribableLogDirTopic {
     ///
     /// Versions: 1-5.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

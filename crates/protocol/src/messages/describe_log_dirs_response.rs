@@ -29,7 +29,8 @@ pub struct DescribeLogDirsResponse {
     ///
     /// Versions: 1-5.
     pub results: Vec<DescribeLogDirsResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -134,7 +135,8 @@ pub struct DescribeLogDirsResult {
     ///
     /// Versions: 5; default `false`; ignorable.
     pub is_cordoned: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -256,7 +258,8 @@ pub struct DescribeLogDirsTopic {
     ///
     /// Versions: 1-5.
     pub partitions: Vec<DescribeLogDirsPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -341,7 +344,8 @@ pub struct DescribeLogDirsPartition {
     ///
     /// Versions: 1-5.
     pub is_future_key: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

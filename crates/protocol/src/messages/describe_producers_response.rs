@@ -25,7 +25,8 @@ pub struct DescribeProducersResponse {
     ///
     /// Versions: 0.
     pub topics: Vec<TopicResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -90,7 +91,8 @@ pub struct TopicResponse {
     ///
     /// Versions: 0.
     pub partitions: Vec<PartitionResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -162,7 +164,8 @@ pub struct PartitionResponse {
     ///
     /// Versions: 0.
     pub active_producers: Vec<ProducerState>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -257,7 +260,8 @@ pub struct ProducerState {
     ///
     /// Versions: 0; default `-1`.
     pub current_txn_start_offset: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -21,7 +21,8 @@ pub struct DescribeShareGroupOffsetsRequest {
     ///
     /// Versions: 0-1.
     pub groups: Vec<DescribeShareGroupOffsetsRequestGroup>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -85,7 +86,8 @@ pub struct DescribeShareGroupOffsetsRequestGroup {
     ///
     /// Versions: 0-1; nullable in 0-1.
     pub topics: Option<Vec<DescribeShareGroupOffsetsRequestTopic>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -161,7 +163,8 @@ pub struct DescribeShareGroupOffsetsRequestTopic {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct DescribeShareGroupOffsetsResponse {
     ///
     /// Versions: 0-1.
     pub groups: Vec<DescribeShareGroupOffsetsResponseGroup>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -102,7 +103,8 @@ pub struct DescribeShareGroupOffsetsResponseGroup {
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -196,7 +198,8 @@ pub struct DescribeShareGroupOffsetsResponseTopic {
     pub topic_id: Uuid,
     /// Versions: 0-1.
     pub partitions: Vec<DescribeShareGroupOffsetsResponsePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -294,7 +297,8 @@ pub struct DescribeShareGroupOffsetsResponsePartition {
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

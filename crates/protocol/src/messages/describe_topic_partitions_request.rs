@@ -29,7 +29,8 @@ pub struct DescribeTopicPartitionsRequest {
     ///
     /// Versions: 0; nullable in 0; default `null`.
     pub cursor: Option<Cursor>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -107,7 +108,8 @@ pub struct TopicRequest {
     ///
     /// Versions: 0.
     pub name: TopicName,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -159,7 +161,8 @@ pub struct Cursor {
     ///
     /// Versions: 0.
     pub partition_index: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

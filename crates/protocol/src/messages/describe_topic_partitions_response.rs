@@ -29,7 +29,8 @@ pub struct DescribeTopicPartitionsResponse {
     ///
     /// Versions: 0; nullable in 0; default `null`.
     pub next_cursor: Option<Cursor>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -124,7 +125,8 @@ pub struct DescribeTopicPartitionsResponseTopic {
     ///
     /// Versions: 0; default `-2147483648`.
     pub topic_authorized_operations: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -251,7 +253,8 @@ pub struct DescribeTopicPartitionsResponsePartition {
     ///
     /// Versions: 0; ignorable.
     pub offline_replicas: Vec<BrokerId>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -431,7 +434,8 @@ pub struct Cursor {
     ///
     /// Versions: 0.
     pub partition_index: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -21,7 +21,8 @@ pub struct DescribeUserScramCredentialsRequest {
     ///
     /// Versions: 0; nullable in 0.
     pub users: Option<Vec<UserName>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -81,7 +82,8 @@ pub struct UserName {
     ///
     /// Versions: 0.
     pub name: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

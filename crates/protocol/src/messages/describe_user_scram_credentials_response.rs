@@ -33,7 +33,8 @@ pub struct DescribeUserScramCredentialsResponse {
     ///
     /// Versions: 0.
     pub results: Vec<DescribeUserScramCredentialsResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -129,7 +130,8 @@ pub struct DescribeUserScramCredentialsResult {
     ///
     /// Versions: 0.
     pub credential_infos: Vec<CredentialInfo>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -219,7 +221,8 @@ pub struct CredentialInfo {
     ///
     /// Versions: 0.
     pub iterations: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

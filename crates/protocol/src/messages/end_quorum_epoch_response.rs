@@ -29,7 +29,8 @@ pub struct EndQuorumEpochResponse {
     ///
     /// Versions: 1; tagged field 0 in 1.
     pub node_endpoints: Vec<NodeEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -65,7 +66,7 @@ impl EndQuorumEpochResponse {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if !self.node_endpoints.is_empty() {
+            if !self.node_endpoints.is_empty() || self.unknown_tagged_fields.was_present(0) {
                 let buf = &mut BytesMut::new();
                 write_array(
                     buf,
@@ -142,7 +143,8 @@ pub struct TopicData {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<PartitionData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -226,7 +228,8 @@ pub struct PartitionData {
     ///
     /// Versions: 0-1.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -307,7 +310,8 @@ pub struct NodeEndpoint {
     ///
     /// Versions: 1.
     pub port: u16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct ExpireDelegationTokenRequest {
     ///
     /// Versions: 1-2.
     pub expiry_time_period_ms: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct ExpireDelegationTokenResponse {
     ///
     /// Versions: 1-2.
     pub throttle_time_ms: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -65,7 +65,8 @@ pub struct FetchRequest {
     ///
     /// Versions: 11-18; default ``; ignorable.
     pub rack_id: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -147,7 +148,7 @@ impl FetchRequest {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if self.cluster_id.is_some() {
+            if self.cluster_id.is_some() || self.unknown_tagged_fields.was_present(0) {
                 let buf = &mut BytesMut::new();
                 write_nullable_string(
                     buf,
@@ -157,7 +158,10 @@ impl FetchRequest {
                 )?;
                 tagged.push((0, buf.split().freeze()));
             }
-            if version >= 15 && self.replica_state != ReplicaState::default() {
+            if version >= 15
+                && (self.replica_state != ReplicaState::default()
+                    || self.unknown_tagged_fields.was_present(1))
+            {
                 let buf = &mut BytesMut::new();
                 self.replica_state.write_to(buf, version)?;
                 tagged.push((1, buf.split().freeze()));
@@ -281,7 +285,8 @@ pub struct ReplicaState {
     ///
     /// Versions: 15-18; default `-1`.
     pub replica_epoch: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -341,7 +346,8 @@ pub struct FetchTopic {
     ///
     /// Versions: 4-18.
     pub partitions: Vec<FetchPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -461,7 +467,8 @@ pub struct FetchPartition {
     ///
     /// Versions: 18; tagged field 1 in 18; default `9223372036854775807`; ignorable.
     pub high_watermark: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -506,12 +513,17 @@ impl FetchPartition {
 
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if version >= 17 && !self.replica_directory_id.is_zero() {
+            if version >= 17
+                && (!self.replica_directory_id.is_zero()
+                    || self.unknown_tagged_fields.was_present(0))
+            {
                 let buf = &mut BytesMut::new();
                 write_uuid(buf, &self.replica_directory_id);
                 tagged.push((0, buf.split().freeze()));
             }
-            if version >= 18 && self.high_watermark != i64::MAX {
+            if version >= 18
+                && (self.high_watermark != i64::MAX || self.unknown_tagged_fields.was_present(1))
+            {
                 let buf = &mut BytesMut::new();
                 buf.put_i64(self.high_watermark);
                 tagged.push((1, buf.split().freeze()));
@@ -614,7 +626,8 @@ pub struct ForgottenTopic {
     ///
     /// Versions: 7-18.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -37,7 +37,8 @@ pub struct FetchResponse {
     ///
     /// Versions: 16-18; tagged field 0 in 16-18.
     pub node_endpoints: Vec<NodeEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -87,7 +88,9 @@ impl FetchResponse {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if version >= 16 && !self.node_endpoints.is_empty() {
+            if version >= 16
+                && (!self.node_endpoints.is_empty() || self.unknown_tagged_fields.was_present(0))
+            {
                 let buf = &mut BytesMut::new();
                 write_array(
                     buf,
@@ -182,7 +185,8 @@ pub struct FetchableTopicResponse {
     ///
     /// Versions: 4-18.
     pub partitions: Vec<PartitionData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -315,7 +319,8 @@ pub struct PartitionData {
     ///
     /// Versions: 4-18; nullable in 4-18.
     pub records: Option<Bytes>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -394,17 +399,23 @@ impl PartitionData {
         )?;
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if self.diverging_epoch != EpochEndOffset::default() {
+            if self.diverging_epoch != EpochEndOffset::default()
+                || self.unknown_tagged_fields.was_present(0)
+            {
                 let buf = &mut BytesMut::new();
                 self.diverging_epoch.write_to(buf, version)?;
                 tagged.push((0, buf.split().freeze()));
             }
-            if self.current_leader != LeaderIdAndEpoch::default() {
+            if self.current_leader != LeaderIdAndEpoch::default()
+                || self.unknown_tagged_fields.was_present(1)
+            {
                 let buf = &mut BytesMut::new();
                 self.current_leader.write_to(buf, version)?;
                 tagged.push((1, buf.split().freeze()));
             }
-            if self.snapshot_id != SnapshotId::default() {
+            if self.snapshot_id != SnapshotId::default()
+                || self.unknown_tagged_fields.was_present(2)
+            {
                 let buf = &mut BytesMut::new();
                 self.snapshot_id.write_to(buf, version)?;
                 tagged.push((2, buf.split().freeze()));
@@ -510,7 +521,8 @@ pub struct EpochEndOffset {
     ///
     /// Versions: 12-18; default `-1`.
     pub end_offset: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -566,7 +578,8 @@ pub struct LeaderIdAndEpoch {
     ///
     /// Versions: 12-18; default `-1`.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -622,7 +635,8 @@ pub struct SnapshotId {
     ///
     /// Versions: 12-18; default `-1`.
     pub epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -678,7 +692,8 @@ pub struct AbortedTransaction {
     ///
     /// Versions: 4-18.
     pub first_offset: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -755,7 +770,8 @@ pub struct NodeEndpoint {
     ///
     /// Versions: 16-18; nullable in 16-18; default `null`.
     pub rack: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct FetchSnapshotRequest {
     ///
     /// Versions: 0-1.
     pub topics: Vec<TopicSnapshot>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -62,7 +63,7 @@ impl FetchSnapshotRequest {
             |buf, e| e.write_to(buf, version),
         )?;
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if self.cluster_id.is_some() {
+        if self.cluster_id.is_some() || self.unknown_tagged_fields.was_present(0) {
             let buf = &mut BytesMut::new();
             write_nullable_string(
                 buf,
@@ -123,7 +124,8 @@ pub struct TopicSnapshot {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<PartitionSnapshot>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -199,7 +201,8 @@ pub struct PartitionSnapshot {
     ///
     /// Versions: 1; tagged field 0 in 1; ignorable.
     pub replica_directory_id: Uuid,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -225,7 +228,9 @@ impl PartitionSnapshot {
         buf.put_i64(self.position);
 
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if version >= 1 && !self.replica_directory_id.is_zero() {
+        if version >= 1
+            && (!self.replica_directory_id.is_zero() || self.unknown_tagged_fields.was_present(0))
+        {
             let buf = &mut BytesMut::new();
             write_uuid(buf, &self.replica_directory_id);
             tagged.push((0, buf.split().freeze()));
@@ -284,7 +289,8 @@ pub struct SnapshotId {
     ///
     /// Versions: 0-1.
     pub epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct FetchSnapshotResponse {
     ///
     /// Versions: 1; tagged field 0 in 1.
     pub node_endpoints: Vec<NodeEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -69,7 +70,9 @@ impl FetchSnapshotResponse {
             });
         }
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if version >= 1 && !self.node_endpoints.is_empty() {
+        if version >= 1
+            && (!self.node_endpoints.is_empty() || self.unknown_tagged_fields.was_present(0))
+        {
             let buf = &mut BytesMut::new();
             write_array(
                 buf,
@@ -136,7 +139,8 @@ pub struct TopicSnapshot {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<PartitionSnapshot>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -220,7 +224,8 @@ pub struct PartitionSnapshot {
     ///
     /// Versions: 0-1.
     pub unaligned_records: Option<Bytes>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -257,7 +262,9 @@ impl PartitionSnapshot {
         };
         write_bytes(buf, v, true, "PartitionSnapshot.unaligned_records")?;
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if self.current_leader != LeaderIdAndEpoch::default() {
+        if self.current_leader != LeaderIdAndEpoch::default()
+            || self.unknown_tagged_fields.was_present(0)
+        {
             let buf = &mut BytesMut::new();
             self.current_leader.write_to(buf, version)?;
             tagged.push((0, buf.split().freeze()));
@@ -320,7 +327,8 @@ pub struct SnapshotId {
     ///
     /// Versions: 0-1.
     pub epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -376,7 +384,8 @@ pub struct LeaderIdAndEpoch {
     ///
     /// Versions: 0-1.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -436,7 +445,8 @@ pub struct NodeEndpoint {
     ///
     /// Versions: 1.
     pub port: u16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct FindCoordinatorRequest {
     ///
     /// Versions: 4-6.
     pub coordinator_keys: Vec<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

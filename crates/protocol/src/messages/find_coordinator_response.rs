@@ -45,7 +45,8 @@ pub struct FindCoordinatorResponse {
     ///
     /// Versions: 4-6.
     pub coordinators: Vec<Coordinator>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -253,7 +254,8 @@ pub struct Coordinator {
     ///
     /// Versions: 4-6; nullable in 4-6; ignorable.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

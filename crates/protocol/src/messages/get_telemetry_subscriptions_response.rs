@@ -53,7 +53,8 @@ pub struct GetTelemetrySubscriptionsResponse {
     ///
     /// Versions: 0.
     pub requested_metrics: Vec<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct HeartbeatRequest {
     ///
     /// Versions: 3-4; nullable in 3-4; default `null`.
     pub group_instance_id: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

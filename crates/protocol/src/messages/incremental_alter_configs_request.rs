@@ -25,7 +25,8 @@ pub struct IncrementalAlterConfigsRequest {
     ///
     /// Versions: 0-1.
     pub validate_only: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -109,7 +110,8 @@ pub struct AlterConfigsResource {
     ///
     /// Versions: 0-1.
     pub configs: Vec<AlterableConfig>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -204,7 +206,8 @@ pub struct AlterableConfig {
     ///
     /// Versions: 0-1; nullable in 0-1.
     pub value: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct IncrementalAlterConfigsResponse {
     ///
     /// Versions: 0-1.
     pub responses: Vec<AlterConfigsResourceResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -113,7 +114,8 @@ pub struct AlterConfigsResourceResponse {
     ///
     /// Versions: 0-1.
     pub resource_name: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -43,7 +43,8 @@ pub struct InitProducerIdRequest {
     ///
     /// Versions: 6; default `false`.
     pub keep_prepared_txn: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -41,7 +41,8 @@ pub struct InitProducerIdResponse {
     ///
     /// Versions: 6; default `-1`.
     pub ongoing_txn_producer_epoch: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

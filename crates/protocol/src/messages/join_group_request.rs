@@ -49,7 +49,8 @@ pub struct JoinGroupRequest {
     ///
     /// Versions: 8-9; nullable in 8-9; default `null`; ignorable.
     pub reason: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -196,7 +197,8 @@ pub struct JoinGroupRequestProtocol {
     ///
     /// Versions: 0-9.
     pub metadata: Bytes,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -53,7 +53,8 @@ pub struct JoinGroupResponse {
     ///
     /// Versions: 0-9.
     pub members: Vec<JoinGroupResponseMember>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -231,7 +232,8 @@ pub struct JoinGroupResponseMember {
     ///
     /// Versions: 0-9.
     pub metadata: Bytes,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

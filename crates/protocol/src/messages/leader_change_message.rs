@@ -33,7 +33,8 @@ pub struct LeaderChangeMessage {
     ///
     /// Versions: 0-1.
     pub granting_voters: Vec<Voter>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -115,7 +116,8 @@ pub struct Voter {
     ///
     /// Versions: 1.
     pub voter_directory_id: Uuid,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct LeaveGroupRequest {
     ///
     /// Versions: 3-5.
     pub members: Vec<MemberIdentity>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -147,7 +148,8 @@ pub struct MemberIdentity {
     ///
     /// Versions: 5; nullable in 5; default `null`; ignorable.
     pub reason: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct LeaveGroupResponse {
     ///
     /// Versions: 3-5.
     pub members: Vec<MemberResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -136,7 +137,8 @@ pub struct MemberResponse {
     ///
     /// Versions: 3-5.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct ListConfigResourcesResponse {
     ///
     /// Versions: 0-1.
     pub config_resources: Vec<ConfigResource>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -101,7 +102,8 @@ pub struct ConfigResource {
     ///
     /// Versions: 1; default `16`; ignorable.
     pub resource_type: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct ListOffsetsRequest {
     ///
     /// Versions: 10-11; ignorable.
     pub timeout_ms: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -140,7 +141,8 @@ pub struct ListOffsetsTopic {
     ///
     /// Versions: 1-11.
     pub partitions: Vec<ListOffsetsPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -221,7 +223,8 @@ pub struct ListOffsetsPartition {
     ///
     /// Versions: 1-11.
     pub timestamp: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct ListOffsetsResponse {
     ///
     /// Versions: 1-11.
     pub topics: Vec<ListOffsetsTopicResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -110,7 +111,8 @@ pub struct ListOffsetsTopicResponse {
     ///
     /// Versions: 1-11.
     pub partitions: Vec<ListOffsetsPartitionResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -202,7 +204,8 @@ pub struct ListOffsetsPartitionResponse {
     ///
     /// Versions: 4-11; default `-1`.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct ListPartitionReassignmentsRequest {
     ///
     /// Versions: 0; nullable in 0; default `null`.
     pub topics: Option<Vec<ListPartitionReassignmentsTopics>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -93,7 +94,8 @@ pub struct ListPartitionReassignmentsTopics {
     ///
     /// Versions: 0.
     pub partition_indexes: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct ListPartitionReassignmentsResponse {
     ///
     /// Versions: 0.
     pub topics: Vec<OngoingTopicReassignment>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -119,7 +120,8 @@ pub struct OngoingTopicReassignment {
     ///
     /// Versions: 0.
     pub partitions: Vec<OngoingPartitionReassignment>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -192,7 +194,8 @@ pub struct OngoingPartitionReassignment {
     ///
     /// Versions: 0.
     pub removing_replicas: Vec<BrokerId>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

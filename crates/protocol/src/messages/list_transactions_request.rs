@@ -33,7 +33,8 @@ pub struct ListTransactionsRequest {
     ///
     /// Versions: 2; nullable in 2; default `null`.
     pub transactional_id_pattern: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct ListTransactionsResponse {
     ///
     /// Versions: 0-2.
     pub transaction_states: Vec<TransactionState>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -131,7 +132,8 @@ pub struct TransactionState {
     ///
     /// Versions: 0-2.
     pub transaction_state: String,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct MetadataRequest {
     ///
     /// Versions: 8-13.
     pub include_topic_authorized_operations: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -189,7 +190,8 @@ pub struct MetadataRequestTopic {
     ///
     /// Versions: 0-13; nullable in 10-13.
     pub name: Option<TopicName>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

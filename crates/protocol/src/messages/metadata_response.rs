@@ -45,7 +45,8 @@ pub struct MetadataResponse {
     ///
     /// Versions: 13; ignorable.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -210,7 +211,8 @@ pub struct MetadataResponseBroker {
     ///
     /// Versions: 1-13; nullable in 1-13; default `null`; ignorable.
     pub rack: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -321,7 +323,8 @@ pub struct MetadataResponseTopic {
     ///
     /// Versions: 8-13; default `-2147483648`.
     pub topic_authorized_operations: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -494,7 +497,8 @@ pub struct MetadataResponsePartition {
     ///
     /// Versions: 5-13; ignorable.
     pub offline_replicas: Vec<BrokerId>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

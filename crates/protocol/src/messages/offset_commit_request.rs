@@ -41,7 +41,8 @@ pub struct OffsetCommitRequest {
     ///
     /// Versions: 2-10.
     pub topics: Vec<OffsetCommitRequestTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -177,7 +178,8 @@ pub struct OffsetCommitRequestTopic {
     ///
     /// Versions: 2-10.
     pub partitions: Vec<OffsetCommitRequestPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -285,7 +287,8 @@ pub struct OffsetCommitRequestPartition {
     ///
     /// Versions: 2-10; nullable in 2-10.
     pub committed_metadata: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

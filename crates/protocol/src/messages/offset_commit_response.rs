@@ -25,7 +25,8 @@ pub struct OffsetCommitResponse {
     ///
     /// Versions: 2-10.
     pub topics: Vec<OffsetCommitResponseTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -114,7 +115,8 @@ pub struct OffsetCommitResponseTopic {
     ///
     /// Versions: 2-10.
     pub partitions: Vec<OffsetCommitResponsePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -214,7 +216,8 @@ pub struct OffsetCommitResponsePartition {
     ///
     /// Versions: 2-10.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct OffsetFetchRequest {
     ///
     /// Versions: 7-10; default `false`.
     pub require_stable: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -208,7 +209,8 @@ pub struct OffsetFetchRequestTopic {
     ///
     /// Versions: 1-7.
     pub partition_indexes: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -299,7 +301,8 @@ pub struct OffsetFetchRequestGroup {
     ///
     /// Versions: 8-10; nullable in 8-10.
     pub topics: Option<Vec<OffsetFetchRequestTopics>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -402,7 +405,8 @@ pub struct OffsetFetchRequestTopics {
     ///
     /// Versions: 8-10.
     pub partition_indexes: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

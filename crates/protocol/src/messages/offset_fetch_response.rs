@@ -33,7 +33,8 @@ pub struct OffsetFetchResponse {
     ///
     /// Versions: 8-10.
     pub groups: Vec<OffsetFetchResponseGroup>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -170,7 +171,8 @@ pub struct OffsetFetchResponseTopic {
     ///
     /// Versions: 1-7.
     pub partitions: Vec<OffsetFetchResponsePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -262,7 +264,8 @@ pub struct OffsetFetchResponsePartition {
     ///
     /// Versions: 1-7.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -362,7 +365,8 @@ pub struct OffsetFetchResponseGroup {
     ///
     /// Versions: 8-10; default `0`.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -440,7 +444,8 @@ pub struct OffsetFetchResponseTopics {
     ///
     /// Versions: 8-10.
     pub partitions: Vec<OffsetFetchResponsePartitions>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -537,7 +542,8 @@ pub struct OffsetFetchResponsePartitions {
     ///
     /// Versions: 8-10.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -25,7 +25,8 @@ pub struct OffsetForLeaderEpochRequest {
     ///
     /// Versions: 2-4.
     pub topics: Vec<OffsetForLeaderTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -110,7 +111,8 @@ pub struct OffsetForLeaderTopic {
     ///
     /// Versions: 2-4.
     pub partitions: Vec<OffsetForLeaderPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -196,7 +198,8 @@ pub struct OffsetForLeaderPartition {
     ///
     /// Versions: 2-4.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

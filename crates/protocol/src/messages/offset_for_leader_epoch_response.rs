@@ -25,7 +25,8 @@ pub struct OffsetForLeaderEpochResponse {
     ///
     /// Versions: 2-4.
     pub topics: Vec<OffsetForLeaderTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -105,7 +106,8 @@ pub struct OffsetForLeaderTopicResult {
     ///
     /// Versions: 2-4.
     pub partitions: Vec<EpochEndOffset>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -203,7 +205,8 @@ pub struct EpochEndOffset {
     ///
     /// Versions: 2-4; default `-1`.
     pub end_offset: i64,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -33,7 +33,8 @@ pub struct ProduceRequest {
     ///
     /// Versions: 3-13.
     pub topic_data: Vec<TopicProduceData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -128,7 +129,8 @@ pub struct TopicProduceData {
     ///
     /// Versions: 3-13.
     pub partition_data: Vec<PartitionProduceData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -231,7 +233,8 @@ pub struct PartitionProduceData {
     ///
     /// Versions: 3-13; nullable in 3-13.
     pub records: Option<Bytes>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

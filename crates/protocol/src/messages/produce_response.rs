@@ -29,7 +29,8 @@ pub struct ProduceResponse {
     ///
     /// Versions: 10-13; tagged field 0 in 10-13.
     pub node_endpoints: Vec<NodeEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -65,7 +66,9 @@ impl ProduceResponse {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if version >= 10 && !self.node_endpoints.is_empty() {
+            if version >= 10
+                && (!self.node_endpoints.is_empty() || self.unknown_tagged_fields.was_present(0))
+            {
                 let buf = &mut BytesMut::new();
                 write_array(
                     buf,
@@ -144,7 +147,8 @@ pub struct TopicProduceResponse {
     ///
     /// Versions: 3-13.
     pub partition_responses: Vec<PartitionProduceResponse>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -273,7 +277,8 @@ pub struct PartitionProduceResponse {
     ///
     /// Versions: 10-13; tagged field 0 in 10-13.
     pub current_leader: LeaderIdAndEpoch,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -330,7 +335,10 @@ impl PartitionProduceResponse {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if version >= 10 && self.current_leader != LeaderIdAndEpoch::default() {
+            if version >= 10
+                && (self.current_leader != LeaderIdAndEpoch::default()
+                    || self.unknown_tagged_fields.was_present(0))
+            {
                 let buf = &mut BytesMut::new();
                 self.current_leader.write_to(buf, version)?;
                 tagged.push((0, buf.split().freeze()));
@@ -427,7 +435,8 @@ pub struct BatchIndexAndErrorMessage {
     ///
     /// Versions: 8-13; nullable in 8-13; default `null`.
     pub batch_index_error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -505,7 +514,8 @@ pub struct LeaderIdAndEpoch {
     ///
     /// Versions: 10-13; default `-1`.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -569,7 +579,8 @@ pub struct NodeEndpoint {
     ///
     /// Versions: 10-13; nullable in 10-13; default `null`.
     pub rack: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -21,7 +21,8 @@ pub struct ReadShareGroupStateSummaryResponse {
     ///
     /// Versions: 0-1.
     pub results: Vec<ReadStateSummaryResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -85,7 +86,8 @@ pub struct ReadStateSummaryResult {
     ///
     /// Versions: 0-1.
     pub partitions: Vec<PartitionResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -170,7 +172,8 @@ pub struct PartitionResult {
     ///
     /// Versions: 1; default `-1`; ignorable.
     pub delivery_complete_count: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct RemoveRaftVoterResponse {
     ///
     /// Versions: 0; nullable in 0; ignorable.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

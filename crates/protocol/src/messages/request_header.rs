@@ -33,7 +33,8 @@ pub struct RequestHeader {
     ///
     /// Versions: 1-2; nullable in 1-2; compact encoding only in versions none.
     pub client_id: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -37,7 +37,8 @@ pub struct ShareAcknowledgeRequest {
     ///
     /// Versions: 1-2.
     pub topics: Vec<AcknowledgeTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -138,7 +139,8 @@ pub struct AcknowledgeTopic {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<AcknowledgePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -207,7 +209,8 @@ pub struct AcknowledgePartition {
     ///
     /// Versions: 1-2.
     pub acknowledgement_batches: Vec<AcknowledgementBatch>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -284,7 +287,8 @@ pub struct AcknowledgementBatch {
     ///
     /// Versions: 1-2.
     pub acknowledge_types: Vec<i8>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -65,7 +65,8 @@ pub struct ShareFetchRequest {
     ///
     /// Versions: 1-2.
     pub forgotten_topics_data: Vec<ForgottenTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -213,7 +214,8 @@ pub struct FetchTopic {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<FetchPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -282,7 +284,8 @@ pub struct FetchPartition {
     ///
     /// Versions: 1-2.
     pub acknowledgement_batches: Vec<AcknowledgementBatch>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -356,7 +359,8 @@ pub struct AcknowledgementBatch {
     ///
     /// Versions: 1-2.
     pub acknowledge_types: Vec<i8>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -429,7 +433,8 @@ pub struct ForgottenTopic {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

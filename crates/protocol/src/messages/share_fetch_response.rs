@@ -41,7 +41,8 @@ pub struct ShareFetchResponse {
     ///
     /// Versions: 1-2.
     pub node_endpoints: Vec<NodeEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -136,7 +137,8 @@ pub struct ShareFetchableTopicResponse {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<PartitionData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -230,7 +232,8 @@ pub struct PartitionData {
     ///
     /// Versions: 1-2.
     pub acquired_records: Vec<AcquiredRecords>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -336,7 +339,8 @@ pub struct LeaderIdAndEpoch {
     ///
     /// Versions: 1-2.
     pub leader_epoch: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -396,7 +400,8 @@ pub struct AcquiredRecords {
     ///
     /// Versions: 1-2.
     pub delivery_count: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -464,7 +469,8 @@ pub struct NodeEndpoint {
     ///
     /// Versions: 1-2; nullable in 1-2; default `null`.
     pub rack: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -37,7 +37,8 @@ pub struct ShareGroupHeartbeatRequest {
     ///
     /// Versions: 1; nullable in 1; default `null`.
     pub subscribed_topic_names: Option<Vec<TopicName>>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -45,7 +45,8 @@ pub struct SyncGroupRequest {
     ///
     /// Versions: 0-5.
     pub assignments: Vec<SyncGroupRequestAssignment>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -190,7 +191,8 @@ pub struct SyncGroupRequestAssignment {
     ///
     /// Versions: 0-5.
     pub assignment: Bytes,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -149,7 +149,7 @@ impl Gen {
             tags.push((tag, self.bytes()));
             tag += 1 + self.below(200) as u32;
         }
-        TaggedFields(tags)
+        TaggedFields::new(tags)
     }
 }
 

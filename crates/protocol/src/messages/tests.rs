@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use super::api_versions_response::ApiVersion;
 use super::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use super::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use super::fetch_response::{FetchableTopicResponse, PartitionData};
 use super::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -155,7 +156,7 @@ fn unknown_tagged_fields_survive_a_round_trip() {
     let req = dec::<ApiVersionsRequest>(wire, 3);
     assert_eq!(
         req.unknown_tagged_fields,
-        TaggedFields(vec![
+        TaggedFields::new(vec![
             (5, Bytes::from_static(&[0xaa, 0xbb])),
             (40, Bytes::new())
         ])
@@ -167,16 +168,69 @@ fn unknown_tagged_fields_survive_a_round_trip() {
         finalized_features_epoch: 1,
         ..Default::default()
     };
-    resp.unknown_tagged_fields = TaggedFields(vec![(0x7f, Bytes::from_static(b"x"))]);
+    resp.unknown_tagged_fields = TaggedFields::new(vec![(0x7f, Bytes::from_static(b"x"))]);
     resp.api_keys.push(ApiVersion {
         api_key: 1,
-        unknown_tagged_fields: TaggedFields(vec![(3, Bytes::from_static(b"yz"))]),
+        unknown_tagged_fields: TaggedFields::new(vec![(3, Bytes::from_static(b"yz"))]),
         ..Default::default()
     });
     let bytes = enc(&resp, 4);
     assert_eq!(dec::<ApiVersionsResponse>(&bytes, 4), resp);
     // Known tag 1 comes before the unknown tag 0x7f.
     assert!(bytes.ends_with(&[2, 1, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 1, b'x']));
+}
+
+#[test]
+fn default_valued_known_tags_present_on_the_wire_survive_a_round_trip() {
+    // ApiVersionsResponse v3 as tansu writes it: no api keys, then all four
+    // tagged fields although each holds its default value:
+    // SupportedFeatures [] (tag 0), FinalizedFeaturesEpoch -1 (tag 1),
+    // FinalizedFeatures [] (tag 2), ZkMigrationReady false (tag 3).
+    let wire = b"\x00\x00\x01\x00\x00\x00\x00\x04\x00\x01\x01\x01\x08\xff\xff\xff\xff\xff\xff\xff\xff\x02\x01\x01\x03\x01\x00";
+    let resp = dec::<ApiVersionsResponse>(wire, 3);
+    assert_eq!(
+        resp,
+        ApiVersionsResponse::default(),
+        "every value is the default"
+    );
+    assert_eq!(resp.unknown_tagged_fields.present_known(), &[0, 1, 2, 3]);
+    assert!(resp.unknown_tagged_fields.is_empty(), "no unknown tags");
+    assert_eq!(enc(&resp, 3), wire, "present tags are written back");
+    // Built in code (no presence), the same value writes an empty tagged section.
+    assert_eq!(
+        enc(&ApiVersionsResponse::default(), 3),
+        b"\x00\x00\x01\x00\x00\x00\x00\x00"
+    );
+    // Presence can be forced, and cleared.
+    let mut only_epoch = ApiVersionsResponse::default();
+    only_epoch.unknown_tagged_fields.mark_present(1);
+    assert!(enc(&only_epoch, 3).ends_with(b"\x01\x01\x08\xff\xff\xff\xff\xff\xff\xff\xff"));
+    let mut cleared = resp.clone();
+    cleared.unknown_tagged_fields.clear_presence();
+    assert_eq!(enc(&cleared, 3), enc(&ApiVersionsResponse::default(), 3));
+
+    // In a nested struct: FetchResponse v12 PartitionData's DivergingEpoch
+    // (tag 0) at its default value, marked present, is written, and decoding
+    // marks it present again.
+    let mut fetch = FetchResponse::default();
+    fetch.responses.push(FetchableTopicResponse::default());
+    fetch.responses[0].partitions.push(PartitionData::default());
+    let plain = enc(&fetch, 12);
+    fetch.responses[0].partitions[0]
+        .unknown_tagged_fields
+        .mark_present(0);
+    let marked = enc(&fetch, 12);
+    // The tagged section grows from `0` to `1, tag 0, size 9, epoch -1, end offset -1, 0`.
+    assert_eq!(marked.len(), plain.len() + 2 + 4 + 8 + 1);
+    let back = dec::<FetchResponse>(&marked, 12);
+    assert_eq!(back, fetch);
+    assert_eq!(
+        back.responses[0].partitions[0]
+            .unknown_tagged_fields
+            .present_known(),
+        &[0]
+    );
+    assert_eq!(enc(&back, 12), marked);
 }
 
 #[test]

@@ -49,7 +49,8 @@ pub struct TxnOffsetCommitRequest {
     ///
     /// Versions: 0-5.
     pub topics: Vec<TxnOffsetCommitRequestTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -214,7 +215,8 @@ pub struct TxnOffsetCommitRequestTopic {
     ///
     /// Versions: 0-5.
     pub partitions: Vec<TxnOffsetCommitRequestPartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -307,7 +309,8 @@ pub struct TxnOffsetCommitRequestPartition {
     ///
     /// Versions: 0-5; nullable in 0-5.
     pub committed_metadata: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

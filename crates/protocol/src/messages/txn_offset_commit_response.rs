@@ -25,7 +25,8 @@ pub struct TxnOffsetCommitResponse {
     ///
     /// Versions: 0-5.
     pub topics: Vec<TxnOffsetCommitResponseTopic>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -102,7 +103,8 @@ pub struct TxnOffsetCommitResponseTopic {
     ///
     /// Versions: 0-5.
     pub partitions: Vec<TxnOffsetCommitResponsePartition>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -187,7 +189,8 @@ pub struct TxnOffsetCommitResponsePartition {
     ///
     /// Versions: 0-5.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

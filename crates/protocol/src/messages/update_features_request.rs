@@ -29,7 +29,8 @@ pub struct UpdateFeaturesRequest {
     ///
     /// Versions: 1-2; default `false`.
     pub validate_only: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -121,7 +122,8 @@ pub struct FeatureUpdateKey {
     ///
     /// Versions: 1-2; default `1`.
     pub upgrade_type: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

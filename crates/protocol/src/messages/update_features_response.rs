@@ -33,7 +33,8 @@ pub struct UpdateFeaturesResponse {
     ///
     /// Versions: 0-1; ignorable.
     pub results: Vec<UpdatableFeatureResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -124,7 +125,8 @@ pub struct UpdatableFeatureResult {
     ///
     /// Versions: 0-1; nullable in 0-1.
     pub error_message: Option<String>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct UpdateRaftVoterResponse {
     ///
     /// Versions: 0; tagged field 0 in 0.
     pub current_leader: CurrentLeader,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -51,7 +52,9 @@ impl UpdateRaftVoterResponse {
         buf.put_i16(self.error_code);
 
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if self.current_leader != CurrentLeader::default() {
+        if self.current_leader != CurrentLeader::default()
+            || self.unknown_tagged_fields.was_present(0)
+        {
             let buf = &mut BytesMut::new();
             self.current_leader.write_to(buf, version)?;
             tagged.push((0, buf.split().freeze()));
@@ -110,7 +113,8 @@ pub struct CurrentLeader {
     ///
     /// Versions: 0.
     pub port: i32,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -29,7 +29,8 @@ pub struct VoteResponse {
     ///
     /// Versions: 1-2; tagged field 0 in 1-2.
     pub node_endpoints: Vec<NodeEndpoint>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -59,7 +60,9 @@ impl VoteResponse {
             });
         }
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-        if version >= 1 && !self.node_endpoints.is_empty() {
+        if version >= 1
+            && (!self.node_endpoints.is_empty() || self.unknown_tagged_fields.was_present(0))
+        {
             let buf = &mut BytesMut::new();
             write_array(
                 buf,
@@ -124,7 +127,8 @@ pub struct TopicData {
     ///
     /// Versions: 0-2.
     pub partitions: Vec<PartitionData>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -200,7 +204,8 @@ pub struct PartitionData {
     ///
     /// Versions: 0-2.
     pub vote_granted: bool,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -272,7 +277,8 @@ pub struct NodeEndpoint {
     ///
     /// Versions: 1-2.
     pub port: u16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

@@ -21,7 +21,8 @@ pub struct WriteTxnMarkersRequest {
     ///
     /// Versions: 1-2.
     pub markers: Vec<WritableTxnMarker>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -98,7 +99,8 @@ pub struct WritableTxnMarker {
     ///
     /// Versions: 2; default `0`; ignorable.
     pub transaction_version: i8,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -187,7 +189,8 @@ pub struct WritableTxnMarkerTopic {
     ///
     /// Versions: 1-2.
     pub partition_indexes: Vec<i32>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 

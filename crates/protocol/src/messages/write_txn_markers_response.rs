@@ -21,7 +21,8 @@ pub struct WriteTxnMarkersResponse {
     ///
     /// Versions: 1-2.
     pub markers: Vec<WritableTxnMarkerResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -82,7 +83,8 @@ pub struct WritableTxnMarkerResult {
     ///
     /// Versions: 1-2.
     pub topics: Vec<WritableTxnMarkerTopicResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -147,7 +149,8 @@ pub struct WritableTxnMarkerTopicResult {
     ///
     /// Versions: 1-2.
     pub partitions: Vec<WritableTxnMarkerPartitionResult>,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
@@ -215,7 +218,8 @@ pub struct WritableTxnMarkerPartitionResult {
     ///
     /// Versions: 1-2.
     pub error_code: i16,
-    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged.
+    /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
+    /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
 }
 
