@@ -1,0 +1,224 @@
+//! ApiVersions negotiation (KIP-35, KIP-511) and per-API version choice.
+//!
+//! On open, [`negotiate`] asks the broker which versions of each API it
+//! speaks. It starts at the highest ApiVersions version kafkit supports
+//! (v4, carrying the client's software name and version). A broker that does
+//! not know that version answers `UNSUPPORTED_VERSION` with a v0 body that
+//! lists its own ApiVersions range; we retry once at the highest version
+//! both sides know, falling back to v0.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafkit_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafkit_protocol::{ApiKey, DecodeError, ErrorCode, Message, VersionRange, frame};
+
+use crate::{Conn, Error, ErrorKind};
+
+/// The software name sent in ApiVersions v3+ (KIP-511).
+pub const CLIENT_SOFTWARE_NAME: &str = "kafkit";
+/// The software version sent in ApiVersions v3+ (KIP-511).
+pub const CLIENT_SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version ranges one broker advertised, by API key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerVersions {
+    ranges: HashMap<i16, VersionRange>,
+}
+
+impl BrokerVersions {
+    /// From an ApiVersions response.
+    pub fn from_response(response: &ApiVersionsResponse) -> BrokerVersions {
+        let ranges = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version)))
+            .collect();
+        BrokerVersions { ranges }
+    }
+
+    /// The range the broker advertised for `api`, if any.
+    pub fn range(&self, api: ApiKey) -> Option<VersionRange> {
+        self.ranges.get(&api.as_i16()).copied()
+    }
+
+    /// The highest version of `api` both sides speak. kafkit's side is the
+    /// API's *stable* versions: a latest version Kafka marks unstable (such
+    /// as InitProducerId's newest) is never negotiated.
+    pub fn version_for(&self, api: ApiKey) -> Result<i16, Error> {
+        let ours = api.stable_versions();
+        let broker = self.range(api);
+        broker
+            .and_then(|b| ours.intersect(&b))
+            .map(|common| common.max)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::UnsupportedVersion { api, ours, broker }).with_api(api)
+            })
+    }
+}
+
+/// What one ApiVersions attempt told us.
+#[derive(Debug)]
+enum Answer {
+    Versions(BrokerVersions),
+    /// The broker refused with another error code.
+    Failed(ErrorCode),
+    /// The broker does not speak the version we sent; retry at this one.
+    RetryAt(i16),
+}
+
+/// Reads an ApiVersions response sent at `version`.
+///
+/// A broker that does not support `version` answers with a v0 body and
+/// `UNSUPPORTED_VERSION` (KIP-511), so a frame that does not decode at
+/// `version` is tried again as v0 before it counts as corrupt.
+fn read_answer(frame: Bytes, version: i16) -> Result<Answer, DecodeError> {
+    let api = ApiKey::ApiVersions;
+    let response = match frame::decode_response::<ApiVersionsResponse>(frame.clone(), api, version)
+    {
+        Ok((_, response)) => response,
+        Err(first) if version > 0 => match frame::decode_response(frame, api, 0) {
+            Ok((_, response)) => response,
+            Err(_) => return Err(first),
+        },
+        Err(e) => return Err(e),
+    };
+    match ErrorCode(response.error_code) {
+        ErrorCode::UNSUPPORTED_VERSION if version > 0 => {
+            let theirs = BrokerVersions::from_response(&response).range(api);
+            let retry = theirs.map_or(0, |r| r.max.min(version - 1).max(0));
+            Ok(Answer::RetryAt(retry))
+        }
+        ErrorCode::NONE => Ok(Answer::Versions(BrokerVersions::from_response(&response))),
+        code => Ok(Answer::Failed(code)),
+    }
+}
+
+/// Runs the ApiVersions exchange on a fresh connection and stores the
+/// result in it.
+pub(crate) async fn negotiate(conn: &Conn, timeout: Option<Duration>) -> Result<(), Error> {
+    let mut version = ApiVersionsRequest::VERSIONS.max;
+    let request = ApiVersionsRequest {
+        client_software_name: CLIENT_SOFTWARE_NAME.into(),
+        client_software_version: CLIENT_SOFTWARE_VERSION.into(),
+        ..Default::default()
+    };
+    // At most two rounds: the version we want, then the broker's.
+    for _ in 0..2 {
+        let frame = conn.roundtrip_typed(version, &request, timeout).await?;
+        let answer = read_answer(frame, version).map_err(|e| {
+            let e = Error::from(e).with_api(ApiKey::ApiVersions);
+            conn.poison(e.clone());
+            e.with_broker(conn.addr())
+        })?;
+        match answer {
+            Answer::Failed(code) => {
+                return Err(Error::check(code.0, None)
+                    .unwrap_err()
+                    .with_api(ApiKey::ApiVersions)
+                    .with_broker(conn.addr()));
+            }
+            Answer::Versions(versions) => {
+                let _ = conn.shared().versions.set(versions);
+                return Ok(());
+            }
+            Answer::RetryAt(v) => version = v,
+        }
+    }
+    Err(Error::check(ErrorCode::UNSUPPORTED_VERSION.0, None)
+        .unwrap_err()
+        .with_api(ApiKey::ApiVersions)
+        .with_message("the broker rejected every ApiVersions version")
+        .with_broker(conn.addr()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafkit_protocol::messages::api_versions_response::ApiVersion;
+
+    fn response(code: ErrorCode, keys: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
+        ApiVersionsResponse {
+            error_code: code.0,
+            api_keys: keys
+                .iter()
+                .map(|&(k, min, max)| ApiVersion {
+                    api_key: k.as_i16(),
+                    min_version: min,
+                    max_version: max,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn frame_of(body: &ApiVersionsResponse, version: i16) -> Bytes {
+        let mut buf = BytesMut::new();
+        frame::encode_response(&mut buf, 1, version, body).unwrap();
+        frame::decode_frame(&mut buf, 1 << 20).unwrap().unwrap()
+    }
+
+    #[test]
+    fn picks_highest_common_version() {
+        let v = BrokerVersions::from_response(&response(
+            ErrorCode::NONE,
+            &[(ApiKey::Produce, 0, 11), (ApiKey::Fetch, 0, 17)],
+        ));
+        assert_eq!(v.version_for(ApiKey::Produce).unwrap(), 11);
+        assert_eq!(v.version_for(ApiKey::Fetch).unwrap(), 17);
+    }
+
+    #[test]
+    fn never_negotiates_an_unstable_version() {
+        let api = ApiKey::InitProducerId;
+        let v = BrokerVersions::from_response(&response(ErrorCode::NONE, &[(api, 0, i16::MAX)]));
+        assert_eq!(v.version_for(api).unwrap(), api.max_stable_version());
+    }
+
+    #[test]
+    fn missing_or_disjoint_api_is_unsupported_naming_both_ranges() {
+        let v = BrokerVersions::from_response(&response(ErrorCode::NONE, &[(ApiKey::Fetch, 0, 3)]));
+        let e = v.version_for(ApiKey::Fetch).unwrap_err();
+        match e.kind() {
+            ErrorKind::UnsupportedVersion { api, broker, .. } => {
+                assert_eq!(*api, ApiKey::Fetch);
+                assert_eq!(*broker, Some(VersionRange::new(0, 3)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = v.version_for(ApiKey::Produce).unwrap_err();
+        assert!(e.to_string().contains("does not support"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_version_answer_retries_at_the_brokers_version() {
+        // An older broker answers a v4 request with a v0 body (KIP-511).
+        let old = response(
+            ErrorCode::UNSUPPORTED_VERSION,
+            &[(ApiKey::ApiVersions, 0, 2)],
+        );
+        match read_answer(frame_of(&old, 0), 4).unwrap() {
+            Answer::RetryAt(v) => assert_eq!(v, 2),
+            other => panic!("{other:?}"),
+        }
+        // Without its own range listed, fall back to v0.
+        let bare = response(ErrorCode::UNSUPPORTED_VERSION, &[]);
+        assert!(matches!(
+            read_answer(frame_of(&bare, 0), 3).unwrap(),
+            Answer::RetryAt(0)
+        ));
+    }
+
+    #[test]
+    fn a_normal_answer_decodes_at_the_sent_version() {
+        let ok = response(ErrorCode::NONE, &[(ApiKey::Metadata, 0, 12)]);
+        match read_answer(frame_of(&ok, 3), 3).unwrap() {
+            Answer::Versions(v) => assert_eq!(v.version_for(ApiKey::Metadata).unwrap(), 12),
+            other => panic!("{other:?}"),
+        }
+        assert!(read_answer(Bytes::from_static(b"\0\0\0\x01garbage"), 3).is_err());
+    }
+}
