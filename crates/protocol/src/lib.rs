@@ -7,33 +7,48 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use kafkit_protocol::frame::{decode_frame, decode_request, encode_request};
-//! use kafkit_protocol::messages::{ApiVersionsRequest, RequestBody};
-//! use kafkit_protocol::records::{RecordBatchBuilder, RecordSet};
 //! use kafkit_protocol::compression::Compression;
+//! use kafkit_protocol::frame::{decode_frame, decode_request, decode_response, encode_request, encode_response};
+//! use kafkit_protocol::messages::api_versions_response::ApiVersion;
+//! use kafkit_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestBody};
+//! use kafkit_protocol::records::{RecordBatchBuilder, RecordSet};
+//! use kafkit_protocol::{ApiKey, ErrorCode, VersionRange};
 //!
-//! // A request frame: size prefix, header v2 (flexible) and the body.
-//! let mut wire = BytesMut::new();
+//! // A client builds a request frame: size prefix, header v2 (flexible) and body.
+//! let mut to_broker = BytesMut::new();
 //! let request = ApiVersionsRequest {
 //!     client_software_name: "kafkit".into(),
 //!     client_software_version: "0.1.0".into(),
 //!     ..Default::default()
 //! };
-//! encode_request(&mut wire, 7, Some("my-app"), 3, &request)?;
+//! encode_request(&mut to_broker, 7, Some("my-app"), 3, &request)?;
 //!
-//! // The reading side splits frames off a buffer ("need more bytes" is `None`)
-//! // and decodes them by the API key in their header.
-//! let frame = decode_frame(&mut wire, 1 << 20)?.expect("one whole frame");
+//! // The reading side splits frames off its buffer (`None` means "need more
+//! // bytes") and decodes them by the API key in their header.
+//! let frame = decode_frame(&mut to_broker, 1 << 20)?.expect("one whole frame");
 //! let (header, body) = decode_request(frame)?;
-//! assert_eq!(header.correlation_id, 7);
-//! assert_eq!(body, RequestBody::ApiVersions(request));
+//! assert_eq!((header.correlation_id, body), (7, RequestBody::ApiVersions(request)));
+//!
+//! // The broker answers; the client decodes the response at the version it asked for.
+//! let mut to_client = BytesMut::new();
+//! let answer = ApiVersionsResponse {
+//!     api_keys: vec![ApiVersion { api_key: 0, min_version: 3, max_version: 11, ..Default::default() }],
+//!     ..Default::default()
+//! };
+//! encode_response(&mut to_client, 7, 3, &answer)?;
+//! let frame = decode_frame(&mut to_client, 1 << 20)?.expect("one whole frame");
+//! let (correlation_id, response) = decode_response::<ApiVersionsResponse>(frame, ApiKey::ApiVersions, 3)?;
+//! assert_eq!(correlation_id, 7);
+//! assert!(ErrorCode(response.error_code).is_ok());
+//! // The version to use for Produce is the highest one both sides support.
+//! let broker = VersionRange::new(response.api_keys[0].min_version, response.api_keys[0].max_version);
+//! assert_eq!(ApiKey::Produce.request_versions().intersect(&broker).map(|r| r.max), Some(11));
 //!
 //! // Record batches are written in place, compressed, and read back
 //! // without copying: keys and values are slices of the buffer.
 //! let mut batch = RecordBatchBuilder::new(0).with_compression(Compression::Zstd, None);
 //! batch.append(1_700_000_000_000, Some(b"key"), Some(b"hello"), &[("trace-id", Some(b"42"))])?;
-//! let bytes = batch.finish()?;
-//! let record = RecordSet::new(bytes).records().next().expect("one record")?;
+//! let record = RecordSet::new(batch.finish()?).records().next().expect("one record")?;
 //! assert_eq!(record.value.as_deref(), Some(&b"hello"[..]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
