@@ -60,6 +60,17 @@ pub fn run(args: &[String]) -> Result<()> {
         None => root.join("../shared/kafka-messages"),
     };
     let out_dir = root.join("crates/protocol/src/messages");
+    // The definitions live beside the repository in our workplace, not in it
+    // (we commit the generated Rust, not Kafka's JSON). A user's clone lacks
+    // them: there `--check` has nothing to compare and says so, while CI
+    // (CI=true) must have them and fails without.
+    if check && !input.is_dir() && std::env::var("CI").is_err() {
+        println!(
+            "codegen --check: skipped, no message definitions at {} (set KAFKIT_MESSAGES_DIR)",
+            input.display()
+        );
+        return Ok(());
+    }
     let files = generate(&input, &root)?;
     if check {
         check_files(&out_dir, &files)
