@@ -52,6 +52,8 @@ pub struct TestBroker {
     tansu: Option<Tansu>,
     /// `KAFKIT_BROKERS` names a tansu broker started outside the test.
     external_tansu: bool,
+    /// The binary of a tansu broker [`TestBroker::stop`] stopped.
+    stopped: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -121,6 +123,7 @@ impl TestBroker {
             addr,
             tansu: None,
             external_tansu: std::env::var("KAFKIT_BROKERS_TANSU").is_ok_and(|v| v == "1"),
+            stopped: None,
         }
     }
 
@@ -210,27 +213,71 @@ impl TestBroker {
     }
 }
 
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        let Some(tansu) = &mut self.tansu else { return };
-        // Closing the lifeline makes the supervisor's watcher kill -9 tansu;
-        // the supervisor then reaps it and exits, and we reap the supervisor.
-        drop(tansu.lifeline.take());
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+impl TestBroker {
+    /// Kills the broker (as `kill -9` would), keeping its address: clients
+    /// see their connections drop. A no-op on an external cluster or a
+    /// broker already stopped.
+    pub fn stop(&mut self) {
+        if let Some(mut tansu) = self.tansu.take() {
+            kill(&mut tansu);
+            self.stopped = Some(tansu.binary);
+        }
+    }
+
+    /// Stops the broker if it runs, then starts a fresh one (empty
+    /// in-memory storage) on the same port.
+    ///
+    /// # Panics
+    ///
+    /// On an external cluster, or if the new broker does not start (the
+    /// port is retried for a few seconds in case it is still held).
+    pub fn restart(&mut self) {
+        self.stop();
+        let binary = self
+            .stopped
+            .take()
+            .expect("restart needs a tansu broker this process started");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            match tansu.supervisor.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
+            match start_tansu_on(&binary, self.addr.port()) {
+                Ok(mut fresh) => {
+                    self.tansu = fresh.tansu.take();
+                    return;
                 }
-                _ => {
-                    let _ = tansu.supervisor.kill();
-                    let _ = tansu.supervisor.wait();
-                    break;
+                Err(e) if Instant::now() > deadline => {
+                    panic!("could not restart tansu on {}: {e}", self.addr)
                 }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
-        let _ = fs::remove_file(&tansu.log);
+    }
+}
+
+/// Closes the lifeline, which makes the supervisor's watcher kill -9
+/// tansu; the supervisor then reaps it and exits, and we reap the
+/// supervisor.
+fn kill(tansu: &mut Tansu) {
+    drop(tansu.lifeline.take());
+    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+    loop {
+        match tansu.supervisor.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = tansu.supervisor.kill();
+                let _ = tansu.supervisor.wait();
+                break;
+            }
+        }
+    }
+    let _ = fs::remove_file(&tansu.log);
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(tansu) = &mut self.tansu {
+            kill(tansu);
+        }
     }
 }
 
@@ -286,6 +333,10 @@ pub fn tansu_binary() -> PathBuf {
 
 fn start_tansu(binary: &Path) -> Result<TestBroker, String> {
     let port = free_port().map_err(|e| format!("no free loopback port: {e}"))?;
+    start_tansu_on(binary, port)
+}
+
+fn start_tansu_on(binary: &Path, port: u16) -> Result<TestBroker, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let url = format!("tcp://{addr}");
     let log = std::env::temp_dir().join(format!("kafkit-tansu-{}-{port}.log", std::process::id()));
@@ -326,6 +377,7 @@ fn start_tansu(binary: &Path) -> Result<TestBroker, String> {
         addr,
         tansu: Some(tansu),
         external_tansu: false,
+        stopped: None,
     };
     wait_until_accepting(&mut broker)?;
     Ok(broker)

@@ -32,6 +32,8 @@
 mod broker;
 mod client;
 mod ops;
+mod proxy;
 
 pub use broker::{TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};
+pub use proxy::{ScriptedServer, StallingProxy};

@@ -22,7 +22,7 @@ pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_
 
 pub use kafkit_protocol::compression::Compression;
 pub use kafkit_protocol::records::Record;
-pub use kafkit_protocol::{ApiKey, ErrorCode};
+pub use kafkit_protocol::{ApiKey, ErrorCode, Request, messages};
 pub use versions::{BrokerVersions, CLIENT_SOFTWARE_NAME, CLIENT_SOFTWARE_VERSION};
 
 /// `Result` with this crate's [`Error`].

@@ -1,0 +1,142 @@
+//! How a connection fails: a broker that dies and comes back, a broker
+//! that stops answering, an idle connection, and a peer that is not Kafka.
+//! Each failure is a typed error, never a hang or a huge allocation.
+
+use std::time::{Duration, Instant};
+
+use kafkit_conn::messages::ApiVersionsRequest;
+use kafkit_conn::{Conn, ConnConfig, ErrorKind};
+use kafkit_tests::{ScriptedServer, StallingProxy, TestBroker};
+
+fn short_timeouts() -> ConnConfig {
+    ConnConfig {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Some(Duration::from_secs(1)),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_after_the_broker_is_killed_and_restarted() {
+    let mut broker = TestBroker::start_private();
+    let conn = Conn::dial(broker.addr()).await.unwrap();
+    conn.brokers().await.unwrap();
+
+    broker.stop();
+    // The driver sees the socket close; a request fails either way.
+    let e = conn.brokers().await.unwrap_err();
+    assert!(e.is_connection_error(), "{e:?}");
+    assert!(e.is_retriable(), "{e:?}");
+    assert!(conn.is_closed());
+    let again = conn.brokers().await.unwrap_err();
+    assert!(again.is_connection_error(), "{again:?}");
+    assert_eq!(again.broker(), Some(broker.addr().to_string().as_str()));
+
+    broker.restart();
+    let fresh = Conn::dial(broker.addr()).await.unwrap();
+    assert!(!fresh.brokers().await.unwrap().is_empty());
+    assert!(conn.is_closed(), "the old connection stays dead");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_broker_times_out_and_a_late_answer_is_discarded() {
+    let broker = TestBroker::start();
+    let proxy = StallingProxy::start(broker.addr());
+    let conn = Conn::dial_with(proxy.addr(), short_timeouts())
+        .await
+        .unwrap();
+    conn.brokers().await.unwrap();
+
+    proxy.stall(true);
+    let started = Instant::now();
+    let e = conn.brokers().await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Timeout, "{e:?}");
+    assert!(e.is_retriable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(conn.stats().timeouts, 1);
+    assert!(
+        !conn.is_closed(),
+        "a timeout alone does not kill the connection"
+    );
+
+    // The timed-out request's answer arrives late and is dropped; the next
+    // request gets its own answer.
+    proxy.stall(false);
+    let response = conn.request(ApiVersionsRequest::default()).await.unwrap();
+    assert_eq!(response.error_code, 0);
+    assert!(!conn.brokers().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_closes_itself() {
+    let broker = TestBroker::start();
+    let config = ConnConfig {
+        idle_timeout: Some(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let conn = Conn::dial_with(broker.addr(), config).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !conn.is_closed() {
+        assert!(Instant::now() < deadline, "idle timeout never fired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = conn.brokers().await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Closed, "{e:?}");
+    assert!(e.to_string().contains("idle"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_is_a_clean_protocol_error() {
+    // "HTTP" read as a size prefix is 1,213,486,160 bytes: far above
+    // max_response_size, so it is refused before anything is allocated.
+    let server = ScriptedServer::start(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    let started = Instant::now();
+    let e = Conn::dial_with(server.addr(), short_timeouts())
+        .await
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Protocol(_)), "{e:?}");
+    assert!(e.to_string().contains("1213486160"), "{e}");
+    assert!(!e.is_retriable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_are_a_clean_error() {
+    // A plausible small frame that answers no request we sent.
+    let server = ScriptedServer::start(b"\x00\x00\x00\x08\x5e\x11\xab\x7f\x01\x02\x03\x04");
+    let e = Conn::dial_with(server.addr(), short_timeouts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Desynchronized {
+                correlation_id: 0x5e11_ab7f
+            }
+        ),
+        "{e:?}"
+    );
+    // A negative size prefix.
+    let server = ScriptedServer::start(b"\xff\xfe\xfd\xfc\x00");
+    let e = Conn::dial_with(server.addr(), short_timeouts())
+        .await
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Protocol(_)), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_times_out_and_a_closed_port_is_an_io_error() {
+    let server = ScriptedServer::start(b"");
+    let e = Conn::dial_with(server.addr(), short_timeouts())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Timeout, "{e:?}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let e = Conn::dial(port).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Io(_)), "{e:?}");
+    assert!(e.is_retriable());
+}
