@@ -63,8 +63,10 @@
 //!   version in `ours.intersect(brokers)` ([`VersionRange::intersect`]).
 //! - **Flexible versions** (KIP-482) use compact lengths and end every struct
 //!   with tagged fields. Tags this crate does not know are kept in
-//!   [`TaggedFields`] and written back, so re-encoding a decoded message
-//!   gives the same bytes.
+//!   [`TaggedFields`] and written back, and known tags that were on the wire
+//!   are written back even at their default value, so re-encoding a decoded
+//!   message gives the same bytes (checked against frames captured from
+//!   librdkafka and tansu).
 //! - **Errors are exact.** Decoding returns a [`DecodeError`] naming the field
 //!   and the problem; encoding returns an [`EncodeError`], for example when a
 //!   field that the chosen version lacks holds a value that would be dropped.
