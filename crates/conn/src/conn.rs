@@ -319,3 +319,309 @@ impl fmt::Debug for Conn {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafkit_protocol::messages::api_versions_response::ApiVersion;
+    use kafkit_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafkit_protocol::messages::metadata_response::MetadataResponseTopic;
+    use kafkit_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafkit_protocol::messages::{
+        ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
+        ResponseBody,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// An in-process broker: answers ApiVersions itself and hands every
+    /// other request to the test, which writes whatever bytes it likes.
+    struct FakeBroker {
+        addr: String,
+        requests: mpsc::UnboundedReceiver<(RequestHeader, RequestBody)>,
+        replies: mpsc::UnboundedSender<Vec<u8>>,
+    }
+
+    impl FakeBroker {
+        async fn start() -> FakeBroker {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let (requests_tx, requests) = mpsc::unbounded_channel();
+            let (replies, mut replies_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+            let own_replies = replies.clone();
+            tokio::spawn(async move {
+                let (socket, _) = listener.accept().await.unwrap();
+                let (mut reader, mut writer) = socket.into_split();
+                tokio::spawn(async move {
+                    while let Some(bytes) = replies_rx.recv().await {
+                        if writer.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = BytesMut::new();
+                loop {
+                    while let Some(frame) = frame::decode_frame(&mut buf, 1 << 20).unwrap() {
+                        let (header, body) = frame::decode_request(frame).unwrap();
+                        if let RequestBody::ApiVersions(_) = body {
+                            let answer = answer(&header, ResponseBody::ApiVersions(versions()));
+                            let _ = own_replies.send(answer);
+                        } else {
+                            let _ = requests_tx.send((header, body));
+                        }
+                    }
+                    match reader.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            });
+            FakeBroker {
+                addr,
+                requests,
+                replies,
+            }
+        }
+
+        async fn next(&mut self) -> (RequestHeader, RequestBody) {
+            self.requests
+                .recv()
+                .await
+                .expect("the client sent a request")
+        }
+    }
+
+    fn versions() -> ApiVersionsResponse {
+        let keys = [
+            (ApiKey::ApiVersions, 0, 4),
+            (ApiKey::Metadata, 0, 12),
+            (ApiKey::Produce, 3, 11),
+        ];
+        ApiVersionsResponse {
+            api_keys: keys
+                .iter()
+                .map(|&(k, min, max)| ApiVersion {
+                    api_key: k.as_i16(),
+                    min_version: min,
+                    max_version: max,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn answer(header: &RequestHeader, body: ResponseBody) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        frame::encode_response_body(
+            &mut buf,
+            header.correlation_id,
+            header.request_api_version,
+            &body,
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    fn metadata_request(topic: &str) -> MetadataRequest {
+        MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    fn metadata_answer(header: &RequestHeader, body: &RequestBody) -> Vec<u8> {
+        let RequestBody::Metadata(request) = body else {
+            panic!("{body:?}")
+        };
+        let name = request.topics.as_ref().unwrap()[0].name.clone();
+        let response = MetadataResponse {
+            topics: vec![MetadataResponseTopic {
+                name,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        answer(header, ResponseBody::Metadata(response))
+    }
+
+    fn topic_of(response: &MetadataResponse) -> &str {
+        response.topics[0].name.as_deref().unwrap()
+    }
+
+    #[tokio::test]
+    async fn responses_in_any_order_reach_their_callers() {
+        let mut broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        assert_eq!(conn.version_for(ApiKey::Metadata).unwrap(), 12);
+        let (a, b) = (conn.clone(), conn.clone());
+        let first = tokio::spawn(async move { a.request(metadata_request("a")).await });
+        let second = tokio::spawn(async move { b.request(metadata_request("b")).await });
+        let one = broker.next().await;
+        let two = broker.next().await;
+        // Pipelined: both requests arrived before either was answered.
+        broker
+            .replies
+            .send(metadata_answer(&two.0, &two.1))
+            .unwrap();
+        broker
+            .replies
+            .send(metadata_answer(&one.0, &one.1))
+            .unwrap();
+        assert_eq!(topic_of(&first.await.unwrap().unwrap()), "a");
+        assert_eq!(topic_of(&second.await.unwrap().unwrap()), "b");
+        let stats = conn.stats();
+        assert_eq!((stats.requests, stats.responses, stats.errors), (3, 3, 0));
+    }
+
+    #[tokio::test]
+    async fn acks_zero_produce_resolves_once_written() {
+        let mut broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        let produce = ProduceRequest {
+            acks: 0,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData::default()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response = conn.request(produce).await.unwrap();
+        assert!(response.responses.is_empty());
+        let (header, _) = broker.next().await;
+        assert_eq!(header.request_api_key, ApiKey::Produce.as_i16());
+        // The stream is still in step: no response was expected.
+        let pending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request(metadata_request("after")).await }
+        });
+        let (header, body) = broker.next().await;
+        broker
+            .replies
+            .send(metadata_answer(&header, &body))
+            .unwrap();
+        assert_eq!(topic_of(&pending.await.unwrap().unwrap()), "after");
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_response_kills_the_connection() {
+        let mut broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        let pending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request(metadata_request("x")).await }
+        });
+        let (header, _) = broker.next().await;
+        // The right correlation id, then a body too short to be Metadata.
+        let mut bad = BytesMut::new();
+        bad.extend_from_slice(&6i32.to_be_bytes());
+        bad.extend_from_slice(&header.correlation_id.to_be_bytes());
+        bad.extend_from_slice(&[0, 0]);
+        broker.replies.send(bad.to_vec()).unwrap();
+        let e = pending.await.unwrap().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Protocol(_)), "{e:?}");
+        assert_eq!(e.api(), Some(ApiKey::Metadata));
+        assert!(conn.is_closed());
+        let later = conn.request(metadata_request("y")).await.unwrap_err();
+        assert!(matches!(later.kind(), ErrorKind::Protocol(_)), "{later:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_correlation_id_is_desynchronization() {
+        let mut broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        let pending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request(metadata_request("x")).await }
+        });
+        let (mut header, body) = broker.next().await;
+        header.correlation_id += 1000;
+        broker
+            .replies
+            .send(metadata_answer(&header, &body))
+            .unwrap();
+        let e = pending.await.unwrap().unwrap_err();
+        let expected = ErrorKind::Desynchronized {
+            correlation_id: header.correlation_id,
+        };
+        assert_eq!(e.kind(), &expected);
+        assert!(!e.is_retriable() && e.is_connection_error());
+        assert!(conn.is_closed());
+    }
+
+    #[tokio::test]
+    async fn close_waits_for_requests_in_flight() {
+        let mut broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        let pending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request(metadata_request("slow")).await }
+        });
+        let (header, body) = broker.next().await;
+        let closing = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.close().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(conn.is_closed(), "close refuses new requests at once");
+        let refused = conn.request(metadata_request("late")).await.unwrap_err();
+        assert_eq!(refused.kind(), &ErrorKind::Closed);
+        broker
+            .replies
+            .send(metadata_answer(&header, &body))
+            .unwrap();
+        assert_eq!(topic_of(&pending.await.unwrap().unwrap()), "slow");
+        closing.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_api_the_broker_lacks_fails_before_sending() {
+        let broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        let e = conn
+            .request(kafkit_protocol::messages::FetchRequest::default())
+            .await
+            .unwrap_err();
+        match e.kind() {
+            ErrorKind::UnsupportedVersion { api, broker, .. } => {
+                assert_eq!((*api, *broker), (ApiKey::Fetch, None));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(conn.stats().requests, 1, "only ApiVersions was sent");
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_request_keeps_the_connection() {
+        let mut broker = FakeBroker::start().await;
+        let config = ConnConfig {
+            request_timeout: Some(Duration::from_millis(100)),
+            ..Default::default()
+        };
+        let conn = Conn::dial_with(&broker.addr, config).await.unwrap();
+        let e = conn.request(metadata_request("slow")).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Timeout);
+        assert_eq!(e.api(), Some(ApiKey::Metadata));
+        // The late answer is read and dropped; the next one is matched.
+        let (header, body) = broker.next().await;
+        broker
+            .replies
+            .send(metadata_answer(&header, &body))
+            .unwrap();
+        let next = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request(metadata_request("next")).await }
+        });
+        let (header, body) = broker.next().await;
+        broker
+            .replies
+            .send(metadata_answer(&header, &body))
+            .unwrap();
+        assert_eq!(topic_of(&next.await.unwrap().unwrap()), "next");
+        assert!(!conn.is_closed());
+    }
+}

@@ -1,4 +1,96 @@
-//! Async Kafka broker connections (in progress).
+//! Async connections to Kafka brokers: one [`Conn`] per broker socket, in
+//! the shape of kafka-go's low-level `Conn`, over the sans-IO
+//! `kafkit-protocol` crate.
+//!
+//! ```no_run
+//! use kafkit_conn::{Conn, Message, TopicConfig, dial_leader};
+//!
+//! # async fn example() -> Result<(), kafkit_conn::Error> {
+//! // Create a topic through the controller.
+//! let conn = Conn::dial("localhost:9092").await?;
+//! let controller = Conn::dial(conn.controller().await?.addr()).await?;
+//! for result in controller.create_topics(&[TopicConfig::new("greetings", 3)]).await? {
+//!     result.result?;
+//! }
+//!
+//! // Produce three messages to partition 0, then read them back.
+//! let mut partition = dial_leader("localhost:9092", "greetings", 0).await?;
+//! let base = partition
+//!     .write_messages(&[Message::new("one"), Message::new("two"), Message::new("three")])
+//!     .await?;
+//! partition.seek(base.unwrap_or(0));
+//! for record in partition.read_batch(1, 1 << 20).await? {
+//!     let record = record?;
+//!     println!("{}: {:?}", record.offset, record.value);
+//! }
+//!
+//! // Any generated message, at the highest version both sides speak.
+//! let metadata = conn.request(kafkit_conn::messages::MetadataRequest::default()).await?;
+//! println!("{} brokers", metadata.brokers.len());
+//! partition.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Behavior
+//!
+//! - **One driver task per connection.** [`Conn`] is a cheap `Clone`
+//!   handle; a tokio task owns the socket. Requests from every clone are
+//!   *pipelined*: each is written without waiting for earlier answers, at
+//!   most [`ConnConfig::max_in_flight`] at once (later ones wait in the
+//!   client). Answers are matched by correlation id, so callers may wait in
+//!   any order. An answer with an unknown correlation id means the stream
+//!   is out of step: the connection dies with
+//!   [`ErrorKind::Desynchronized`].
+//! - **Versions are negotiated.** [`Conn::dial`] sends ApiVersions (v4,
+//!   falling back to the version an older broker names, then v0) and keeps
+//!   the broker's ranges. [`Conn::request`] uses the highest version both
+//!   sides speak, never one Kafka marks unstable, or fails with
+//!   [`ErrorKind::UnsupportedVersion`] naming the API and both ranges;
+//!   [`Conn::request_at`] pins a version.
+//! - **Errors are typed and answer questions.** [`Error::is_retriable`],
+//!   [`Error::code`] and [`Error::is_connection_error`] are what retry loops
+//!   ask; errors carry the broker, API, topic and partition. Error codes
+//!   *inside* a response are data for [`Conn::request`]; the kafka-go style
+//!   calls turn them into errors, or into per-topic results where a call
+//!   can partly fail ([`Conn::create_topics`]).
+//! - **A connection dies once and stays dead.** After an IO error, a
+//!   response that does not decode, an oversized frame (see
+//!   [`ConnConfig::max_response_size`]: nothing is allocated for it), the
+//!   broker closing the socket, the idle timeout or [`Conn::close`], every
+//!   pending and later request fails with the error that killed it, and
+//!   [`Conn::is_closed`] is true. Recovery is dialling again (reconnecting
+//!   is the cluster layer's job).
+//! - **Timeouts.** Connect ([`ConnConfig::connect_timeout`]), per request
+//!   ([`ConnConfig::request_timeout`], plus a fetch's own max wait) and idle
+//!   ([`ConnConfig::idle_timeout`]). A request that times out fails with
+//!   [`ErrorKind::Timeout`] but does *not* kill the connection: its
+//!   correlation entry is kept, so a late answer is read and discarded and
+//!   the stream stays in step. A broker that never answers again uses up
+//!   the in-flight slots, and every request then times out.
+//! - **acks=0.** A `ProduceRequest` with `acks = 0` gets no answer from the
+//!   broker; its future resolves once the request is written.
+//! - **Observability.** Every request runs in a `kafka_request` tracing
+//!   span (api, version, broker, correlation id) with a debug event giving
+//!   its latency and error; [`Conn::stats`] reads atomic counters of
+//!   requests, responses, errors, timeouts and bytes.
+//!
+//! # Cancel safety
+//!
+//! Only the driver task writes to the socket, and it writes whole frames,
+//! so dropping a request future never leaves half a frame on the wire.
+//! Dropped before the request reached the driver, nothing is sent; after,
+//! the request is still sent whole and its answer read and discarded.
+//! Reading requests are therefore safe to cancel; a dropped produce or admin
+//! request may or may not take effect. Each public async fn documents its
+//! own cancel safety. `Drop` never blocks: when the last handle goes, the
+//! driver task stops; [`Conn::close`] instead waits for in-flight requests
+//! and reports how the connection ended.
+//!
+//! # Features
+//!
+//! TLS and SASL are being built: the [`sasl`] module holds the sans-IO
+//! mechanisms; wiring them into [`Conn::dial_with`] comes next.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
