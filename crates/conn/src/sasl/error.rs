@@ -53,10 +53,15 @@ pub enum SaslError {
     /// The operating system could not supply random bytes for a nonce.
     #[error("could not generate a SASL nonce: {0}")]
     Random(String),
-    /// [`Session::step`] was called out of order (again after the exchange
+    /// [`Session::step`](super::Session::step) was called out of order (again after the exchange
     /// ended, or without a server message mid-exchange).
     #[error("SASL session driven out of order: {0}")]
     OutOfOrder(&'static str),
+    /// A `SaslHandshake` or `SaslAuthenticate` request failed on the
+    /// connection itself (IO, timeout, unsupported version); see
+    /// [`authenticate`](super::authenticate).
+    #[error("SASL request failed")]
+    Connection(#[source] crate::Error),
     /// The broker does not enable the mechanism (`SaslHandshake` error
     /// `UNSUPPORTED_SASL_MECHANISM`).
     #[error("broker does not enable SASL mechanism {mechanism} (enabled: {enabled:?})")]
@@ -106,6 +111,7 @@ mod tests {
             ))),
             SaslError::Random("no entropy".into()),
             SaslError::OutOfOrder("exchange already finished"),
+            SaslError::Connection(crate::Error::new(crate::ErrorKind::Timeout)),
             SaslError::UnsupportedMechanism {
                 mechanism: "PLAIN".into(),
                 enabled: vec!["SCRAM-SHA-512".into()],

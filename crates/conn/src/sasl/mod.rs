@@ -9,7 +9,8 @@
 //!
 //! # Driving a session over Kafka
 //!
-//! Kafka wraps SASL in two requests (KIP-152):
+//! Kafka wraps SASL in two requests (KIP-152); [`authenticate`] runs them
+//! over a [`Conn`](crate::Conn):
 //!
 //! 1. `SaslHandshake` (v1) names [`Mechanism::name`]; the broker answers with
 //!    the mechanisms it enables.
@@ -54,6 +55,7 @@
 use std::fmt;
 
 mod error;
+mod handshake;
 mod oauth;
 mod plain;
 mod scram;
@@ -64,6 +66,7 @@ mod scram_exchange_tests;
 
 pub use error::SaslError;
 pub(crate) use error::random_bytes;
+pub use handshake::{Authenticated, authenticate};
 pub use oauth::{OAuthBearer, OAuthToken, TokenProvider};
 pub use plain::Plain;
 pub use scram::{MIN_SCRAM_ITERATIONS, Scram, ScramAlgorithm};

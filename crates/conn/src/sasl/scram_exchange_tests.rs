@@ -115,7 +115,7 @@ enum Script {
     NoServerNonce,
 }
 
-struct Peer {
+pub(super) struct Peer {
     alg: ScramAlgorithm,
     /// The saslname the peer knows, already escaped.
     saslname: &'static str,
@@ -127,7 +127,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(alg: ScramAlgorithm, saslname: &'static str, password: &str) -> Self {
+    pub(super) fn new(alg: ScramAlgorithm, saslname: &'static str, password: &str) -> Self {
         Peer {
             alg,
             saslname,
@@ -138,7 +138,7 @@ impl Peer {
         }
     }
 
-    fn respond(&mut self, client: &[u8]) -> String {
+    pub(super) fn respond(&mut self, client: &[u8]) -> String {
         let client = std::str::from_utf8(client).unwrap();
         match self.transcript.take() {
             None => self.server_first(client),
