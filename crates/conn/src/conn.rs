@@ -1,18 +1,12 @@
 //! [`Conn`]: the cheap, cloneable handle to one broker connection.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafkit_protocol::messages::ProduceRequest;
-use kafkit_protocol::{ApiKey, Request, frame};
+use kafkit_protocol::{ApiKey, Request};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-use tracing::Instrument;
 
 use crate::driver::{Command, Driver, Shared, Stats};
 use crate::versions::{self, BrokerVersions};
@@ -29,8 +23,8 @@ use crate::{ConnConfig, Error, ErrorKind};
 /// is true and every request fails with the error that killed it.
 #[derive(Clone)]
 pub struct Conn {
-    shared: Arc<Shared>,
-    commands: mpsc::UnboundedSender<Command>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
 }
 
 impl Conn {
@@ -165,147 +159,6 @@ impl Conn {
         }
     }
 
-    /// Sends a typed request with `extra` added to the request timeout and
-    /// decodes the answer; a response that does not decode kills the
-    /// connection (the stream can no longer be trusted).
-    pub(crate) async fn send<R: Request + 'static>(
-        &self,
-        version: i16,
-        body: &R,
-        extra: Duration,
-    ) -> Result<R::Response, Error> {
-        let timeout = self.shared.config.request_timeout.map(|t| t + extra);
-        let frame = self.roundtrip_typed(version, body, timeout).await?;
-        if frame.is_empty() {
-            return Ok(R::Response::default());
-        }
-        frame::decode_response::<R::Response>(frame, R::API_KEY, version)
-            .map(|(_, response)| response)
-            .map_err(|e| {
-                let e = Error::from(e).with_api(R::API_KEY);
-                self.poison(e.clone());
-                e.with_broker(self.addr())
-            })
-    }
-
-    /// Encodes `body` and exchanges it for its raw response frame.
-    pub(crate) async fn roundtrip_typed<R: Request + 'static>(
-        &self,
-        version: i16,
-        body: &R,
-        timeout: Option<Duration>,
-    ) -> Result<Bytes, Error> {
-        let expects_response = (body as &dyn Any)
-            .downcast_ref::<ProduceRequest>()
-            .is_none_or(|p| p.acks != 0);
-        let client_id = self.shared.config.client_id.as_deref();
-        let encode =
-            |buf: &mut BytesMut, id| frame::encode_request(buf, id, client_id, version, body);
-        self.roundtrip(R::API_KEY, version, expects_response, timeout, encode)
-            .await
-    }
-
-    /// The one path every request takes: permit, correlation id, encode,
-    /// hand to the driver, wait. Traced and counted.
-    async fn roundtrip(
-        &self,
-        api: ApiKey,
-        version: i16,
-        expects_response: bool,
-        timeout: Option<Duration>,
-        encode: impl FnOnce(&mut BytesMut, i32) -> Result<(), kafkit_protocol::EncodeError>,
-    ) -> Result<Bytes, Error> {
-        let counters = &self.shared.counters;
-        counters.requests.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::debug_span!(
-            "kafka_request",
-            api = %api,
-            version,
-            broker = %self.shared.addr,
-            correlation_id = tracing::field::Empty,
-        );
-        let start = Instant::now();
-        let deadline = timeout.map(|t| start + t);
-        let result = self
-            .exchange(api, expects_response, deadline, encode)
-            .instrument(span.clone())
-            .await;
-        let latency_us = start.elapsed().as_micros() as u64;
-        let _entered = span.enter();
-        match &result {
-            Ok(frame) => tracing::debug!(latency_us, bytes = frame.len(), "response"),
-            Err(error) => {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                if matches!(error.kind(), ErrorKind::Timeout) {
-                    counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::debug!(latency_us, %error, "request failed");
-            }
-        }
-        result.map_err(|e| e.with_api(api).with_broker(&self.shared.addr))
-    }
-
-    async fn exchange(
-        &self,
-        api: ApiKey,
-        expects_response: bool,
-        deadline: Option<Instant>,
-        encode: impl FnOnce(&mut BytesMut, i32) -> Result<(), kafkit_protocol::EncodeError>,
-    ) -> Result<Bytes, Error> {
-        if self.shared.is_closed() {
-            return Err(self.shared.closed_error());
-        }
-        let within = |what: &'static str| {
-            move |_| {
-                Error::new(ErrorKind::Timeout).with_message(format!("no response to {api} {what}"))
-            }
-        };
-        let permit = self.shared.in_flight.clone().acquire_owned();
-        let permit = match deadline {
-            Some(d) => tokio::time::timeout_at(d, permit)
-                .await
-                .map_err(within("while waiting for an in-flight slot"))?,
-            None => permit.await,
-        }
-        .map_err(|_| self.shared.closed_error())?;
-        let correlation_id = self.shared.correlation_id();
-        tracing::Span::current().record("correlation_id", correlation_id);
-        let mut buf = BytesMut::new();
-        encode(&mut buf, correlation_id)?;
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Request {
-            correlation_id,
-            frame: buf.freeze(),
-            expects_response,
-            reply,
-            permit,
-        };
-        if self.commands.send(command).is_err() {
-            return Err(self.shared.closed_error());
-        }
-        // On timeout the driver keeps the correlation entry (and the
-        // in-flight slot): a late response is read and discarded, which
-        // keeps the stream in step. A broker that never answers at all
-        // eventually uses up `max_in_flight` and every request times out,
-        // which is the signal to dial again.
-        let answer = match deadline {
-            Some(d) => tokio::time::timeout_at(d, answer)
-                .await
-                .map_err(within("in time"))?,
-            None => answer.await,
-        };
-        match answer {
-            Ok(result) => result,
-            Err(_) => Err(self.shared.closed_error()),
-        }
-    }
-
-    /// Kills the connection with `error` (a response failed to decode).
-    pub(crate) fn poison(&self, error: Error) {
-        self.shared.mark_closed(error.clone());
-        let _ = self.commands.send(Command::Fail(error));
-    }
-
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
     }
@@ -323,134 +176,9 @@ impl fmt::Debug for Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafkit_protocol::messages::api_versions_response::ApiVersion;
-    use kafkit_protocol::messages::metadata_request::MetadataRequestTopic;
-    use kafkit_protocol::messages::metadata_response::MetadataResponseTopic;
+    use crate::fake_broker::*;
+    use kafkit_protocol::messages::ProduceRequest;
     use kafkit_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafkit_protocol::messages::{
-        ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
-        ResponseBody,
-    };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    /// An in-process broker: answers ApiVersions itself and hands every
-    /// other request to the test, which writes whatever bytes it likes.
-    struct FakeBroker {
-        addr: String,
-        requests: mpsc::UnboundedReceiver<(RequestHeader, RequestBody)>,
-        replies: mpsc::UnboundedSender<Vec<u8>>,
-    }
-
-    impl FakeBroker {
-        async fn start() -> FakeBroker {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap().to_string();
-            let (requests_tx, requests) = mpsc::unbounded_channel();
-            let (replies, mut replies_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-            let own_replies = replies.clone();
-            tokio::spawn(async move {
-                let (socket, _) = listener.accept().await.unwrap();
-                let (mut reader, mut writer) = socket.into_split();
-                tokio::spawn(async move {
-                    while let Some(bytes) = replies_rx.recv().await {
-                        if writer.write_all(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                let mut buf = BytesMut::new();
-                loop {
-                    while let Some(frame) = frame::decode_frame(&mut buf, 1 << 20).unwrap() {
-                        let (header, body) = frame::decode_request(frame).unwrap();
-                        if let RequestBody::ApiVersions(_) = body {
-                            let answer = answer(&header, ResponseBody::ApiVersions(versions()));
-                            let _ = own_replies.send(answer);
-                        } else {
-                            let _ = requests_tx.send((header, body));
-                        }
-                    }
-                    match reader.read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            });
-            FakeBroker {
-                addr,
-                requests,
-                replies,
-            }
-        }
-
-        async fn next(&mut self) -> (RequestHeader, RequestBody) {
-            self.requests
-                .recv()
-                .await
-                .expect("the client sent a request")
-        }
-    }
-
-    fn versions() -> ApiVersionsResponse {
-        let keys = [
-            (ApiKey::ApiVersions, 0, 4),
-            (ApiKey::Metadata, 0, 12),
-            (ApiKey::Produce, 3, 11),
-        ];
-        ApiVersionsResponse {
-            api_keys: keys
-                .iter()
-                .map(|&(k, min, max)| ApiVersion {
-                    api_key: k.as_i16(),
-                    min_version: min,
-                    max_version: max,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
-
-    fn answer(header: &RequestHeader, body: ResponseBody) -> Vec<u8> {
-        let mut buf = BytesMut::new();
-        frame::encode_response_body(
-            &mut buf,
-            header.correlation_id,
-            header.request_api_version,
-            &body,
-        )
-        .unwrap();
-        buf.to_vec()
-    }
-
-    fn metadata_request(topic: &str) -> MetadataRequest {
-        MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic {
-                name: Some(topic.into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }
-    }
-
-    fn metadata_answer(header: &RequestHeader, body: &RequestBody) -> Vec<u8> {
-        let RequestBody::Metadata(request) = body else {
-            panic!("{body:?}")
-        };
-        let name = request.topics.as_ref().unwrap()[0].name.clone();
-        let response = MetadataResponse {
-            topics: vec![MetadataResponseTopic {
-                name,
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        answer(header, ResponseBody::Metadata(response))
-    }
-
-    fn topic_of(response: &MetadataResponse) -> &str {
-        response.topics[0].name.as_deref().unwrap()
-    }
 
     #[tokio::test]
     async fn responses_in_any_order_reach_their_callers() {
@@ -508,52 +236,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_undecodable_response_kills_the_connection() {
-        let mut broker = FakeBroker::start().await;
-        let conn = Conn::dial(&broker.addr).await.unwrap();
-        let pending = tokio::spawn({
-            let conn = conn.clone();
-            async move { conn.request(metadata_request("x")).await }
-        });
-        let (header, _) = broker.next().await;
-        // The right correlation id, then a body too short to be Metadata.
-        let mut bad = BytesMut::new();
-        bad.extend_from_slice(&6i32.to_be_bytes());
-        bad.extend_from_slice(&header.correlation_id.to_be_bytes());
-        bad.extend_from_slice(&[0, 0]);
-        broker.replies.send(bad.to_vec()).unwrap();
-        let e = pending.await.unwrap().unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::Protocol(_)), "{e:?}");
-        assert_eq!(e.api(), Some(ApiKey::Metadata));
-        assert!(conn.is_closed());
-        let later = conn.request(metadata_request("y")).await.unwrap_err();
-        assert!(matches!(later.kind(), ErrorKind::Protocol(_)), "{later:?}");
-    }
-
-    #[tokio::test]
-    async fn an_unknown_correlation_id_is_desynchronization() {
-        let mut broker = FakeBroker::start().await;
-        let conn = Conn::dial(&broker.addr).await.unwrap();
-        let pending = tokio::spawn({
-            let conn = conn.clone();
-            async move { conn.request(metadata_request("x")).await }
-        });
-        let (mut header, body) = broker.next().await;
-        header.correlation_id += 1000;
-        broker
-            .replies
-            .send(metadata_answer(&header, &body))
-            .unwrap();
-        let e = pending.await.unwrap().unwrap_err();
-        let expected = ErrorKind::Desynchronized {
-            correlation_id: header.correlation_id,
-        };
-        assert_eq!(e.kind(), &expected);
-        assert!(!e.is_retriable() && e.is_connection_error());
-        assert!(conn.is_closed());
-    }
-
-    #[tokio::test]
     async fn close_waits_for_requests_in_flight() {
         let mut broker = FakeBroker::start().await;
         let conn = Conn::dial(&broker.addr).await.unwrap();
@@ -593,35 +275,5 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(conn.stats().requests, 1, "only ApiVersions was sent");
-    }
-
-    #[tokio::test]
-    async fn a_timed_out_request_keeps_the_connection() {
-        let mut broker = FakeBroker::start().await;
-        let config = ConnConfig {
-            request_timeout: Some(Duration::from_millis(100)),
-            ..Default::default()
-        };
-        let conn = Conn::dial_with(&broker.addr, config).await.unwrap();
-        let e = conn.request(metadata_request("slow")).await.unwrap_err();
-        assert_eq!(e.kind(), &ErrorKind::Timeout);
-        assert_eq!(e.api(), Some(ApiKey::Metadata));
-        // The late answer is read and dropped; the next one is matched.
-        let (header, body) = broker.next().await;
-        broker
-            .replies
-            .send(metadata_answer(&header, &body))
-            .unwrap();
-        let next = tokio::spawn({
-            let conn = conn.clone();
-            async move { conn.request(metadata_request("next")).await }
-        });
-        let (header, body) = broker.next().await;
-        broker
-            .replies
-            .send(metadata_answer(&header, &body))
-            .unwrap();
-        assert_eq!(topic_of(&next.await.unwrap().unwrap()), "next");
-        assert!(!conn.is_closed());
     }
 }

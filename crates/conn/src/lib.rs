@@ -98,8 +98,12 @@ mod config;
 mod conn;
 mod driver;
 mod error;
+mod exchange;
+#[cfg(test)]
+mod fake_broker;
 mod ops_cluster;
 mod ops_fetch;
+mod ops_offsets;
 mod ops_partition;
 pub mod sasl;
 mod versions;

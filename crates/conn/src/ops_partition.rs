@@ -1,17 +1,16 @@
 //! [`PartitionConn`]: a [`Conn`] bound to one topic partition, with
 //! kafka-go's produce and offset calls: [`dial_leader`],
 //! [`write_messages`](PartitionConn::write_messages),
-//! [`seek`](PartitionConn::seek) and the `read_*_offset` family.
-//! Fetching is in `ops_fetch.rs`.
+//! [`seek`](PartitionConn::seek). Offsets are in `ops_offsets.rs`, fetching
+//! in `ops_fetch.rs`.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafkit_protocol::compression::Compression;
-use kafkit_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafkit_protocol::messages::ProduceRequest;
 use kafkit_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafkit_protocol::messages::{ListOffsetsRequest, ProduceRequest};
 use kafkit_protocol::records::RecordBatchBuilder;
 use kafkit_protocol::{ApiKey, ErrorCode, Uuid};
 
@@ -312,73 +311,6 @@ impl PartitionConn {
         Error::check(answer.error_code, answer.error_message.as_deref())
             .map_err(|e| context(e.with_api(ApiKey::Produce).with_broker(self.conn.addr())))?;
         Ok(Some(answer.base_offset))
-    }
-
-    /// The partition's first offset (log start).
-    ///
-    /// Cancel safety: safe (a read-only request).
-    pub async fn read_first_offset(&self) -> Result<i64, Error> {
-        self.list_offset(-2).await
-    }
-
-    /// The partition's last offset: the offset the next message will get
-    /// (the high watermark).
-    ///
-    /// Cancel safety: safe (a read-only request).
-    pub async fn read_last_offset(&self) -> Result<i64, Error> {
-        self.list_offset(-1).await
-    }
-
-    /// The first and last offsets (see
-    /// [`read_first_offset`](PartitionConn::read_first_offset) and
-    /// [`read_last_offset`](PartitionConn::read_last_offset)).
-    ///
-    /// Cancel safety: safe (read-only requests).
-    pub async fn read_offsets(&self) -> Result<(i64, i64), Error> {
-        Ok((
-            self.read_first_offset().await?,
-            self.read_last_offset().await?,
-        ))
-    }
-
-    /// The first offset whose record timestamp is at or after `time`, or
-    /// the last offset if there is none.
-    ///
-    /// Cancel safety: safe (a read-only request).
-    pub async fn read_offset(&self, time: SystemTime) -> Result<i64, Error> {
-        self.list_offset(to_millis(time)).await
-    }
-
-    /// ListOffsets for this partition: `-2` earliest, `-1` latest, else a
-    /// timestamp in milliseconds (KIP-79).
-    async fn list_offset(&self, timestamp: i64) -> Result<i64, Error> {
-        let context = |e: Error| e.with_topic(&self.topic, Some(self.partition));
-        let request = ListOffsetsRequest {
-            topics: vec![ListOffsetsTopic {
-                name: self.topic.clone(),
-                partitions: vec![ListOffsetsPartition {
-                    partition_index: self.partition,
-                    timestamp,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let response = self.conn.request(request).await.map_err(context)?;
-        let answer = response
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .find(|p| p.partition_index == self.partition)
-            .ok_or_else(|| context(Error::from(missing("list offsets"))))?;
-        Error::check(answer.error_code, None).map_err(|e| {
-            context(
-                e.with_api(ApiKey::ListOffsets)
-                    .with_broker(self.conn.addr()),
-            )
-        })?;
-        Ok(answer.offset)
     }
 }
 

@@ -1,0 +1,132 @@
+//! Test support: an in-process fake broker for the driver's unit tests.
+
+use bytes::BytesMut;
+use kafkit_protocol::messages::api_versions_response::ApiVersion;
+use kafkit_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafkit_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafkit_protocol::messages::{
+    ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
+    ResponseBody,
+};
+use kafkit_protocol::{ApiKey, frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// An in-process broker: answers ApiVersions itself and hands every
+/// other request to the test, which writes whatever bytes it likes.
+pub(crate) struct FakeBroker {
+    pub(crate) addr: String,
+    requests: mpsc::UnboundedReceiver<(RequestHeader, RequestBody)>,
+    pub(crate) replies: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl FakeBroker {
+    pub(crate) async fn start() -> FakeBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (requests_tx, requests) = mpsc::unbounded_channel();
+        let (replies, mut replies_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let own_replies = replies.clone();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (mut reader, mut writer) = socket.into_split();
+            tokio::spawn(async move {
+                while let Some(bytes) = replies_rx.recv().await {
+                    if writer.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut buf = BytesMut::new();
+            loop {
+                while let Some(frame) = frame::decode_frame(&mut buf, 1 << 20).unwrap() {
+                    let (header, body) = frame::decode_request(frame).unwrap();
+                    if let RequestBody::ApiVersions(_) = body {
+                        let answer = answer(&header, ResponseBody::ApiVersions(versions()));
+                        let _ = own_replies.send(answer);
+                    } else {
+                        let _ = requests_tx.send((header, body));
+                    }
+                }
+                match reader.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        FakeBroker {
+            addr,
+            requests,
+            replies,
+        }
+    }
+
+    pub(crate) async fn next(&mut self) -> (RequestHeader, RequestBody) {
+        self.requests
+            .recv()
+            .await
+            .expect("the client sent a request")
+    }
+}
+
+pub(crate) fn versions() -> ApiVersionsResponse {
+    let keys = [
+        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::Metadata, 0, 12),
+        (ApiKey::Produce, 3, 11),
+    ];
+    ApiVersionsResponse {
+        api_keys: keys
+            .iter()
+            .map(|&(k, min, max)| ApiVersion {
+                api_key: k.as_i16(),
+                min_version: min,
+                max_version: max,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn answer(header: &RequestHeader, body: ResponseBody) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    frame::encode_response_body(
+        &mut buf,
+        header.correlation_id,
+        header.request_api_version,
+        &body,
+    )
+    .unwrap();
+    buf.to_vec()
+}
+
+pub(crate) fn metadata_request(topic: &str) -> MetadataRequest {
+    MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(topic.into()),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn metadata_answer(header: &RequestHeader, body: &RequestBody) -> Vec<u8> {
+    let RequestBody::Metadata(request) = body else {
+        panic!("{body:?}")
+    };
+    let name = request.topics.as_ref().unwrap()[0].name.clone();
+    let response = MetadataResponse {
+        topics: vec![MetadataResponseTopic {
+            name,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    answer(header, ResponseBody::Metadata(response))
+}
+
+pub(crate) fn topic_of(response: &MetadataResponse) -> &str {
+    response.topics[0].name.as_deref().unwrap()
+}
