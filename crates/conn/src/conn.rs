@@ -276,4 +276,27 @@ mod tests {
         }
         assert_eq!(conn.stats().requests, 1, "only ApiVersions was sent");
     }
+
+    #[tokio::test]
+    async fn an_older_broker_negotiates_apiversions_down() {
+        let broker = FakeBroker::start_with(2).await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        assert_eq!(*broker.api_versions_seen.lock().unwrap(), [4, 2]);
+        assert_eq!(conn.version_for(ApiKey::ApiVersions).unwrap(), 2);
+        assert_eq!(conn.version_for(ApiKey::Produce).unwrap(), 11);
+        assert_eq!(conn.stats().requests, 2);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_handle_stops_the_driver() {
+        let mut broker = FakeBroker::start().await;
+        let conn = Conn::dial(&broker.addr).await.unwrap();
+        let clone = conn.clone();
+        drop(conn);
+        assert!(!clone.is_closed(), "a clone keeps the connection open");
+        drop(clone);
+        tokio::time::timeout(Duration::from_secs(10), broker.disconnected())
+            .await
+            .expect("the driver closed the socket");
+    }
 }

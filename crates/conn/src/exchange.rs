@@ -216,7 +216,7 @@ mod tests {
     async fn a_timed_out_request_keeps_the_connection() {
         let mut broker = FakeBroker::start().await;
         let config = ConnConfig {
-            request_timeout: Some(Duration::from_millis(100)),
+            request_timeout: Some(Duration::from_millis(500)),
             ..Default::default()
         };
         let conn = Conn::dial_with(&broker.addr, config).await.unwrap();

@@ -8,7 +8,9 @@ use kafkit_protocol::messages::{
     ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
     ResponseBody,
 };
-use kafkit_protocol::{ApiKey, frame};
+use std::sync::{Arc, Mutex};
+
+use kafkit_protocol::{ApiKey, ErrorCode, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -19,10 +21,21 @@ pub(crate) struct FakeBroker {
     pub(crate) addr: String,
     requests: mpsc::UnboundedReceiver<(RequestHeader, RequestBody)>,
     pub(crate) replies: mpsc::UnboundedSender<Vec<u8>>,
+    /// The version of every ApiVersions request received, in order.
+    pub(crate) api_versions_seen: Arc<Mutex<Vec<i16>>>,
 }
 
 impl FakeBroker {
+    /// A broker that speaks ApiVersions v0-4.
     pub(crate) async fn start() -> FakeBroker {
+        FakeBroker::start_with(4).await
+    }
+
+    /// A broker that speaks ApiVersions v0 to `max_api_versions`: newer
+    /// requests get `UNSUPPORTED_VERSION` in a v0 body (KIP-511).
+    pub(crate) async fn start_with(max_api_versions: i16) -> FakeBroker {
+        let api_versions_seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = api_versions_seen.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (requests_tx, requests) = mpsc::unbounded_channel();
@@ -43,7 +56,15 @@ impl FakeBroker {
                 while let Some(frame) = frame::decode_frame(&mut buf, 1 << 20).unwrap() {
                     let (header, body) = frame::decode_request(frame).unwrap();
                     if let RequestBody::ApiVersions(_) = body {
-                        let answer = answer(&header, ResponseBody::ApiVersions(versions()));
+                        let version = header.request_api_version;
+                        seen.lock().unwrap().push(version);
+                        let mut response = versions(max_api_versions);
+                        let mut header = header;
+                        if version > max_api_versions {
+                            response.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
+                            header.request_api_version = 0;
+                        }
+                        let answer = answer(&header, ResponseBody::ApiVersions(response));
                         let _ = own_replies.send(answer);
                     } else {
                         let _ = requests_tx.send((header, body));
@@ -59,6 +80,7 @@ impl FakeBroker {
             addr,
             requests,
             replies,
+            api_versions_seen,
         }
     }
 
@@ -68,11 +90,16 @@ impl FakeBroker {
             .await
             .expect("the client sent a request")
     }
+
+    /// Waits until the client's connection is gone.
+    pub(crate) async fn disconnected(&mut self) {
+        while self.requests.recv().await.is_some() {}
+    }
 }
 
-pub(crate) fn versions() -> ApiVersionsResponse {
+pub(crate) fn versions(max_api_versions: i16) -> ApiVersionsResponse {
     let keys = [
-        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::ApiVersions, 0, max_api_versions),
         (ApiKey::Metadata, 0, 12),
         (ApiKey::Produce, 3, 11),
     ];
