@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use kafkit_conn::{Conn, ErrorCode, Message, TopicConfig, dial_leader};
+use kafkit_conn::{Conn, ErrorCode, Message, RequiredAcks, TopicConfig, dial_leader};
 use kafkit_tests::{TestBroker, unique_topic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,4 +158,30 @@ async fn create_a_topic_through_the_controller() {
     }
     admin.close().await.unwrap();
     conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fire_and_forget_writes_with_acks_none() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("conn-acks0");
+    broker.create_topic(&topic, 1);
+    let mut conn = dial_leader(broker.addr(), &topic, 0).await.unwrap();
+    conn.set_required_acks(RequiredAcks::None);
+    for value in ["a", "b", "c"] {
+        let base = conn.write_messages(&[Message::new(value)]).await.unwrap();
+        assert_eq!(base, None, "acks=0 gets no answer, so no offset");
+    }
+    // The broker answers nothing for them, yet the stream stays in step:
+    // an acknowledged write after them gets the next offset.
+    conn.set_required_acks(RequiredAcks::All);
+    let base = conn.write_messages(&[Message::new("d")]).await.unwrap();
+    assert_eq!(base, Some(3));
+    conn.seek(0);
+    let values: Vec<_> = conn
+        .read_batch(1, 1 << 20)
+        .await
+        .unwrap()
+        .map(|r| r.unwrap().value.unwrap())
+        .collect();
+    assert_eq!(values, ["a", "b", "c", "d"]);
 }

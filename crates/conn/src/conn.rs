@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafkit_protocol::{ApiKey, Request};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{Command, Driver, Shared, Stats};
+use crate::driver::{Command, Driver, Reader, Shared, Stats, Writer};
 use crate::versions::{self, BrokerVersions};
 use crate::{ConnConfig, Error, ErrorKind};
 
@@ -43,27 +44,64 @@ impl Conn {
     pub async fn dial_with(addr: impl fmt::Display, config: ConnConfig) -> Result<Conn, Error> {
         config.validate()?;
         let addr = addr.to_string();
-        let stream =
-            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(&addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(Error::io(e).with_broker(&addr)),
-                Err(_) => {
-                    return Err(Error::new(ErrorKind::Timeout)
-                        .with_message(format!(
-                            "connect took longer than {:?}",
-                            config.connect_timeout
-                        ))
-                        .with_broker(&addr));
-                }
-            };
+        let connect = TcpStream::connect(&addr);
+        let stream = match tokio::time::timeout(config.connect_timeout, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(Error::io(e).with_broker(&addr)),
+            Err(_) => {
+                return Err(Error::new(ErrorKind::Timeout)
+                    .with_message(format!(
+                        "connect took longer than {:?}",
+                        config.connect_timeout
+                    ))
+                    .with_broker(&addr));
+            }
+        };
         stream
             .set_nodelay(config.nodelay)
             .map_err(|e| Error::io(e).with_broker(&addr))?;
+        // TCP halves need no lock between them, unlike `tokio::io::split`.
+        let (reader, writer) = stream.into_split();
+        Conn::open((Box::new(reader), Box::new(writer)), addr, config).await
+    }
+
+    /// Opens a connection over a `stream` the caller has already connected
+    /// (a TLS stream, a proxy tunnel, a Unix socket), then negotiates
+    /// versions as [`dial_with`](Conn::dial_with) does. `addr` names the
+    /// broker in errors and traces. `connect_timeout` and `nodelay` are the
+    /// caller's business here.
+    ///
+    /// Cancel safety: dropping the future closes the stream.
+    pub async fn from_stream<S>(
+        stream: S,
+        addr: impl fmt::Display,
+        config: ConnConfig,
+    ) -> Result<Conn, Error>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        config.validate()?;
+        let (reader, writer) = tokio::io::split(stream);
+        Conn::open(
+            (Box::new(reader), Box::new(writer)),
+            addr.to_string(),
+            config,
+        )
+        .await
+    }
+
+    /// Starts the driver on `halves` and runs the ApiVersions handshake.
+    async fn open(
+        halves: (Reader, Writer),
+        addr: String,
+        config: ConnConfig,
+    ) -> Result<Conn, Error> {
         let timeout = config.request_timeout;
         let shared = Arc::new(Shared::new(addr, config));
         let (commands, receiver) = mpsc::unbounded_channel();
-        Driver::spawn(stream, shared.clone(), receiver);
+        Driver::spawn(halves, shared.clone(), receiver);
         let conn = Conn { shared, commands };
+        // On failure `conn` is dropped here, which stops the driver.
         versions::negotiate(&conn, timeout).await?;
         tracing::debug!(broker = %conn.addr(), "connected");
         Ok(conn)
@@ -177,8 +215,8 @@ impl fmt::Debug for Conn {
 mod tests {
     use super::*;
     use crate::fake_broker::*;
-    use kafkit_protocol::messages::ProduceRequest;
     use kafkit_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafkit_protocol::messages::{ProduceRequest, ResponseBody};
 
     #[tokio::test]
     async fn responses_in_any_order_reach_their_callers() {
@@ -222,6 +260,10 @@ mod tests {
         assert!(response.responses.is_empty());
         let (header, _) = broker.next().await;
         assert_eq!(header.request_api_key, ApiKey::Produce.as_i16());
+        // Kafka sends nothing for acks=0; tansu answers anyway. That answer
+        // names a request we sent, so it is dropped, not a desync.
+        let spurious = answer(&header, ResponseBody::Produce(Default::default()));
+        broker.replies.send(spurious).unwrap();
         // The stream is still in step: no response was expected.
         let pending = tokio::spawn({
             let conn = conn.clone();
@@ -298,5 +340,26 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), broker.disconnected())
             .await
             .expect("the driver closed the socket");
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_a_caller_supplied_stream() {
+        let mut broker = FakeBroker::start().await;
+        let stream = TcpStream::connect(&broker.addr).await.unwrap();
+        let conn = Conn::from_stream(stream, "tunnel", ConnConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(conn.addr(), "tunnel");
+        let pending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.request(metadata_request("tunnelled")).await }
+        });
+        let (header, body) = broker.next().await;
+        broker
+            .replies
+            .send(metadata_answer(&header, &body))
+            .unwrap();
+        assert_eq!(topic_of(&pending.await.unwrap().unwrap()), "tunnelled");
+        conn.close().await.unwrap();
     }
 }

@@ -18,9 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use kafkit_protocol::frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
@@ -29,6 +27,9 @@ use crate::{ConnConfig, Error, ErrorKind};
 
 /// The smallest free space the read buffer keeps before each read.
 const READ_CHUNK: usize = 64 * 1024;
+/// How many acks=0 correlation ids are remembered in case the broker
+/// answers them anyway (see [`Driver::dispatch`]).
+const SPURIOUS_ANSWER_WINDOW: usize = 1024;
 
 /// State shared by the handles and the driver task.
 #[derive(Debug)]
@@ -159,11 +160,17 @@ struct Unanswered {
     _permit: OwnedSemaphorePermit,
 }
 
+/// The socket's read half: a TCP half, or any stream a caller supplied
+/// (such as TLS). Boxed so that `Conn` stays one non-generic type.
+pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The socket's write half.
+pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 pub(crate) struct Driver {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedReceiver<Command>,
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: Reader,
+    writer: Writer,
     read_buf: BytesMut,
     write_buf: BytesMut,
     /// Bytes ever queued for writing / ever written.
@@ -171,17 +178,18 @@ pub(crate) struct Driver {
     written: u64,
     pending: HashMap<i32, Pending>,
     unanswered: VecDeque<Unanswered>,
+    /// Recent acks=0 correlation ids, oldest first.
+    unanswered_ids: VecDeque<i32>,
     closing: Option<oneshot::Sender<Result<(), Error>>>,
     idle_since: Instant,
 }
 
 impl Driver {
     pub(crate) fn spawn(
-        stream: TcpStream,
+        (reader, writer): (Reader, Writer),
         shared: Arc<Shared>,
         commands: mpsc::UnboundedReceiver<Command>,
     ) {
-        let (reader, writer) = stream.into_split();
         let driver = Driver {
             shared,
             commands,
@@ -193,6 +201,7 @@ impl Driver {
             written: 0,
             pending: HashMap::new(),
             unanswered: VecDeque::new(),
+            unanswered_ids: VecDeque::new(),
             closing: None,
             idle_since: Instant::now(),
         };
@@ -257,6 +266,10 @@ impl Driver {
                             self.pending.insert(correlation_id, Pending { reply, _permit: permit });
                         } else {
                             self.unanswered.push_back(Unanswered { end: self.queued, reply, _permit: permit });
+                            if self.unanswered_ids.len() == SPURIOUS_ANSWER_WINDOW {
+                                self.unanswered_ids.pop_front();
+                            }
+                            self.unanswered_ids.push_back(correlation_id);
                         }
                     }
                     Some(Command::Fail(error)) => return Err(error),
@@ -302,11 +315,25 @@ impl Driver {
     }
 
     /// Routes every complete frame in the read buffer to its waiter.
+    ///
+    /// A frame nobody waits for means the stream is out of step, with one
+    /// exception: Kafka sends nothing for an acks=0 produce, but some
+    /// brokers (tansu) answer it anyway. Such an answer carries the id of a
+    /// request we sent, so it is recognised exactly and discarded.
     fn dispatch(&mut self) -> Result<(), Error> {
         let max = self.shared.config.max_response_size;
         while let Some(frame) = frame::decode_frame(&mut self.read_buf, max)? {
             let correlation_id = frame::peek_correlation_id(&frame)?;
             let Some(pending) = self.pending.remove(&correlation_id) else {
+                if let Some(i) = self
+                    .unanswered_ids
+                    .iter()
+                    .position(|&id| id == correlation_id)
+                {
+                    self.unanswered_ids.remove(i);
+                    tracing::debug!(correlation_id, "discarding an answer to an acks=0 produce");
+                    continue;
+                }
                 return Err(Error::new(ErrorKind::Desynchronized { correlation_id }));
             };
             self.shared

@@ -76,6 +76,8 @@ impl Conn {
             version,
             broker = %self.shared.addr,
             correlation_id = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+            error = tracing::field::Empty,
         );
         let start = Instant::now();
         let deadline = timeout.map(|t| start + t);
@@ -83,11 +85,13 @@ impl Conn {
             .exchange(api, expects_response, deadline, encode)
             .instrument(span.clone())
             .await;
-        let latency_us = start.elapsed().as_micros() as u64;
+        let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.record("latency_us", latency_us);
         let _entered = span.enter();
         match &result {
             Ok(frame) => tracing::debug!(latency_us, bytes = frame.len(), "response"),
             Err(error) => {
+                span.record("error", tracing::field::display(error));
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 if matches!(error.kind(), ErrorKind::Timeout) {
                     counters.timeouts.fetch_add(1, Ordering::Relaxed);

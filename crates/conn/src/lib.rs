@@ -69,7 +69,10 @@
 //!   the stream stays in step. A broker that never answers again uses up
 //!   the in-flight slots, and every request then times out.
 //! - **acks=0.** A `ProduceRequest` with `acks = 0` gets no answer from the
-//!   broker; its future resolves once the request is written.
+//!   broker; its future resolves once the request is written. Brokers that
+//!   answer it anyway (tansu does) are tolerated: the answer names a request
+//!   we sent, so it is discarded rather than taken for a desynchronised
+//!   stream.
 //! - **Observability.** Every request runs in a `kafka_request` tracing
 //!   span (api, version, broker, correlation id) with a debug event giving
 //!   its latency and error; [`Conn::stats`] reads atomic counters of
@@ -90,7 +93,9 @@
 //! # Features
 //!
 //! TLS and SASL are being built: the [`sasl`] module holds the sans-IO
-//! mechanisms; wiring them into [`Conn::dial_with`] comes next.
+//! mechanisms; wiring them into [`Conn::dial_with`] comes next. Until then,
+//! [`Conn::from_stream`] runs a connection over any stream the caller has
+//! connected, such as a TLS stream from `tokio-rustls`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
