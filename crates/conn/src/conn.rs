@@ -148,7 +148,7 @@ impl Conn {
     /// Sends `body` at the highest common version and returns the decoded
     /// response. Error codes inside the response are data, returned as-is.
     ///
-    /// An acks=0 [`ProduceRequest`] gets no response from the broker: the
+    /// An acks=0 [`ProduceRequest`](crate::messages::ProduceRequest) gets no response from the broker: the
     /// future resolves with `R::Response::default()` once the request is
     /// written.
     ///
