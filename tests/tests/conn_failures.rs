@@ -140,3 +140,41 @@ async fn a_silent_peer_times_out_and_a_closed_port_is_an_io_error() {
     assert!(matches!(e.kind(), ErrorKind::Io(_)), "{e:?}");
     assert!(e.is_retriable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_above_max_response_size_is_a_typed_error() {
+    let broker = TestBroker::start();
+    let topic = kafkit_tests::unique_topic("conn-cap");
+    broker.create_topic(&topic, 1);
+    let writer = kafkit_conn::dial_leader(broker.addr(), &topic, 0)
+        .await
+        .unwrap();
+    let big = vec![b'x'; 256 * 1024];
+    writer
+        .write_messages(&[kafkit_conn::Message::new(big.clone())])
+        .await
+        .unwrap();
+    // A generous cap reads it whole.
+    let mut reader = kafkit_conn::dial_leader(broker.addr(), &topic, 0)
+        .await
+        .unwrap();
+    let records: Vec<_> = reader.read_batch(1, 1 << 20).await.unwrap().collect();
+    assert_eq!(
+        records[0].as_ref().unwrap().value.as_deref(),
+        Some(&big[..])
+    );
+
+    // A 64 KiB cap refuses the frame before reading it.
+    let config = ConnConfig {
+        max_response_size: 64 * 1024,
+        ..Default::default()
+    };
+    let mut capped = kafkit_conn::dial_leader_with(broker.addr(), &topic, 0, config)
+        .await
+        .unwrap();
+    capped.seek(0);
+    let e = capped.read_batch(1, 1 << 20).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Protocol(_)), "{e:?}");
+    assert!(e.to_string().contains("limit of 65536"), "{e}");
+    assert!(capped.is_closed());
+}

@@ -252,9 +252,7 @@ impl Driver {
                 Some(t) if idle && self.closing.is_none() => Some(self.idle_since + t),
                 _ => None,
             };
-            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
-                self.read_buf.reserve(READ_CHUNK);
-            }
+            self.reserve_read_space();
             tokio::select! {
                 command = self.commands.recv(), if self.closing.is_none() => match command {
                     // Every handle is gone: no one can wait for anything.
@@ -311,6 +309,26 @@ impl Driver {
                         .with_message("in-flight requests were not answered before close"));
                 },
             }
+        }
+    }
+
+    /// Makes room for the next read: the rest of a partly read frame at
+    /// once (its size was checked against `max_response_size` by
+    /// `decode_frame`, so it is bounded), else a chunk.
+    fn reserve_read_space(&mut self) {
+        let max = self.shared.config.max_response_size;
+        let buf = &mut self.read_buf;
+        let frame_rest = match buf.get(..4) {
+            Some(&[a, b, c, d]) => {
+                let size = usize::try_from(i32::from_be_bytes([a, b, c, d])).unwrap_or(0);
+                let size = size.min(max);
+                (size + 4).saturating_sub(buf.len())
+            }
+            _ => 0,
+        };
+        let want = frame_rest.max(READ_CHUNK / 4);
+        if buf.capacity() - buf.len() < want {
+            buf.reserve(want.max(READ_CHUNK));
         }
     }
 
