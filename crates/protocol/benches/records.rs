@@ -36,14 +36,24 @@ fn encode(codec: Compression) -> Bytes {
     for i in 0..RECORDS {
         let key = (i as u64).to_be_bytes();
         builder
-            .append(1_700_000_000_000 + i as i64, Some(&key), Some(&value(i)), &[("h", Some(b"v"))])
+            .append(
+                1_700_000_000_000 + i as i64,
+                Some(&key),
+                Some(&value(i)),
+                &[("h", Some(b"v"))],
+            )
             .expect("append");
     }
     builder.finish().expect("finish")
 }
 
-const CODECS: [Compression; 5] =
-    [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+const CODECS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
 
 #[divan::bench(args = CODECS)]
 fn encode_batch(bencher: Bencher<'_, '_>, codec: Compression) {
@@ -57,7 +67,12 @@ fn encode_batch(bencher: Bencher<'_, '_>, codec: Compression) {
             for (i, v) in values.iter().enumerate() {
                 let key = (i as u64).to_be_bytes();
                 builder
-                    .append(1_700_000_000_000 + i as i64, Some(&key), Some(v), &[("h", Some(b"v"))])
+                    .append(
+                        1_700_000_000_000 + i as i64,
+                        Some(&key),
+                        Some(v),
+                        &[("h", Some(b"v"))],
+                    )
                     .expect("append");
             }
             black_box(builder.finish().expect("finish"))

@@ -54,7 +54,12 @@ fn batch_of_100_byte_records() -> Bytes {
     for i in 0..10_000i64 {
         let key = i.to_be_bytes();
         builder
-            .append(1_700_000_000_000 + i, Some(&key), Some(&value), &[("trace-id", Some(b"abc"))])
+            .append(
+                1_700_000_000_000 + i,
+                Some(&key),
+                Some(&value),
+                &[("trace-id", Some(b"abc"))],
+            )
             .expect("append");
     }
     // Copy into a shared `Bytes` so the first slice's promotion from a
@@ -85,5 +90,8 @@ fn iterating_an_uncompressed_batch_allocates_nothing_per_record() {
     assert!(checksum > 10_000 * 100, "the loop really read the records");
     // A handful of allocations for the iterator state itself is tolerated;
     // one per record (10,000) or more is the regression this test catches.
-    assert!(allocated <= 4, "{allocated} allocations while iterating 10,000 records");
+    assert!(
+        allocated <= 4,
+        "{allocated} allocations while iterating 10,000 records"
+    );
 }

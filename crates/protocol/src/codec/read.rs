@@ -12,7 +12,11 @@ use crate::error::DecodeError;
 #[inline]
 pub fn ensure_remaining(buf: &Bytes, n: usize, what: &'static str) -> Result<(), DecodeError> {
     if buf.remaining() < n {
-        Err(DecodeError::Truncated { what, needed: n, remaining: buf.remaining() })
+        Err(DecodeError::Truncated {
+            what,
+            needed: n,
+            remaining: buf.remaining(),
+        })
     } else {
         Ok(())
     }
@@ -103,13 +107,19 @@ pub fn read_nullable_string(
         return Ok(None);
     };
     ensure_remaining(buf, len, what)?;
-    let s = std::str::from_utf8(&buf[..len]).map_err(|_| DecodeError::InvalidUtf8 { what })?.to_owned();
+    let s = std::str::from_utf8(&buf[..len])
+        .map_err(|_| DecodeError::InvalidUtf8 { what })?
+        .to_owned();
     buf.advance(len);
     Ok(Some(s))
 }
 
 /// Reads a non-nullable string; null is an error.
-pub fn read_string(buf: &mut Bytes, compact: bool, what: &'static str) -> Result<String, DecodeError> {
+pub fn read_string(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<String, DecodeError> {
     read_nullable_string(buf, compact, what)?.ok_or(DecodeError::UnexpectedNull { what })
 }
 
@@ -126,7 +136,11 @@ pub fn read_nullable_bytes(
 }
 
 /// Reads a non-nullable byte string; null is an error.
-pub fn read_bytes(buf: &mut Bytes, compact: bool, what: &'static str) -> Result<Bytes, DecodeError> {
+pub fn read_bytes(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Bytes, DecodeError> {
     read_nullable_bytes(buf, compact, what)?.ok_or(DecodeError::UnexpectedNull { what })
 }
 
@@ -143,7 +157,11 @@ pub fn read_array_len(
     let len = read_length(buf, compact, true, what)?;
     if let Some(n) = len {
         if n > buf.remaining() {
-            return Err(DecodeError::Truncated { what, needed: n, remaining: buf.remaining() });
+            return Err(DecodeError::Truncated {
+                what,
+                needed: n,
+                remaining: buf.remaining(),
+            });
         }
     }
     Ok(len)
@@ -188,7 +206,10 @@ mod tests {
             Err(DecodeError::NegativeLength { what: "s", len: -2 })
         );
         let mut b = Bytes::from_static(&[0x80, 0, 0, 0]);
-        assert!(matches!(read_nullable_bytes(&mut b, false, "b"), Err(DecodeError::NegativeLength { .. })));
+        assert!(matches!(
+            read_nullable_bytes(&mut b, false, "b"),
+            Err(DecodeError::NegativeLength { .. })
+        ));
     }
 
     #[test]
@@ -202,12 +223,18 @@ mod tests {
     fn compact_null_and_empty() {
         let mut b = Bytes::from_static(&[0x00, 0x01]);
         assert_eq!(read_nullable_string(&mut b, true, "s").unwrap(), None);
-        assert_eq!(read_nullable_string(&mut b, true, "s").unwrap(), Some(String::new()));
+        assert_eq!(
+            read_nullable_string(&mut b, true, "s").unwrap(),
+            Some(String::new())
+        );
     }
 
     #[test]
     fn invalid_utf8_is_an_error() {
         let mut b = Bytes::from_static(&[0x00, 0x02, 0xc3, 0x28]);
-        assert_eq!(read_string(&mut b, false, "s"), Err(DecodeError::InvalidUtf8 { what: "s" }));
+        assert_eq!(
+            read_string(&mut b, false, "s"),
+            Err(DecodeError::InvalidUtf8 { what: "s" })
+        );
     }
 }

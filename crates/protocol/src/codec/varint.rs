@@ -10,7 +10,11 @@ pub fn read_unsigned_varint(buf: &mut Bytes, what: &'static str) -> Result<u32, 
     let mut value: u32 = 0;
     for i in 0..5 {
         if !buf.has_remaining() {
-            return Err(DecodeError::Truncated { what, needed: 1, remaining: 0 });
+            return Err(DecodeError::Truncated {
+                what,
+                needed: 1,
+                remaining: 0,
+            });
         }
         let byte = buf.get_u8();
         // The fifth byte may carry only the top 4 bits of a u32.
@@ -30,7 +34,11 @@ pub fn read_unsigned_varlong(buf: &mut Bytes, what: &'static str) -> Result<u64,
     let mut value: u64 = 0;
     for i in 0..10 {
         if !buf.has_remaining() {
-            return Err(DecodeError::Truncated { what, needed: 1, remaining: 0 });
+            return Err(DecodeError::Truncated {
+                what,
+                needed: 1,
+                remaining: 0,
+            });
         }
         let byte = buf.get_u8();
         if i == 9 && byte > 0x01 {
@@ -130,9 +138,16 @@ mod tests {
     #[test]
     fn overlong_varint_is_an_error() {
         let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-        assert!(matches!(read_unsigned_varint(&mut b, "x"), Err(DecodeError::MalformedVarint { .. })));
+        assert!(matches!(
+            read_unsigned_varint(&mut b, "x"),
+            Err(DecodeError::MalformedVarint { .. })
+        ));
         let mut b = Bytes::from_static(&[0x80]);
-        assert!(read_unsigned_varint(&mut b, "x").unwrap_err().is_truncated());
+        assert!(
+            read_unsigned_varint(&mut b, "x")
+                .unwrap_err()
+                .is_truncated()
+        );
     }
 
     proptest! {

@@ -26,7 +26,11 @@ fn write_length(
     wide: bool,
     what: &'static str,
 ) -> Result<(), EncodeError> {
-    let max = if wide || compact { i32::MAX as usize - 1 } else { i16::MAX as usize };
+    let max = if wide || compact {
+        i32::MAX as usize - 1
+    } else {
+        i16::MAX as usize
+    };
     match len {
         Some(l) if l > max => Err(EncodeError::TooLong { what, len: l, max }),
         Some(l) if compact => {
@@ -71,7 +75,12 @@ pub fn write_nullable_string(
 }
 
 /// Writes a non-nullable string.
-pub fn write_string(buf: &mut BytesMut, v: &str, compact: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn write_string(
+    buf: &mut BytesMut,
+    v: &str,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     write_nullable_string(buf, Some(v), compact, what)
 }
 
@@ -90,7 +99,12 @@ pub fn write_nullable_bytes(
 }
 
 /// Writes a non-nullable byte string.
-pub fn write_bytes(buf: &mut BytesMut, v: &[u8], compact: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn write_bytes(
+    buf: &mut BytesMut,
+    v: &[u8],
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     write_nullable_bytes(buf, Some(v), compact, what)
 }
 

@@ -61,7 +61,10 @@ impl RecordBatch {
         let mut c = Cursor::new(buf, 8);
         let batch_length = c.i32("record batch length")?;
         if batch_length < 0 {
-            return Err(DecodeError::NegativeLength { what: "record batch length", len: i64::from(batch_length) });
+            return Err(DecodeError::NegativeLength {
+                what: "record batch length",
+                len: i64::from(batch_length),
+            });
         }
         let batch_length = batch_length as usize;
         if batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD {
@@ -79,7 +82,11 @@ impl RecordBatch {
         }
         let total = LOG_OVERHEAD + batch_length;
         if buf.len() < total {
-            return Err(DecodeError::Truncated { what: "record batch", needed: total, remaining: buf.len() });
+            return Err(DecodeError::Truncated {
+                what: "record batch",
+                needed: total,
+                remaining: buf.len(),
+            });
         }
         let batch = Self::parse_exact(buf.slice(..total), opts)?;
         buf.advance(total);
@@ -100,7 +107,11 @@ impl RecordBatch {
         if opts.verify_crc() {
             let computed = crc32c::crc32c(raw.get(ATTRIBUTES_OFFSET..).unwrap_or_default());
             if computed != crc {
-                return Err(DecodeError::CrcMismatch { what: "record batch CRC32C", stored: crc, computed });
+                return Err(DecodeError::CrcMismatch {
+                    what: "record batch CRC32C",
+                    stored: crc,
+                    computed,
+                });
             }
         }
         let attributes = c.i16("attributes")?;
@@ -113,12 +124,20 @@ impl RecordBatch {
         let base_sequence = c.i32("baseSequence")?;
         let record_count = c.i32("recordsCount")?;
         if record_count < 0 {
-            return Err(DecodeError::NegativeLength { what: "recordsCount", len: i64::from(record_count) });
+            return Err(DecodeError::NegativeLength {
+                what: "recordsCount",
+                len: i64::from(record_count),
+            });
         }
-        if matches!(compression, Compression::None) && record_count as usize > c.remaining() / MIN_RECORD_SIZE {
+        if matches!(compression, Compression::None)
+            && record_count as usize > c.remaining() / MIN_RECORD_SIZE
+        {
             return Err(DecodeError::Invalid {
                 what: "record batch",
-                reason: format!("{record_count} records cannot fit in {} bytes", c.remaining()),
+                reason: format!(
+                    "{record_count} records cannot fit in {} bytes",
+                    c.remaining()
+                ),
             });
         }
         Ok(RecordBatch {
@@ -160,7 +179,8 @@ impl RecordBatch {
     /// The offset of the last record (`baseOffset + lastOffsetDelta`).
     #[inline]
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset to fetch after this batch.
@@ -300,7 +320,9 @@ impl RecordBatch {
         let data = self.records_bytes();
         // Compaction can leave an empty batch that keeps its codec bits but
         // has no records section at all: nothing to decompress.
-        let data = if matches!(self.compression, Compression::None) || (self.record_count == 0 && data.is_empty()) {
+        let data = if matches!(self.compression, Compression::None)
+            || (self.record_count == 0 && data.is_empty())
+        {
             Ok(data)
         } else {
             compression::decompress(self.compression, &data, self.decompressed_limit)
@@ -308,11 +330,19 @@ impl RecordBatch {
         let base = RecordBase {
             offset: self.base_offset,
             timestamp: self.base_timestamp,
-            log_append_time: (self.timestamp_type() == TimestampType::LogAppendTime).then_some(self.max_timestamp),
+            log_append_time: (self.timestamp_type() == TimestampType::LogAppendTime)
+                .then_some(self.max_timestamp),
         };
         match data {
             Ok(data) => Records::new(data, self.record_count as u32, base),
-            Err(e) => Records { data: Bytes::new(), pos: 0, left: 0, base, error: Some(e), done: false },
+            Err(e) => Records {
+                data: Bytes::new(),
+                pos: 0,
+                left: 0,
+                base,
+                error: Some(e),
+                done: false,
+            },
         }
     }
 }
@@ -338,7 +368,14 @@ impl Records {
             what: "record batch",
             reason: format!("{count} records cannot fit in {} bytes", data.len()),
         });
-        Records { data, pos: 0, left: count, base, error, done: false }
+        Records {
+            data,
+            pos: 0,
+            left: count,
+            base,
+            error,
+            done: false,
+        }
     }
 
     /// How many records the batch header says are still to come.
@@ -369,7 +406,10 @@ impl Iterator for Records {
             self.done = true;
             let extra = self.data.len().saturating_sub(self.pos);
             if extra > 0 {
-                return Some(Err(DecodeError::TrailingBytes { what: "record batch records", remaining: extra }));
+                return Some(Err(DecodeError::TrailingBytes {
+                    what: "record batch records",
+                    remaining: extra,
+                }));
             }
             return None;
         }
@@ -385,7 +425,11 @@ impl Iterator for Records {
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.done { (0, Some(0)) } else { (0, Some(self.left as usize + 1)) }
+        if self.done {
+            (0, Some(0))
+        } else {
+            (0, Some(self.left as usize + 1))
+        }
     }
 }
 

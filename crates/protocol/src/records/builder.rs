@@ -2,11 +2,13 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::batch::{ATTRIBUTES_OFFSET, CONTROL_FLAG, CRC_OFFSET, TIMESTAMP_TYPE_FLAG, TRANSACTIONAL_FLAG};
+use super::batch::{
+    ATTRIBUTES_OFFSET, CONTROL_FLAG, CRC_OFFSET, TIMESTAMP_TYPE_FLAG, TRANSACTIONAL_FLAG,
+};
 use super::encode::{record_body_len, too_many, write_record};
 use super::{
-    BATCH_HEADER_SIZE, LOG_OVERHEAD, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-    NO_TIMESTAMP, TimestampType,
+    BATCH_HEADER_SIZE, LOG_OVERHEAD, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, NO_TIMESTAMP, TimestampType,
 };
 use crate::codec::varint_len;
 use crate::compression::{self, Compression};
@@ -98,7 +100,8 @@ impl RecordBatchBuilder {
         let was_compressed = !matches!(self.compression, Compression::None);
         let compressed = !matches!(codec, Compression::None);
         if !was_compressed && compressed {
-            self.scratch.extend_from_slice(&self.buf[BATCH_HEADER_SIZE..]);
+            self.scratch
+                .extend_from_slice(&self.buf[BATCH_HEADER_SIZE..]);
             self.buf.truncate(BATCH_HEADER_SIZE);
         } else if was_compressed && !compressed {
             self.buf.extend_from_slice(&self.scratch);
@@ -110,7 +113,12 @@ impl RecordBatchBuilder {
     }
 
     /// Sets the idempotent producer's id, epoch and the first record's sequence.
-    pub fn with_producer(mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
+    pub fn with_producer(
+        mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+    ) -> Self {
         self.producer_id = producer_id;
         self.producer_epoch = producer_epoch;
         self.base_sequence = base_sequence;
@@ -208,7 +216,11 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
     ) -> usize {
-        let offset_delta = if self.count == 0 { 0 } else { self.last_offset_delta.saturating_add(1) };
+        let offset_delta = if self.count == 0 {
+            0
+        } else {
+            self.last_offset_delta.saturating_add(1)
+        };
         let ts_delta = timestamp.wrapping_sub(self.first_timestamp.unwrap_or(timestamp));
         match record_body_len(offset_delta, ts_delta, key, value, headers.iter().copied()) {
             Ok((body, _)) => varint_len(body as i32) + body,
@@ -244,7 +256,9 @@ impl RecordBatchBuilder {
         let delta = if self.count == 0 {
             0
         } else {
-            self.last_offset_delta.checked_add(1).ok_or_else(|| too_many("offset delta overflows int32"))?
+            self.last_offset_delta
+                .checked_add(1)
+                .ok_or_else(|| too_many("offset delta overflows int32"))?
         };
         self.append_at_delta(delta, timestamp, key, value, headers)
     }
@@ -287,11 +301,19 @@ impl RecordBatchBuilder {
         }
         let first = *self.first_timestamp.get_or_insert(timestamp);
         let ts_delta = timestamp.wrapping_sub(first);
-        let out = if matches!(self.compression, Compression::None) { &mut self.buf } else { &mut self.scratch };
+        let out = if matches!(self.compression, Compression::None) {
+            &mut self.buf
+        } else {
+            &mut self.scratch
+        };
         write_record(out, offset_delta, ts_delta, key, value, headers.into_iter())?;
         self.count += 1;
         self.last_offset_delta = offset_delta;
-        self.max_timestamp = if self.count == 1 { timestamp } else { self.max_timestamp.max(timestamp) };
+        self.max_timestamp = if self.count == 1 {
+            timestamp
+        } else {
+            self.max_timestamp.max(timestamp)
+        };
         Ok(self.base_offset.wrapping_add(i64::from(offset_delta)))
     }
 
@@ -310,7 +332,9 @@ impl RecordBatchBuilder {
             });
         }
         if !matches!(self.compression, Compression::None) {
-            if let Err(e) = compression::compress(self.compression, self.level, &self.scratch, &mut self.buf) {
+            if let Err(e) =
+                compression::compress(self.compression, self.level, &self.scratch, &mut self.buf)
+            {
                 self.buf.truncate(BATCH_HEADER_SIZE);
                 return Err(e);
             }
@@ -320,7 +344,11 @@ impl RecordBatchBuilder {
             if !matches!(self.compression, Compression::None) {
                 self.buf.truncate(BATCH_HEADER_SIZE);
             }
-            return Err(EncodeError::TooLong { what: "record batch", len: batch_length, max: i32::MAX as usize });
+            return Err(EncodeError::TooLong {
+                what: "record batch",
+                len: batch_length,
+                max: i32::MAX as usize,
+            });
         };
         let mut attributes = self.compression.id() as i16;
         if self.log_append_time.is_some() {
@@ -340,7 +368,12 @@ impl RecordBatchBuilder {
         h[21..23].copy_from_slice(&attributes.to_be_bytes());
         h[23..27].copy_from_slice(&self.last_offset_delta.to_be_bytes());
         h[27..35].copy_from_slice(&self.first_timestamp.unwrap_or(NO_TIMESTAMP).to_be_bytes());
-        h[35..43].copy_from_slice(&self.log_append_time.unwrap_or(self.max_timestamp).to_be_bytes());
+        h[35..43].copy_from_slice(
+            &self
+                .log_append_time
+                .unwrap_or(self.max_timestamp)
+                .to_be_bytes(),
+        );
         h[43..51].copy_from_slice(&self.producer_id.to_be_bytes());
         h[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
         h[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
@@ -353,7 +386,10 @@ impl RecordBatchBuilder {
     }
 
     fn reset_after(&mut self, last_len: usize) {
-        self.base_offset = self.base_offset.wrapping_add(i64::from(self.last_offset_delta)).wrapping_add(1);
+        self.base_offset = self
+            .base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
+            .wrapping_add(1);
         if self.base_sequence >= 0 {
             let next = i64::from(self.base_sequence) + i64::from(self.last_offset_delta) + 1;
             self.base_sequence = (next % (i64::from(i32::MAX) + 1)) as i32;

@@ -79,11 +79,19 @@ impl ControlRecord {
     }
 
     fn marker(kind: ControlRecordType, coordinator_epoch: i32) -> Self {
-        let marker = EndTxnMarker { version: 0, coordinator_epoch };
+        let marker = EndTxnMarker {
+            version: 0,
+            coordinator_epoch,
+        };
         let mut v = BytesMut::with_capacity(6);
         v.put_i16(marker.version);
         v.put_i32(marker.coordinator_epoch);
-        ControlRecord { version: 0, kind, marker: Some(marker), value: Some(v.freeze()) }
+        ControlRecord {
+            version: 0,
+            kind,
+            marker: Some(marker),
+            value: Some(v.freeze()),
+        }
     }
 
     /// Parses the key (and, for commit and abort, the value) of a record
@@ -92,7 +100,9 @@ impl ControlRecord {
     /// Key and value versions newer than 0 are accepted as long as they
     /// start with the fields this crate knows; trailing fields are ignored.
     pub fn parse(record: &Record) -> Result<Self, DecodeError> {
-        let key = record.key.as_ref().ok_or(DecodeError::UnexpectedNull { what: "control record key" })?;
+        let key = record.key.as_ref().ok_or(DecodeError::UnexpectedNull {
+            what: "control record key",
+        })?;
         let mut c = Cursor::new(key, 0);
         let version = c.i16("control record key version")?;
         if version < 0 {
@@ -104,8 +114,9 @@ impl ControlRecord {
         let kind = ControlRecordType::from_id(c.i16("control record type")?);
         let marker = match kind {
             ControlRecordType::Abort | ControlRecordType::Commit => {
-                let value =
-                    record.value.as_ref().ok_or(DecodeError::UnexpectedNull { what: "end transaction marker" })?;
+                let value = record.value.as_ref().ok_or(DecodeError::UnexpectedNull {
+                    what: "end transaction marker",
+                })?;
                 let mut c = Cursor::new(value, 0);
                 let version = c.i16("end transaction marker version")?;
                 if version < 0 {
@@ -115,11 +126,19 @@ impl ControlRecord {
                     });
                 }
                 let coordinator_epoch = c.i32("end transaction marker coordinatorEpoch")?;
-                Some(EndTxnMarker { version, coordinator_epoch })
+                Some(EndTxnMarker {
+                    version,
+                    coordinator_epoch,
+                })
             }
             ControlRecordType::Unknown(_) => None,
         };
-        Ok(ControlRecord { version, kind, marker, value: record.value.clone() })
+        Ok(ControlRecord {
+            version,
+            kind,
+            marker,
+            value: record.value.clone(),
+        })
     }
 
     /// The encoded key: `version int16 | type int16`.
@@ -148,7 +167,11 @@ impl RecordBatchBuilder {
     /// Appends `record` as a control record; the builder should have been
     /// made with [`with_control`](Self::with_control)`(true)` and
     /// [`with_transactional`](Self::with_transactional)`(true)`.
-    pub fn append_control(&mut self, timestamp: i64, record: &ControlRecord) -> Result<i64, EncodeError> {
+    pub fn append_control(
+        &mut self,
+        timestamp: i64,
+        record: &ControlRecord,
+    ) -> Result<i64, EncodeError> {
         let key = record.key_bytes();
         let value = record.value_bytes();
         self.append(timestamp, Some(&key), value.as_deref(), &[])
@@ -190,7 +213,13 @@ mod tests {
         assert_eq!(rec.value.as_deref(), Some(&[0, 0, 0, 0, 0, 5][..]));
         let c = ControlRecord::parse(&rec).unwrap();
         assert_eq!(c.kind, ControlRecordType::Commit);
-        assert_eq!(c.marker, Some(EndTxnMarker { version: 0, coordinator_epoch: 5 }));
+        assert_eq!(
+            c.marker,
+            Some(EndTxnMarker {
+                version: 0,
+                coordinator_epoch: 5
+            })
+        );
         assert_eq!(c, ControlRecord::commit(5));
     }
 
@@ -222,7 +251,9 @@ mod tests {
         rec.key = Some(Bytes::from_static(&[0, 0, 0, 0]));
         assert_eq!(
             ControlRecord::parse(&rec).unwrap_err(),
-            DecodeError::UnexpectedNull { what: "end transaction marker" }
+            DecodeError::UnexpectedNull {
+                what: "end transaction marker"
+            }
         );
         rec.value = Some(Bytes::from_static(&[0, 0, 0]));
         assert!(ControlRecord::parse(&rec).is_err());

@@ -36,7 +36,11 @@ impl<'a> Cursor<'a> {
 
     #[inline]
     fn truncated(&self, what: &'static str, needed: usize) -> DecodeError {
-        DecodeError::Truncated { what, needed, remaining: self.remaining() }
+        DecodeError::Truncated {
+            what,
+            needed,
+            remaining: self.remaining(),
+        }
     }
 
     /// Reads one byte.
@@ -132,7 +136,11 @@ impl<'a> Cursor<'a> {
 
     /// Takes the next `len` bytes, returning their range.
     #[inline]
-    pub(crate) fn take(&mut self, len: usize, what: &'static str) -> Result<Range<usize>, DecodeError> {
+    pub(crate) fn take(
+        &mut self,
+        len: usize,
+        what: &'static str,
+    ) -> Result<Range<usize>, DecodeError> {
         if len > self.remaining() {
             return Err(self.truncated(what, len));
         }
@@ -143,20 +151,32 @@ impl<'a> Cursor<'a> {
 
     /// Reads a varint length then that many bytes; -1 is null.
     #[inline]
-    pub(crate) fn varint_bytes(&mut self, what: &'static str) -> Result<Option<Range<usize>>, DecodeError> {
+    pub(crate) fn varint_bytes(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<Range<usize>>, DecodeError> {
         match self.varint(what)? {
             -1 => Ok(None),
-            len if len < 0 => Err(DecodeError::NegativeLength { what, len: i64::from(len) }),
+            len if len < 0 => Err(DecodeError::NegativeLength {
+                what,
+                len: i64::from(len),
+            }),
             len => self.take(len as usize, what).map(Some),
         }
     }
 
     /// Reads an `int32` length then that many bytes; -1 is null.
     #[inline]
-    pub(crate) fn i32_bytes(&mut self, what: &'static str) -> Result<Option<Range<usize>>, DecodeError> {
+    pub(crate) fn i32_bytes(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<Range<usize>>, DecodeError> {
         match self.i32(what)? {
             -1 => Ok(None),
-            len if len < 0 => Err(DecodeError::NegativeLength { what, len: i64::from(len) }),
+            len if len < 0 => Err(DecodeError::NegativeLength {
+                what,
+                len: i64::from(len),
+            }),
             len => self.take(len as usize, what).map(Some),
         }
     }
@@ -172,20 +192,37 @@ mod tests {
     #[test]
     fn overlong_varints_are_rejected() {
         let six = [0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-        assert!(matches!(Cursor::new(&six, 0).varint("v"), Err(DecodeError::MalformedVarint { .. })));
+        assert!(matches!(
+            Cursor::new(&six, 0).varint("v"),
+            Err(DecodeError::MalformedVarint { .. })
+        ));
         // Five bytes whose value exceeds 32 bits.
         let big = [0xff, 0xff, 0xff, 0xff, 0x7f];
-        assert!(matches!(Cursor::new(&big, 0).varint("v"), Err(DecodeError::MalformedVarint { .. })));
+        assert!(matches!(
+            Cursor::new(&big, 0).varint("v"),
+            Err(DecodeError::MalformedVarint { .. })
+        ));
         let long = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert!(matches!(Cursor::new(&long, 0).varlong("v"), Err(DecodeError::MalformedVarint { .. })));
-        assert!(Cursor::new(&[0x80], 0).varint("v").unwrap_err().is_truncated());
+        assert!(matches!(
+            Cursor::new(&long, 0).varlong("v"),
+            Err(DecodeError::MalformedVarint { .. })
+        ));
+        assert!(
+            Cursor::new(&[0x80], 0)
+                .varint("v")
+                .unwrap_err()
+                .is_truncated()
+        );
     }
 
     #[test]
     fn nullable_lengths() {
         let mut c = Cursor::new(&[0x01, 0x03, 0x04, 0xaa, 0xbb], 0);
         assert_eq!(c.varint_bytes("k").unwrap(), None);
-        assert!(matches!(c.varint_bytes("k"), Err(DecodeError::NegativeLength { len: -2, .. })));
+        assert!(matches!(
+            c.varint_bytes("k"),
+            Err(DecodeError::NegativeLength { len: -2, .. })
+        ));
         let mut c = Cursor::new(&[0x04, 0xaa], 0);
         assert!(c.varint_bytes("k").unwrap_err().is_truncated());
     }

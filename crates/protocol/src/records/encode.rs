@@ -6,11 +6,18 @@ use crate::codec::{varint_len, varlong_len, write_varint, write_varlong};
 use crate::error::EncodeError;
 
 pub(crate) fn too_many(reason: &str) -> EncodeError {
-    EncodeError::Invalid { what: "record batch", reason: reason.into() }
+    EncodeError::Invalid {
+        what: "record batch",
+        reason: reason.into(),
+    }
 }
 
 fn checked_len(len: usize, what: &'static str) -> Result<i32, EncodeError> {
-    i32::try_from(len).map_err(|_| EncodeError::TooLong { what, len, max: i32::MAX as usize })
+    i32::try_from(len).map_err(|_| EncodeError::TooLong {
+        what,
+        len,
+        max: i32::MAX as usize,
+    })
 }
 
 #[inline]
@@ -36,7 +43,9 @@ pub(crate) fn record_body_len<'h>(
     for (k, v) in headers {
         count += 1;
         let h = nullable_len(Some(k.as_bytes()), "header key")? + nullable_len(v, "header value")?;
-        len = len.checked_add(h).ok_or_else(|| too_many("record too large"))?;
+        len = len
+            .checked_add(h)
+            .ok_or_else(|| too_many("record too large"))?;
     }
     let count = checked_len(count, "record headers")?;
     len += varint_len(count);
@@ -68,7 +77,8 @@ pub(crate) fn write_record<'h, I>(
 where
     I: Iterator<Item = (&'h str, Option<&'h [u8]>)> + Clone,
 {
-    let (body, header_count) = record_body_len(offset_delta, ts_delta, key, value, headers.clone())?;
+    let (body, header_count) =
+        record_body_len(offset_delta, ts_delta, key, value, headers.clone())?;
     let body_i32 = body as i32; // checked by record_body_len
     out.reserve(varint_len(body_i32) + body);
     write_varint(out, body_i32);

@@ -47,12 +47,19 @@ impl Message {
 }
 
 /// Parses the message at `data[pos..]`; returns it and the position after it.
-fn parse_message(data: &Bytes, pos: usize, verify_crc: bool) -> Result<(Message, usize), DecodeError> {
+fn parse_message(
+    data: &Bytes,
+    pos: usize,
+    verify_crc: bool,
+) -> Result<(Message, usize), DecodeError> {
     let mut c = Cursor::new(data, pos);
     let offset = c.i64("message offset")?;
     let size = c.i32("message size")?;
     if size < 0 {
-        return Err(DecodeError::NegativeLength { what: "message size", len: i64::from(size) });
+        return Err(DecodeError::NegativeLength {
+            what: "message size",
+            len: i64::from(size),
+        });
     }
     let body = c.take(size as usize, "message")?;
     let mut c = Cursor::new(&data[..body.end], body.start);
@@ -64,15 +71,26 @@ fn parse_message(data: &Bytes, pos: usize, verify_crc: bool) -> Result<(Message,
     if verify_crc {
         let computed = crc32fast::hash(&data[body.start + 4..body.end]);
         if computed != crc {
-            return Err(DecodeError::CrcMismatch { what: "message CRC32", stored: crc, computed });
+            return Err(DecodeError::CrcMismatch {
+                what: "message CRC32",
+                stored: crc,
+                computed,
+            });
         }
     }
     let attributes = c.u8("message attributes")? as i8;
-    let timestamp = if magic == 1 { c.i64("message timestamp")? } else { NO_TIMESTAMP };
+    let timestamp = if magic == 1 {
+        c.i64("message timestamp")?
+    } else {
+        NO_TIMESTAMP
+    };
     let key = c.i32_bytes("message key")?;
     let value = c.i32_bytes("message value")?;
     if c.pos() != body.end {
-        return Err(DecodeError::TrailingBytes { what: "message", remaining: body.end - c.pos() });
+        return Err(DecodeError::TrailingBytes {
+            what: "message",
+            remaining: body.end - c.pos(),
+        });
     }
     let msg = Message {
         offset,
@@ -95,11 +113,17 @@ fn last_inner_offset(set: &[u8]) -> Result<i64, DecodeError> {
         last = Some(c.i64("message offset")?);
         let size = c.i32("message size")?;
         if size < 0 {
-            return Err(DecodeError::NegativeLength { what: "message size", len: i64::from(size) });
+            return Err(DecodeError::NegativeLength {
+                what: "message size",
+                len: i64::from(size),
+            });
         }
         c.take(size as usize, "message")?;
     }
-    last.ok_or_else(|| DecodeError::Invalid { what: "compressed message set", reason: "no inner messages".into() })
+    last.ok_or_else(|| DecodeError::Invalid {
+        what: "compressed message set",
+        reason: "no inner messages".into(),
+    })
 }
 
 /// One top-level legacy message (magic 0 or 1), possibly a compressed wrapper.
@@ -120,7 +144,10 @@ impl LegacyBatch {
         let mut c = Cursor::new(buf, 8);
         let size = c.i32("message size")?;
         if size < 0 {
-            return Err(DecodeError::NegativeLength { what: "message size", len: i64::from(size) });
+            return Err(DecodeError::NegativeLength {
+                what: "message size",
+                len: i64::from(size),
+            });
         }
         if size as usize > opts.max_batch_size() {
             return Err(DecodeError::TooLarge {
@@ -131,13 +158,22 @@ impl LegacyBatch {
         }
         let total = LOG_OVERHEAD + size as usize;
         if buf.len() < total {
-            return Err(DecodeError::Truncated { what: "message", needed: total, remaining: buf.len() });
+            return Err(DecodeError::Truncated {
+                what: "message",
+                needed: total,
+                remaining: buf.len(),
+            });
         }
         let raw = buf.slice(..total);
         let (msg, _) = parse_message(&raw, 0, opts.verify_crc())?;
         let compression = msg.compression()?;
         buf.advance(total);
-        Ok(LegacyBatch { raw, msg, compression, opts: *opts })
+        Ok(LegacyBatch {
+            raw,
+            msg,
+            compression,
+            opts: *opts,
+        })
     }
 
     /// The whole encoded message.
@@ -243,7 +279,12 @@ pub struct LegacyRecords {
 
 impl LegacyRecords {
     /// Turns a message into a record, or opens it as a wrapper.
-    fn visit(&mut self, msg: Message, offset: i64, ts_override: Option<i64>) -> Result<Option<Record>, DecodeError> {
+    fn visit(
+        &mut self,
+        msg: Message,
+        offset: i64,
+        ts_override: Option<i64>,
+    ) -> Result<Option<Record>, DecodeError> {
         let codec = msg.compression()?;
         if matches!(codec, Compression::None) {
             return Ok(Some(Record {
@@ -255,10 +296,17 @@ impl LegacyRecords {
             }));
         }
         if self.stack.len() >= self.opts.max_nesting() {
-            return Err(DecodeError::NestingTooDeep { limit: self.opts.max_nesting() });
+            return Err(DecodeError::NestingTooDeep {
+                limit: self.opts.max_nesting(),
+            });
         }
-        let value = msg.value.as_ref().ok_or(DecodeError::UnexpectedNull { what: "compressed message value" })?;
-        let budget = self.opts.decompressed_limit().saturating_sub(self.decompressed);
+        let value = msg.value.as_ref().ok_or(DecodeError::UnexpectedNull {
+            what: "compressed message value",
+        })?;
+        let budget = self
+            .opts
+            .decompressed_limit()
+            .saturating_sub(self.decompressed);
         let inner = if matches!(codec, Compression::Lz4) && msg.magic == 0 {
             compression::decompress_lz4_legacy(value, budget)?
         } else {
@@ -274,7 +322,12 @@ impl LegacyRecords {
         let last = last_inner_offset(&inner)?;
         let relative_base = (msg.magic >= 1).then(|| offset.wrapping_sub(last));
         let own_override = msg.log_append_time().then_some(msg.timestamp);
-        self.stack.push(Frame { data: inner, pos: 0, relative_base, timestamp_override: ts_override.or(own_override) });
+        self.stack.push(Frame {
+            data: inner,
+            pos: 0,
+            relative_base,
+            timestamp_override: ts_override.or(own_override),
+        });
         Ok(None)
     }
 }
@@ -301,7 +354,9 @@ impl Iterator for LegacyRecords {
                     match parse_message(&frame.data, frame.pos, self.opts.verify_crc()) {
                         Ok((msg, end)) => {
                             frame.pos = end;
-                            let offset = frame.relative_base.map_or(msg.offset, |b| b.wrapping_add(msg.offset));
+                            let offset = frame
+                                .relative_base
+                                .map_or(msg.offset, |b| b.wrapping_add(msg.offset));
                             (msg, offset, frame.timestamp_override)
                         }
                         Err(e) => {

@@ -126,7 +126,11 @@ impl TimestampType {
     /// The type that attribute bit 3 selects (for magic 1 and 2).
     #[inline]
     pub fn from_attribute_bit(log_append: bool) -> Self {
-        if log_append { TimestampType::LogAppendTime } else { TimestampType::CreateTime }
+        if log_append {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
     }
 }
 

@@ -60,7 +60,11 @@ impl Headers {
     /// Iterates the headers in wire order.
     #[inline]
     pub fn iter(&self) -> HeaderIter {
-        HeaderIter { data: self.data.clone(), pos: 0, left: self.count }
+        HeaderIter {
+            data: self.data.clone(),
+            pos: 0,
+            left: self.count,
+        }
     }
 
     /// The last header named `key` (Kafka's `lastHeader`), if any.
@@ -131,7 +135,10 @@ impl Iterator for HeaderIter {
         let value = c.varint_bytes("header value").ok()?;
         self.pos = c.pos();
         self.left -= 1;
-        Some(Header { key: self.data.slice(key), value: value.map(|r| self.data.slice(r)) })
+        Some(Header {
+            key: self.data.slice(key),
+            value: value.map(|r| self.data.slice(r)),
+        })
     }
 
     #[inline]
@@ -157,12 +164,19 @@ pub(crate) struct RecordBase {
 /// Checks that the record's `length` covers exactly its fields, and walks
 /// the headers (without allocating) so that [`Headers`] iteration is safe.
 #[inline]
-pub(crate) fn parse_record(data: &Bytes, pos: usize, base: &RecordBase) -> Result<(Record, usize), DecodeError> {
+pub(crate) fn parse_record(
+    data: &Bytes,
+    pos: usize,
+    base: &RecordBase,
+) -> Result<(Record, usize), DecodeError> {
     let buf: &[u8] = data;
     let mut c = Cursor::new(buf, pos);
     let len = c.varint("record length")?;
     if len < 0 {
-        return Err(DecodeError::NegativeLength { what: "record length", len: i64::from(len) });
+        return Err(DecodeError::NegativeLength {
+            what: "record length",
+            len: i64::from(len),
+        });
     }
     let body = c.take(len as usize, "record")?;
     // Read the body through a cursor that ends where the record does.
@@ -174,7 +188,10 @@ pub(crate) fn parse_record(data: &Bytes, pos: usize, base: &RecordBase) -> Resul
     let value = c.varint_bytes("record value")?;
     let header_count = c.varint("record headers count")?;
     if header_count < 0 {
-        return Err(DecodeError::NegativeLength { what: "record headers count", len: i64::from(header_count) });
+        return Err(DecodeError::NegativeLength {
+            what: "record headers count",
+            len: i64::from(header_count),
+        });
     }
     let headers_start = c.pos();
     for _ in 0..header_count {
@@ -187,17 +204,25 @@ pub(crate) fn parse_record(data: &Bytes, pos: usize, base: &RecordBase) -> Resul
     if c.pos() != body.end {
         return Err(DecodeError::Invalid {
             what: "record",
-            reason: format!("length field says {len} bytes but the fields take {}", c.pos() - body.start),
+            reason: format!(
+                "length field says {len} bytes but the fields take {}",
+                c.pos() - body.start
+            ),
         });
     }
     let headers = if header_count == 0 {
         Headers::empty()
     } else {
-        Headers { count: header_count as u32, data: data.slice(headers_start..body.end) }
+        Headers {
+            count: header_count as u32,
+            data: data.slice(headers_start..body.end),
+        }
     };
     let record = Record {
         offset: base.offset.wrapping_add(i64::from(offset_delta)),
-        timestamp: base.log_append_time.unwrap_or_else(|| base.timestamp.wrapping_add(timestamp_delta)),
+        timestamp: base
+            .log_append_time
+            .unwrap_or_else(|| base.timestamp.wrapping_add(timestamp_delta)),
         key: key.map(|r| data.slice(r)),
         value: value.map(|r| data.slice(r)),
         headers,
@@ -209,7 +234,11 @@ pub(crate) fn parse_record(data: &Bytes, pos: usize, base: &RecordBase) -> Resul
 mod tests {
     use super::*;
 
-    const BASE: RecordBase = RecordBase { offset: 100, timestamp: 1_000, log_append_time: None };
+    const BASE: RecordBase = RecordBase {
+        offset: 100,
+        timestamp: 1_000,
+        log_append_time: None,
+    };
 
     fn record_bytes(body: &[u8]) -> Bytes {
         let mut v = vec![(body.len() as u8) << 1];
@@ -238,7 +267,10 @@ mod tests {
     #[test]
     fn log_append_time_overrides() {
         let data = record_bytes(&[0, 10, 0, 1, 1, 0]);
-        let base = RecordBase { log_append_time: Some(77), ..BASE };
+        let base = RecordBase {
+            log_append_time: Some(77),
+            ..BASE
+        };
         assert_eq!(parse_record(&data, 0, &base).unwrap().0.timestamp, 77);
     }
 
@@ -246,7 +278,10 @@ mod tests {
     fn length_must_match_the_fields() {
         // One spare byte inside the record.
         let data = record_bytes(&[0, 0, 0, 1, 1, 0, 9]);
-        assert!(matches!(parse_record(&data, 0, &BASE), Err(DecodeError::Invalid { .. })));
+        assert!(matches!(
+            parse_record(&data, 0, &BASE),
+            Err(DecodeError::Invalid { .. })
+        ));
         // Fields running past the declared length.
         let data = record_bytes(&[0, 0, 0, 1, 1, 2, 2, b'a', 1]);
         let short = data.slice(..data.len() - 1);
@@ -258,7 +293,10 @@ mod tests {
     #[test]
     fn null_header_key_is_rejected() {
         let data = record_bytes(&[0, 0, 0, 1, 1, 2, 1, 1]);
-        assert_eq!(parse_record(&data, 0, &BASE).unwrap_err(), DecodeError::UnexpectedNull { what: "header key" });
+        assert_eq!(
+            parse_record(&data, 0, &BASE).unwrap_err(),
+            DecodeError::UnexpectedNull { what: "header key" }
+        );
     }
 
     #[test]

@@ -21,7 +21,10 @@ pub struct RecordSet {
 impl RecordSet {
     /// Wraps `data` with the default [`DecodeOptions`].
     pub fn new(data: Bytes) -> Self {
-        RecordSet { data, opts: DecodeOptions::default() }
+        RecordSet {
+            data,
+            opts: DecodeOptions::default(),
+        }
     }
 
     /// Wraps `data` with explicit options.
@@ -50,7 +53,11 @@ impl RecordSet {
     /// batches. Consumers that filter aborted transactions need the batch
     /// context and should use [`batches`](Self::batches) instead.
     pub fn records(&self) -> SetRecords {
-        SetRecords { batches: self.batches(), current: None, include_control: false }
+        SetRecords {
+            batches: self.batches(),
+            current: None,
+            include_control: false,
+        }
     }
 }
 
@@ -166,7 +173,12 @@ impl Batches {
 
     /// Iterates the batches in `data`.
     pub fn with_options(data: Bytes, opts: DecodeOptions) -> Self {
-        Batches { data, opts, truncated: 0, done: false }
+        Batches {
+            data,
+            opts,
+            truncated: 0,
+            done: false,
+        }
     }
 
     /// True once iteration has stopped at a partial batch at the end of the
@@ -196,7 +208,10 @@ impl Batches {
         }
         let size = i32::from_be_bytes([self.data[8], self.data[9], self.data[10], self.data[11]]);
         if size < 0 {
-            return Err(DecodeError::NegativeLength { what: "record batch length", len: i64::from(size) });
+            return Err(DecodeError::NegativeLength {
+                what: "record batch length",
+                len: i64::from(size),
+            });
         }
         let size = size as usize;
         if size > self.opts.max_batch_size() {
@@ -210,12 +225,21 @@ impl Batches {
             self.truncated = rem;
             return Ok(None);
         }
-        let Some(&magic) = self.data.get(MAGIC_OFFSET).filter(|_| size > MAGIC_OFFSET - LOG_OVERHEAD) else {
-            return Err(DecodeError::Invalid { what: "record batch", reason: format!("size {size} is too small") });
+        let Some(&magic) = self
+            .data
+            .get(MAGIC_OFFSET)
+            .filter(|_| size > MAGIC_OFFSET - LOG_OVERHEAD)
+        else {
+            return Err(DecodeError::Invalid {
+                what: "record batch",
+                reason: format!("size {size} is too small"),
+            });
         };
         match magic as i8 {
             2 => RecordBatch::decode_with(&mut self.data, &self.opts).map(|b| Some(Batch::V2(b))),
-            0 | 1 => LegacyBatch::decode_with(&mut self.data, &self.opts).map(|b| Some(Batch::Legacy(b))),
+            0 | 1 => {
+                LegacyBatch::decode_with(&mut self.data, &self.opts).map(|b| Some(Batch::Legacy(b)))
+            }
             m => Err(DecodeError::UnsupportedMagic(m)),
         }
     }

@@ -18,7 +18,11 @@ pub(crate) fn crc32c_bitwise(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -34,7 +38,13 @@ fn recrc(buf: &mut [u8]) {
 fn simple_batch(base: i64, n: usize, codec: Compression) -> Bytes {
     let mut b = RecordBatchBuilder::new(base).with_compression(codec, None);
     for i in 0..n {
-        b.append(1_000 + i as i64, Some(format!("k{i}").as_bytes()), Some(b"value"), &[]).unwrap();
+        b.append(
+            1_000 + i as i64,
+            Some(format!("k{i}").as_bytes()),
+            Some(b"value"),
+            &[],
+        )
+        .unwrap();
     }
     b.finish().unwrap()
 }
@@ -55,7 +65,16 @@ fn crc_mismatch_is_detected() {
     let last = raw.len() - 1;
     raw[last] ^= 0x40;
     let err = RecordBatch::decode(&mut Bytes::from(raw.clone())).unwrap_err();
-    assert!(matches!(err, DecodeError::CrcMismatch { what: "record batch CRC32C", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DecodeError::CrcMismatch {
+                what: "record batch CRC32C",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let opts = DecodeOptions::default().with_verify_crc(false);
     assert!(RecordBatch::decode_with(&mut Bytes::from(raw), &opts).is_ok());
 }
@@ -67,25 +86,37 @@ fn record_count_must_match_the_data() {
     let mut big = raw.clone();
     big[57..61].copy_from_slice(&1000i32.to_be_bytes());
     recrc(&mut big);
-    assert!(matches!(RecordBatch::decode(&mut Bytes::from(big)), Err(DecodeError::Invalid { .. })));
+    assert!(matches!(
+        RecordBatch::decode(&mut Bytes::from(big)),
+        Err(DecodeError::Invalid { .. })
+    ));
     // One more than present: a truncation error after three records.
     let mut more = raw.clone();
     more[57..61].copy_from_slice(&4i32.to_be_bytes());
     recrc(&mut more);
-    let results: Vec<_> = RecordBatch::decode(&mut Bytes::from(more)).unwrap().records().collect();
+    let results: Vec<_> = RecordBatch::decode(&mut Bytes::from(more))
+        .unwrap()
+        .records()
+        .collect();
     assert_eq!(results.len(), 4);
     assert!(results[3].as_ref().unwrap_err().is_truncated());
     // Fewer than present: trailing bytes.
     let mut fewer = raw.clone();
     fewer[57..61].copy_from_slice(&2i32.to_be_bytes());
     recrc(&mut fewer);
-    let results: Vec<_> = RecordBatch::decode(&mut Bytes::from(fewer)).unwrap().records().collect();
+    let results: Vec<_> = RecordBatch::decode(&mut Bytes::from(fewer))
+        .unwrap()
+        .records()
+        .collect();
     assert!(matches!(results[2], Err(DecodeError::TrailingBytes { .. })));
     // Negative count.
     let mut neg = raw;
     neg[57..61].copy_from_slice(&(-1i32).to_be_bytes());
     recrc(&mut neg);
-    assert!(matches!(RecordBatch::decode(&mut Bytes::from(neg)), Err(DecodeError::NegativeLength { .. })));
+    assert!(matches!(
+        RecordBatch::decode(&mut Bytes::from(neg)),
+        Err(DecodeError::NegativeLength { .. })
+    ));
 }
 
 #[test]
@@ -93,20 +124,27 @@ fn compressed_count_mismatch_and_decompression_errors() {
     let mut raw = simple_batch(0, 3, Compression::Zstd).to_vec();
     raw[57..61].copy_from_slice(&5000i32.to_be_bytes());
     recrc(&mut raw);
-    let mut it = RecordBatch::decode(&mut Bytes::from(raw.clone())).unwrap().records();
+    let mut it = RecordBatch::decode(&mut Bytes::from(raw.clone()))
+        .unwrap()
+        .records();
     assert!(it.next().unwrap().is_err());
     assert!(it.next().is_none());
     // Garbage where the compressed data should be.
     let n = raw.len();
     raw[61..n].fill(0x5a);
     recrc(&mut raw);
-    let mut it = RecordBatch::decode(&mut Bytes::from(raw)).unwrap().records();
+    let mut it = RecordBatch::decode(&mut Bytes::from(raw))
+        .unwrap()
+        .records();
     assert!(it.next().unwrap().is_err());
     assert!(it.next().is_none());
     // The decompression cap applies.
     let mut b = RecordBatch::decode(&mut simple_batch(0, 100, Compression::Gzip)).unwrap();
     b.set_decompressed_limit(64);
-    assert!(matches!(b.records().next(), Some(Err(DecodeError::DecompressedTooLarge { .. }))));
+    assert!(matches!(
+        b.records().next(),
+        Some(Err(DecodeError::DecompressedTooLarge { .. }))
+    ));
 }
 
 #[test]
@@ -124,7 +162,10 @@ fn truncated_tail_at_every_cut() {
         }
         assert!(batches.next().is_none(), "cut {cut}");
         assert_eq!(batches.truncated_tail(), !complete && cut > first.len());
-        assert_eq!(batches.truncated_bytes(), if complete { 0 } else { cut - first.len() });
+        assert_eq!(
+            batches.truncated_bytes(),
+            if complete { 0 } else { cut - first.len() }
+        );
         let n = set.records().inspect(|r| assert!(r.is_ok())).count();
         assert_eq!(n, if complete { 4 } else { 2 });
     }
@@ -135,7 +176,11 @@ fn truncated_tail_at_every_cut() {
 
 #[test]
 fn corrupt_batch_in_the_middle_is_an_error() {
-    let mut whole: Vec<u8> = [simple_batch(0, 2, Compression::None), simple_batch(2, 2, Compression::None)].concat();
+    let mut whole: Vec<u8> = [
+        simple_batch(0, 2, Compression::None),
+        simple_batch(2, 2, Compression::None),
+    ]
+    .concat();
     whole.extend_from_slice(&simple_batch(4, 1, Compression::None));
     let second = simple_batch(0, 2, Compression::None).len();
     whole[second + 30] ^= 1;
@@ -149,26 +194,51 @@ fn bad_sizes_and_magics_are_typed_errors() {
     let good = simple_batch(0, 1, Compression::None);
     let mut neg = good.to_vec();
     neg[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-    let err = RecordSet::new(Bytes::from(neg)).batches().next().unwrap().unwrap_err();
+    let err = RecordSet::new(Bytes::from(neg))
+        .batches()
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, DecodeError::NegativeLength { .. }));
     let opts = DecodeOptions::default().with_max_batch_size(10);
-    let err = RecordSet::with_options(good.clone(), opts).batches().next().unwrap().unwrap_err();
+    let err = RecordSet::with_options(good.clone(), opts)
+        .batches()
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, DecodeError::TooLarge { .. }));
     let mut small = good.to_vec();
     small[8..12].copy_from_slice(&20i32.to_be_bytes());
-    let err = RecordSet::new(Bytes::from(small)).batches().next().unwrap().unwrap_err();
+    let err = RecordSet::new(Bytes::from(small))
+        .batches()
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, DecodeError::Invalid { .. }));
     let mut tiny = good.to_vec();
     tiny[8..12].copy_from_slice(&3i32.to_be_bytes());
-    assert!(RecordSet::new(Bytes::from(tiny)).batches().next().unwrap().is_err());
+    assert!(
+        RecordSet::new(Bytes::from(tiny))
+            .batches()
+            .next()
+            .unwrap()
+            .is_err()
+    );
     let mut magic = good.to_vec();
     magic[16] = 3;
-    let err = RecordSet::new(Bytes::from(magic)).batches().next().unwrap().unwrap_err();
+    let err = RecordSet::new(Bytes::from(magic))
+        .batches()
+        .next()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err, DecodeError::UnsupportedMagic(3));
     let mut codec = good.to_vec();
     codec[22] |= 7;
     recrc(&mut codec);
-    assert_eq!(RecordBatch::decode(&mut Bytes::from(codec)).unwrap_err(), DecodeError::UnknownCompression(7));
+    assert_eq!(
+        RecordBatch::decode(&mut Bytes::from(codec)).unwrap_err(),
+        DecodeError::UnknownCompression(7)
+    );
 }
 
 #[test]
@@ -180,7 +250,11 @@ fn mixed_formats_flatten_and_control_batches_are_skipped() {
         Compression::Gzip,
         false,
         7,
-        &[message(0, 1, 0, 6, None, Some(b"a")), message(1, 1, 0, 7, None, Some(b"b"))].concat(),
+        &[
+            message(0, 1, 0, 6, None, Some(b"a")),
+            message(1, 1, 0, 7, None, Some(b"b")),
+        ]
+        .concat(),
     ));
     set.extend_from_slice(&simple_batch(3, 2, Compression::Lz4));
     set.extend_from_slice(&control_batch(5, 1, 0, &ControlRecord::abort(3), 99).unwrap());
@@ -188,7 +262,10 @@ fn mixed_formats_flatten_and_control_batches_are_skipped() {
     let recs = all_records(Bytes::from(set.clone())).unwrap();
     let offsets: Vec<i64> = recs.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, [0, 1, 2, 3, 4, 6]);
-    let with_control: Vec<_> = RecordSet::new(Bytes::from(set)).records().include_control(true).collect();
+    let with_control: Vec<_> = RecordSet::new(Bytes::from(set))
+        .records()
+        .include_control(true)
+        .collect();
     assert_eq!(with_control.len(), 7);
     let marker = ControlRecord::parse(with_control[5].as_ref().unwrap()).unwrap();
     assert_eq!(marker.kind, ControlRecordType::Abort);
@@ -204,7 +281,14 @@ fn empty_compacted_batch_with_codec_bits() {
     raw[57..61].copy_from_slice(&0i32.to_be_bytes());
     recrc(&mut raw);
     let batch = RecordBatch::decode(&mut Bytes::from(raw)).unwrap();
-    assert_eq!((batch.compression(), batch.record_count(), batch.next_offset()), (Compression::Zstd, 0, 8));
+    assert_eq!(
+        (
+            batch.compression(),
+            batch.record_count(),
+            batch.next_offset()
+        ),
+        (Compression::Zstd, 0, 8)
+    );
     assert_eq!(batch.records().count(), 0);
 }
 
@@ -221,7 +305,10 @@ fn records_are_zero_copy_slices() {
     let range = raw.as_ptr_range();
     for r in all_records(raw.clone()).unwrap() {
         let v = r.value.unwrap();
-        assert!(range.contains(&v.as_ptr()), "value must point into the fetch buffer");
+        assert!(
+            range.contains(&v.as_ptr()),
+            "value must point into the fetch buffer"
+        );
     }
 }
 
@@ -233,7 +320,10 @@ fn arb_record() -> impl Strategy<Value = (i64, Option<Vec<u8>>, Option<Vec<u8>>,
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)),
         proptest::collection::vec(
-            ("[a-z\u{e9}]{0,6}", proptest::option::of(proptest::collection::vec(any::<u8>(), 0..10))),
+            (
+                "[a-z\u{e9}]{0,6}",
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..10)),
+            ),
             0..4,
         ),
     )
@@ -342,25 +432,49 @@ proptest! {
 /// A set with every kind of batch, used as the seed for mutation.
 fn valid_mixed_set(codec: Compression) -> Vec<u8> {
     let mut b = RecordBatchBuilder::new(10).with_compression(codec, None);
-    b.append(1, Some(b"key"), Some(b"value"), &[("h1", Some(b"x")), ("h2", None)]).unwrap();
+    b.append(
+        1,
+        Some(b"key"),
+        Some(b"value"),
+        &[("h1", Some(b"x")), ("h2", None)],
+    )
+    .unwrap();
     b.append(2, None, None, &[]).unwrap();
     let mut set = b.finish().unwrap().to_vec();
     set.extend_from_slice(&control_batch(12, 1, 0, &ControlRecord::commit(1), 3).unwrap());
-    let inner = [message(0, 1, 0, 6, Some(b"k"), Some(b"a")), message(1, 1, 0, 7, None, Some(b"b"))].concat();
+    let inner = [
+        message(0, 1, 0, 6, Some(b"k"), Some(b"a")),
+        message(1, 1, 0, 7, None, Some(b"b")),
+    ]
+    .concat();
     let nested = wrapper(1, 1, Compression::Gzip, true, 8, &inner);
-    set.extend(wrapper(14, 1, Compression::Snappy, false, 8, &[message(0, 1, 0, 1, None, None), nested].concat()));
+    set.extend(wrapper(
+        14,
+        1,
+        Compression::Snappy,
+        false,
+        8,
+        &[message(0, 1, 0, 1, None, None), nested].concat(),
+    ));
     set.extend(message(15, 0, 0, 0, None, Some(b"old")));
     set
 }
 
 /// Walks everything a consumer could touch, with and without CRC checks.
 fn exercise(data: Bytes) {
-    for opts in
-        [DecodeOptions::default(), DecodeOptions::default().with_verify_crc(false).with_decompressed_limit(1 << 16)]
-    {
+    for opts in [
+        DecodeOptions::default(),
+        DecodeOptions::default()
+            .with_verify_crc(false)
+            .with_decompressed_limit(1 << 16),
+    ] {
         let set = RecordSet::with_options(data.clone(), opts);
         for batch in set.batches().flatten() {
-            let _ = (batch.last_offset(), batch.timestamp_type(), batch.producer_id());
+            let _ = (
+                batch.last_offset(),
+                batch.timestamp_type(),
+                batch.producer_id(),
+            );
             if let Batch::V2(b) = &batch {
                 let _ = (b.last_sequence(), b.delete_horizon_ms(), b.next_offset());
             }

@@ -8,7 +8,8 @@ use crate::records::{RecordBatch, RecordSet};
 fn byte_for_byte_layout() {
     let mut b = RecordBatchBuilder::new(0);
     b.append(1000, Some(b"k"), Some(b"v"), &[]).unwrap();
-    b.append(1005, None, Some(b"vv"), &[("h", Some(b"x"))]).unwrap();
+    b.append(1005, None, Some(b"vv"), &[("h", Some(b"x"))])
+        .unwrap();
     let batch = b.finish().unwrap();
     #[rustfmt::skip]
     let mut expected: Vec<u8> = vec![
@@ -49,8 +50,22 @@ fn header_fields_and_flags() {
         b.append(100 + i, None, Some(b"payload"), &[]).unwrap();
     }
     let batch = RecordBatch::decode(&mut b.finish().unwrap()).unwrap();
-    assert_eq!((batch.base_offset(), batch.last_offset(), batch.next_offset()), (500, 1499, 1500));
-    assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (9, 4, 2_147_483_000));
+    assert_eq!(
+        (
+            batch.base_offset(),
+            batch.last_offset(),
+            batch.next_offset()
+        ),
+        (500, 1499, 1500)
+    );
+    assert_eq!(
+        (
+            batch.producer_id(),
+            batch.producer_epoch(),
+            batch.base_sequence()
+        ),
+        (9, 4, 2_147_483_000)
+    );
     assert_eq!(batch.last_sequence(), 351);
     assert_eq!(batch.partition_leader_epoch(), 12);
     assert!(batch.is_transactional() && !batch.is_control() && !batch.has_delete_horizon());
@@ -79,10 +94,16 @@ fn sizes_gaps_and_errors() {
     assert!(b.append_at_offset(9, 9, None, None, &[]).is_err());
     assert!(b.set_base_offset(0).is_err());
     assert_eq!(b.append(3, None, None, &[]).unwrap(), 16);
-    assert_eq!((b.record_count(), b.last_offset_delta(), b.max_timestamp()), (3, 6, 9));
+    assert_eq!(
+        (b.record_count(), b.last_offset_delta(), b.max_timestamp()),
+        (3, 6, 9)
+    );
     let raw = b.finish().unwrap();
     assert_eq!(raw.len(), before + predicted + 2 * 7);
-    let offsets: Vec<i64> = RecordSet::new(raw).records().map(|r| r.unwrap().offset).collect();
+    let offsets: Vec<i64> = RecordSet::new(raw)
+        .records()
+        .map(|r| r.unwrap().offset)
+        .collect();
     assert_eq!(offsets, [10, 15, 16]);
 }
 
@@ -94,7 +115,10 @@ fn switching_codecs_keeps_records() {
     b.append(2, Some(b"b"), None, &[]).unwrap();
     let mut b = b.with_compression(Compression::None, None);
     b.append(3, Some(b"c"), None, &[]).unwrap();
-    let keys: Vec<_> = RecordSet::new(b.finish().unwrap()).records().map(|r| r.unwrap().key.unwrap()).collect();
+    let keys: Vec<_> = RecordSet::new(b.finish().unwrap())
+        .records()
+        .map(|r| r.unwrap().key.unwrap())
+        .collect();
     assert_eq!(keys, ["a", "b", "c"]);
 }
 

@@ -37,7 +37,14 @@ pub(crate) fn message(
 }
 
 /// Encodes a compressed wrapper around the message set `inner`.
-pub(crate) fn wrapper(offset: i64, magic: i8, codec: Compression, log_append: bool, ts: i64, inner: &[u8]) -> Vec<u8> {
+pub(crate) fn wrapper(
+    offset: i64,
+    magic: i8,
+    codec: Compression,
+    log_append: bool,
+    ts: i64,
+    inner: &[u8],
+) -> Vec<u8> {
     let mut compressed = BytesMut::new();
     if magic == 0 && matches!(codec, Compression::Lz4) {
         compression::compress_lz4_legacy(None, inner, &mut compressed).unwrap();
@@ -49,7 +56,9 @@ pub(crate) fn wrapper(offset: i64, magic: i8, codec: Compression, log_append: bo
 }
 
 fn collect(set: Vec<u8>, opts: DecodeOptions) -> Result<Vec<Record>, DecodeError> {
-    RecordSet::with_options(Bytes::from(set), opts).records().collect()
+    RecordSet::with_options(Bytes::from(set), opts)
+        .records()
+        .collect()
 }
 
 fn offsets_and_ts(records: &[Record]) -> Vec<(i64, i64)> {
@@ -61,14 +70,27 @@ fn plain_v0_and_v1_sets() {
     let mut set = message(5, 0, 0, 0, Some(b"k"), Some(b"v"));
     set.extend(message(6, 0, 0, 0, None, None));
     set.extend(message(7, 1, 0, 1234, None, Some(b"x")));
-    set.extend(message(8, 1, TIMESTAMP_TYPE_FLAG, 99, Some(b""), Some(b"y")));
+    set.extend(message(
+        8,
+        1,
+        TIMESTAMP_TYPE_FLAG,
+        99,
+        Some(b""),
+        Some(b"y"),
+    ));
     let recs = collect(set.clone(), DecodeOptions::default()).unwrap();
-    assert_eq!(offsets_and_ts(&recs), vec![(5, -1), (6, -1), (7, 1234), (8, 99)]);
+    assert_eq!(
+        offsets_and_ts(&recs),
+        vec![(5, -1), (6, -1), (7, 1234), (8, 99)]
+    );
     assert_eq!(recs[0].key.as_deref(), Some(&b"k"[..]));
     assert_eq!((recs[1].key.clone(), recs[1].value.clone()), (None, None));
     assert_eq!(recs[3].key.as_deref(), Some(&b""[..]));
     assert!(recs.iter().all(|r| r.headers.is_empty()));
-    let batches: Vec<Batch> = RecordSet::new(Bytes::from(set)).batches().collect::<Result<_, _>>().unwrap();
+    let batches: Vec<Batch> = RecordSet::new(Bytes::from(set))
+        .batches()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(batches[0].timestamp_type(), TimestampType::NoTimestamp);
     assert_eq!(batches[3].timestamp_type(), TimestampType::LogAppendTime);
     assert_eq!(batches[2].magic(), 1);
@@ -82,7 +104,11 @@ fn v1_wrapper_relative_offsets() {
         inner.extend(message(2, 1, 0, 12, None, Some(b"c")));
         let set = wrapper(102, 1, codec, false, 12, &inner);
         let recs = collect(set, DecodeOptions::default()).unwrap();
-        assert_eq!(offsets_and_ts(&recs), vec![(100, 10), (101, 11), (102, 12)], "{codec}");
+        assert_eq!(
+            offsets_and_ts(&recs),
+            vec![(100, 10), (101, 11), (102, 12)],
+            "{codec}"
+        );
         assert_eq!(recs[2].value.as_deref(), Some(&b"c"[..]));
     }
 }
@@ -128,7 +154,10 @@ fn nested_set_sizes() -> (Vec<u8>, usize, usize) {
 #[test]
 fn two_level_nested_wrappers() {
     let recs = collect(nested_set(), DecodeOptions::default()).unwrap();
-    assert_eq!(offsets_and_ts(&recs), vec![(200, 0), (201, 1), (202, 2), (203, 3), (204, 9)]);
+    assert_eq!(
+        offsets_and_ts(&recs),
+        vec![(200, 0), (201, 1), (202, 2), (203, 3), (204, 9)]
+    );
     let values: Vec<_> = recs.iter().map(|r| r.value.clone().unwrap()).collect();
     assert_eq!(values, ["w", "x", "y", "z", "after"]);
 }
@@ -142,8 +171,17 @@ fn nesting_and_decompression_limits() {
     assert!(middle > deepest);
     let opts = DecodeOptions::default().with_decompressed_limit(middle + deepest - 1);
     let err = collect(set.clone(), opts).unwrap_err();
-    assert!(matches!(err, DecodeError::DecompressedTooLarge { .. }), "{err:?}");
-    assert!(collect(set, DecodeOptions::default().with_decompressed_limit(middle + deepest)).is_ok());
+    assert!(
+        matches!(err, DecodeError::DecompressedTooLarge { .. }),
+        "{err:?}"
+    );
+    assert!(
+        collect(
+            set,
+            DecodeOptions::default().with_decompressed_limit(middle + deepest)
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -152,7 +190,13 @@ fn crc_mismatch_and_corruption() {
     let last = set.len() - 1;
     set[last] ^= 1;
     let err = collect(set.clone(), DecodeOptions::default()).unwrap_err();
-    assert!(matches!(err, DecodeError::CrcMismatch { what: "message CRC32", .. }));
+    assert!(matches!(
+        err,
+        DecodeError::CrcMismatch {
+            what: "message CRC32",
+            ..
+        }
+    ));
     assert!(collect(set, DecodeOptions::default().with_verify_crc(false)).is_ok());
     // A wrapper with a null value, and one whose inner set is empty.
     let set = message(1, 1, Compression::Gzip.id() as i8, 0, None, None);
@@ -179,5 +223,9 @@ fn truncated_final_message_ends_cleanly() {
 fn truncated_inner_set_is_corruption() {
     let inner = message(0, 1, 0, 10, None, Some(b"abc"));
     let set = wrapper(0, 1, Compression::Gzip, false, 0, &inner[..inner.len() - 1]);
-    assert!(collect(set, DecodeOptions::default()).unwrap_err().is_truncated());
+    assert!(
+        collect(set, DecodeOptions::default())
+            .unwrap_err()
+            .is_truncated()
+    );
 }
