@@ -2,7 +2,7 @@
 //!
 //! - `codegen [--check]`: regenerate kafkit-protocol's messages from
 //!   `../shared/kafka-messages` (with `--check`, fail if the checked-in code is stale).
-//! - `test`, `lint`, `test-kafka`, `demo`: see [`test`].
+//! - `test`, `lint`, `test-kafka`, `demo`: see [`mod@test`].
 //! - `check-layers`: see [`layers`].
 //! - `install-tansu`: see [`tansu`]; `broker`: see [`broker`].
 
