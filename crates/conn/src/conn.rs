@@ -123,6 +123,11 @@ impl Conn {
         self.shared.is_closed()
     }
 
+    /// True when `self` and `other` are handles to the same connection.
+    pub fn same_connection(&self, other: &Conn) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// A snapshot of this connection's counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()

@@ -78,6 +78,18 @@
 //!   its latency and error; [`Conn::stats`] reads atomic counters of
 //!   requests, responses, errors, timeouts and bytes.
 //!
+//! # Transport
+//!
+//! [`Transport`] is the cluster-aware layer above [`Conn`] that the reader,
+//! writer and admin crates share: it bootstraps from several addresses,
+//! caches metadata (refreshed when older than
+//! [`TransportConfig::metadata_max_age`] and after leadership or connection
+//! errors reported to [`Transport::on_error`]), finds partition leaders and
+//! group or transaction coordinators, and pools one [`Conn`] per broker and
+//! [`Purpose`], so a long fetch poll never delays a produce or a heartbeat.
+//! [`Transport::retry`] retries what [`Error::is_retriable`] allows, with
+//! capped exponential [`Backoff`] and jitter.
+//!
 //! # Cancel safety
 //!
 //! Only the driver task writes to the socket, and it writes whole frames,
@@ -110,7 +122,9 @@ mod ops_cluster;
 mod ops_fetch;
 mod ops_offsets;
 mod ops_partition;
+mod retry;
 pub mod sasl;
+mod transport;
 mod versions;
 
 pub use config::ConnConfig;
@@ -120,6 +134,8 @@ pub use error::{Error, ErrorKind};
 pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
+pub use retry::{Backoff, retry};
+pub use transport::{Cluster, CoordinatorKey, Purpose, Transport, TransportConfig};
 
 pub use kafkit_protocol::compression::Compression;
 pub use kafkit_protocol::records::Record;

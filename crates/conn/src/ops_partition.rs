@@ -177,7 +177,7 @@ impl Conn {
 }
 
 impl PartitionConn {
-    fn bind(conn: Conn, topic: &str, partition: i32, topic_id: Uuid) -> PartitionConn {
+    pub(crate) fn bind(conn: Conn, topic: &str, partition: i32, topic_id: Uuid) -> PartitionConn {
         PartitionConn {
             conn,
             topic: topic.to_owned(),
