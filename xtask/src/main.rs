@@ -24,7 +24,7 @@ commands:
   demo [--brokers host:port]   start tansu, produce three records and fetch them back
   test [cargo test args]       everything CI runs: codegen --check, fmt, clippy,
                                check-layers, unit and doc tests, then test-kafka
-  lint                         cargo fmt --check and clippy with warnings denied
+  lint                         cargo fmt --check, clippy and cargo doc, warnings denied
   test-kafka [--docker] [args] start one tansu broker, run the integration tests
                                (kafkit-tests) against it, stop it; or with --docker
                                run them against docker/docker-compose.yml's

@@ -32,7 +32,7 @@ pub fn test(args: &[String]) -> Result<()> {
     steps.finish()
 }
 
-/// `cargo xtask lint`: rustfmt and clippy, warnings denied.
+/// `cargo xtask lint`: rustfmt, clippy and rustdoc, warnings denied.
 pub fn lint(args: &[String]) -> Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask lint");
@@ -64,6 +64,9 @@ fn lint_steps(steps: &mut Steps) {
     } else {
         steps.skip("cargo clippy", "clippy is not installed");
     }
+    steps.step("cargo doc --workspace (warnings denied)", || {
+        run(cargo(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"))
+    });
 }
 
 /// `cargo xtask test-kafka [--docker] [cargo test args]`: the integration tests.
