@@ -111,6 +111,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cluster;
 mod config;
 mod conn;
 mod driver;
@@ -135,7 +136,8 @@ pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
 pub use retry::{Backoff, retry};
-pub use transport::{Cluster, CoordinatorKey, Purpose, Transport, TransportConfig};
+pub use cluster::Cluster;
+pub use transport::{CoordinatorKey, Purpose, Transport, TransportConfig};
 
 pub use kafkit_protocol::compression::Compression;
 pub use kafkit_protocol::records::Record;
