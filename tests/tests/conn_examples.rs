@@ -185,3 +185,36 @@ async fn fire_and_forget_writes_with_acks_none() {
         .collect();
     assert_eq!(values, ["a", "b", "c", "d"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_requests_at_negotiated_and_pinned_versions() {
+    use kafkit_conn::ApiKey;
+    use kafkit_conn::messages::{ApiVersionsRequest, MetadataRequest};
+
+    let broker = TestBroker::start();
+    let conn = Conn::dial(broker.addr()).await.unwrap();
+    let negotiated = conn.version_for(ApiKey::Metadata).unwrap();
+    let broker_range = conn.broker_versions().range(ApiKey::Metadata).unwrap();
+    assert!(broker_range.contains(negotiated));
+    assert!(negotiated <= ApiKey::Metadata.max_stable_version());
+
+    let at_max = conn.request(MetadataRequest::default()).await.unwrap();
+    let oldest = ApiKey::Metadata
+        .stable_versions()
+        .intersect(&broker_range)
+        .unwrap()
+        .min;
+    let at_min = conn
+        .request_at(oldest, MetadataRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(at_max.brokers.len(), at_min.brokers.len());
+
+    // ApiVersions v0 has no tagged fields; the answer still decodes.
+    let v0 = conn
+        .request_at(0, ApiVersionsRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(v0.error_code, 0);
+    assert!(!v0.api_keys.is_empty());
+}
