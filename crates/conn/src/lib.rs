@@ -128,6 +128,7 @@ pub mod sasl;
 mod transport;
 mod versions;
 
+pub use cluster::Cluster;
 pub use config::ConnConfig;
 pub use conn::Conn;
 pub use driver::Stats;
@@ -136,7 +137,6 @@ pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
 pub use retry::{Backoff, retry};
-pub use cluster::Cluster;
 pub use transport::{CoordinatorKey, Purpose, Transport, TransportConfig};
 
 pub use kafkit_protocol::compression::Compression;
