@@ -158,6 +158,8 @@ impl RawClient {
                 }],
                 ..Default::default()
             }],
+            // -1: a consumer. The generated default, 0, would ask as follower 0.
+            replica_id: -1,
             ..Default::default()
         };
         let response = self.send(&request);
