@@ -33,7 +33,9 @@ mod broker;
 mod client;
 mod ops;
 mod proxy;
+mod tls_proxy;
 
 pub use broker::{TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};
 pub use proxy::{ScriptedServer, StallingProxy};
+pub use tls_proxy::{TestPki, TlsProxy, socat_or_skip};

@@ -8,6 +8,7 @@
 
 mod broker;
 mod codegen;
+mod deps;
 mod layers;
 mod tansu;
 mod test;

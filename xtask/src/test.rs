@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 
 use crate::broker::Broker;
 use crate::util::{Steps, cargo, run, succeeds};
-use crate::{codegen, layers, tansu};
+use crate::{codegen, deps, layers, tansu};
 
 /// The bootstrap list of `docker/docker-compose.yml`'s three brokers.
 const DOCKER_BROKERS: &str = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094";
@@ -75,7 +75,9 @@ fn lint_steps(steps: &mut Steps) {
 /// loopback port, runs `cargo test -p kafkit-tests` with `KAFKIT_BROKERS`
 /// (and `KAFKIT_BROKERS_TANSU=1`, so tests skip only tansu's known bugs)
 /// pointing at it, and stops the broker afterwards, whether the tests passed
-/// or not. Tests that stop or restart a broker start a private one.
+/// or not. Tests that stop or restart a broker start a private one. It
+/// also installs `socat` (for the TLS tests) when it is missing and this
+/// runs as root, as CI does.
 ///
 /// With `--docker` the tests run against the three-broker Apache Kafka
 /// cluster of `docker/docker-compose.yml` instead, which must already be up
@@ -91,6 +93,8 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
         return run(cmd.env("KAFKIT_BROKERS", DOCKER_BROKERS));
     }
     let binary = tansu::ensure()?;
+    // The TLS tests put socat in front of tansu, which has no TLS.
+    deps::ensure_socat()?;
     // Dropped (killed and reaped) when this function returns, pass or fail.
     let broker = Broker::start(&binary, 0, true)?;
     println!(

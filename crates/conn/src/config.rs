@@ -1,8 +1,12 @@
 //! [`ConnConfig`]: how one broker connection behaves.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Error;
+#[cfg(feature = "tls")]
+use crate::TlsConfig;
+use crate::sasl::Mechanism;
 
 /// Settings for one broker connection. Every field documents its default
 /// and why; [`ConnConfig::validate`] checks them when a connection opens.
@@ -15,7 +19,11 @@ use crate::Error;
 /// };
 /// assert_eq!(config.client_id.as_deref(), Some("kafkit"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `ConnConfig` is not `PartialEq`: a SASL [`Mechanism`] is a trait object
+/// (it may hold a token provider), and comparing configurations is not
+/// something a client needs. `Debug` never prints a password, token or key.
+#[derive(Debug, Clone)]
 pub struct ConnConfig {
     /// The `client_id` sent in every request header. Default `Some("kafkit")`:
     /// brokers use it in logs, metrics and quotas, so it should name the
@@ -56,6 +64,19 @@ pub struct ConnConfig {
     /// at once, and Nagle's algorithm would only delay small requests such
     /// as heartbeats by up to 40 ms.
     pub nodelay: bool,
+    /// Connect with TLS. Default `None` (plaintext), as a Kafka listener is
+    /// unless configured otherwise. The handshake runs right after the TCP
+    /// connect and both must finish within `connect_timeout`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsConfig>,
+    /// Authenticate with this SASL mechanism right after version
+    /// negotiation, before the connection is handed out. Default `None`.
+    /// When the broker limits the session (KIP-368,
+    /// `connections.max.reauth.ms`), the connection stops taking requests at
+    /// 85% of the lifetime and closes once the in-flight ones are answered,
+    /// so that [`Transport`](crate::Transport) dials (and authenticates) a
+    /// fresh one instead of being cut off by the broker.
+    pub sasl: Option<Arc<dyn Mechanism>>,
 }
 
 impl Default for ConnConfig {
@@ -68,6 +89,9 @@ impl Default for ConnConfig {
             max_in_flight: 100,
             max_response_size: 100 << 20,
             nodelay: true,
+            #[cfg(feature = "tls")]
+            tls: None,
+            sasl: None,
         }
     }
 }

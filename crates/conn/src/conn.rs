@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Command, Driver, Reader, Shared, Stats, Writer};
+use crate::sasl;
 use crate::versions::{self, BrokerVersions};
 use crate::{ConnConfig, Error, ErrorKind};
 
@@ -37,39 +38,51 @@ impl Conn {
         Conn::dial_with(addr, ConnConfig::default()).await
     }
 
-    /// Connects to `addr` with `config`: TCP connect (within
-    /// `connect_timeout`), then ApiVersions (within `request_timeout`).
+    /// Connects to `addr` with `config`: TCP connect and, with
+    /// [`ConnConfig::tls`], the TLS handshake (together within
+    /// `connect_timeout`), then ApiVersions (within `request_timeout`), then
+    /// SASL authentication with [`ConnConfig::sasl`].
+    ///
+    /// Errors: [`ErrorKind::Tls`] when the handshake fails or the broker's
+    /// certificate is rejected, [`ErrorKind::Sasl`] when authentication is.
     ///
     /// Cancel safety: dropping the future closes the half-open connection.
     pub async fn dial_with(addr: impl fmt::Display, config: ConnConfig) -> Result<Conn, Error> {
         config.validate()?;
         let addr = addr.to_string();
-        let connect = TcpStream::connect(&addr);
-        let stream = match tokio::time::timeout(config.connect_timeout, connect).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(Error::io(e).with_broker(&addr)),
+        let timeout = config.connect_timeout;
+        let halves = match tokio::time::timeout(timeout, Conn::connect(&addr, &config)).await {
+            Ok(halves) => halves.map_err(|e| e.with_broker(&addr))?,
             Err(_) => {
                 return Err(Error::new(ErrorKind::Timeout)
-                    .with_message(format!(
-                        "connect took longer than {:?}",
-                        config.connect_timeout
-                    ))
+                    .with_message(format!("connect took longer than {timeout:?}"))
                     .with_broker(&addr));
             }
         };
-        stream
-            .set_nodelay(config.nodelay)
-            .map_err(|e| Error::io(e).with_broker(&addr))?;
+        Conn::open(halves, addr, config).await
+    }
+
+    /// The TCP connect and, if configured, the TLS handshake.
+    async fn connect(addr: &str, config: &ConnConfig) -> Result<(Reader, Writer), Error> {
+        let stream = TcpStream::connect(addr).await.map_err(Error::io)?;
+        stream.set_nodelay(config.nodelay).map_err(Error::io)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            let stream = crate::tls::connect(tls, stream, addr).await?;
+            let (reader, writer) = tokio::io::split(stream);
+            return Ok((Box::new(reader), Box::new(writer)));
+        }
         // TCP halves need no lock between them, unlike `tokio::io::split`.
         let (reader, writer) = stream.into_split();
-        Conn::open((Box::new(reader), Box::new(writer)), addr, config).await
+        Ok((Box::new(reader), Box::new(writer)))
     }
 
     /// Opens a connection over a `stream` the caller has already connected
     /// (a TLS stream, a proxy tunnel, a Unix socket), then negotiates
     /// versions as [`dial_with`](Conn::dial_with) does. `addr` names the
-    /// broker in errors and traces. `connect_timeout` and `nodelay` are the
-    /// caller's business here.
+    /// broker in errors and traces. `connect_timeout`, `nodelay` and `tls`
+    /// are the caller's business here; [`ConnConfig::sasl`] still
+    /// authenticates.
     ///
     /// Cancel safety: dropping the future closes the stream.
     pub async fn from_stream<S>(
@@ -90,7 +103,8 @@ impl Conn {
         .await
     }
 
-    /// Starts the driver on `halves` and runs the ApiVersions handshake.
+    /// Starts the driver on `halves`, runs the ApiVersions handshake and,
+    /// if configured, SASL authentication.
     async fn open(
         halves: (Reader, Writer),
         addr: String,
@@ -102,14 +116,42 @@ impl Conn {
         Driver::spawn(halves, shared.clone(), receiver);
         let conn = Conn { shared, commands };
         // On failure `conn` is dropped here, which stops the driver.
-        versions::negotiate(&conn, timeout).await?;
+        if let Err(e) = versions::negotiate(&conn, timeout).await {
+            return Err(conn.opening_error(e));
+        }
+        if let Some(mechanism) = conn.shared.config.sasl.clone() {
+            let session = sasl::authenticate(&conn, mechanism.as_ref())
+                .await
+                .map_err(|e| conn.opening_error(Error::from(e)))?;
+            if let Some(at) = conn.shared.set_session(session) {
+                // The driver is waiting on the socket and its channel, not
+                // on `Shared`: tell it when to retire.
+                let _ = conn.commands.send(Command::RetireAt(at));
+            }
+        }
         tracing::debug!(broker = %conn.addr(), "connected");
         Ok(conn)
+    }
+
+    /// A TLS 1.3 broker that rejects our client certificate says so only
+    /// after the client finished its handshake, so the rejection arrives as
+    /// an IO error on the first request: name it as the TLS error it is.
+    fn opening_error(&self, e: Error) -> Error {
+        #[cfg(feature = "tls")]
+        let e = crate::tls::classify(e);
+        e.with_broker(self.addr())
     }
 
     /// The address this connection was dialled with.
     pub fn addr(&self) -> &str {
         &self.shared.addr
+    }
+
+    /// The SASL session, when [`ConnConfig::sasl`] authenticated this
+    /// connection: the mechanism and the session lifetime the broker granted
+    /// (KIP-368).
+    pub fn sasl_session(&self) -> Option<&sasl::Authenticated> {
+        self.shared.session.get()
     }
 
     /// The configuration this connection runs with.

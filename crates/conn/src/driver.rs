@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
+use crate::sasl::Authenticated;
 use crate::versions::BrokerVersions;
 use crate::{ConnConfig, Error, ErrorKind};
 
@@ -30,6 +31,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How many acks=0 correlation ids are remembered in case the broker
 /// answers them anyway (see [`Driver::dispatch`]).
 const SPURIOUS_ANSWER_WINDOW: usize = 1024;
+
+/// The fraction of a SASL session's lifetime after which the connection
+/// retires (see [`Shared::set_session`]).
+const SESSION_RETIRE_FRACTION: f64 = 0.85;
 
 /// State shared by the handles and the driver task.
 #[derive(Debug)]
@@ -40,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) versions: OnceLock<BrokerVersions>,
     pub(crate) counters: Counters,
+    /// The SASL session, set once authentication succeeds.
+    pub(crate) session: OnceLock<Authenticated>,
     closed: AtomicBool,
     fatal: Mutex<Option<Error>>,
 }
@@ -53,9 +60,21 @@ impl Shared {
             next_correlation_id: AtomicI32::new(0),
             versions: OnceLock::new(),
             counters: Counters::default(),
+            session: OnceLock::new(),
             closed: AtomicBool::new(false),
             fatal: Mutex::new(None),
         }
+    }
+
+    /// Records a SASL session and returns when the connection must retire:
+    /// at 85% of the session's lifetime (Java re-authenticates at 85-95%),
+    /// if the broker limits it. See [`Command::RetireAt`].
+    pub(crate) fn set_session(&self, session: Authenticated) -> Option<Instant> {
+        let retire_at = session
+            .session_lifetime
+            .map(|lifetime| Instant::now() + lifetime.mul_f64(SESSION_RETIRE_FRACTION));
+        let _ = self.session.set(session);
+        retire_at
     }
 
     /// True once the connection can no longer carry requests.
@@ -146,6 +165,11 @@ pub(crate) enum Command {
     Fail(Error),
     /// Stop taking requests, finish the in-flight ones, shut down.
     Close(oneshot::Sender<Result<(), Error>>),
+    /// At this instant the SASL session is about to expire (KIP-368): stop
+    /// taking requests, answer the in-flight ones and close, so the broker
+    /// never sees a request on an expired session (it would close the
+    /// connection under it) and the pool dials a freshly authenticated one.
+    RetireAt(Instant),
 }
 
 struct Pending {
@@ -182,6 +206,8 @@ pub(crate) struct Driver {
     unanswered_ids: VecDeque<i32>,
     closing: Option<oneshot::Sender<Result<(), Error>>>,
     idle_since: Instant,
+    /// See [`Command::RetireAt`].
+    retire_at: Option<Instant>,
 }
 
 impl Driver {
@@ -204,6 +230,7 @@ impl Driver {
             unanswered_ids: VecDeque::new(),
             closing: None,
             idle_since: Instant::now(),
+            retire_at: None,
         };
         tokio::spawn(driver.run());
     }
@@ -223,7 +250,7 @@ impl Driver {
             match command {
                 Command::Request { reply, .. } => drop(reply.send(Err(error.clone()))),
                 Command::Close(ack) => drop(ack.send(Ok(()))),
-                Command::Fail(_) => {}
+                Command::Fail(_) | Command::RetireAt(_) => {}
             }
         }
         for (_, p) in self.pending.drain() {
@@ -252,6 +279,7 @@ impl Driver {
                 Some(t) if idle && self.closing.is_none() => Some(self.idle_since + t),
                 _ => None,
             };
+            let retire_at = self.retire_at.filter(|_| self.closing.is_none());
             self.reserve_read_space();
             tokio::select! {
                 command = self.commands.recv(), if self.closing.is_none() => match command {
@@ -271,6 +299,7 @@ impl Driver {
                         }
                     }
                     Some(Command::Fail(error)) => return Err(error),
+                    Some(Command::RetireAt(at)) => self.retire_at = Some(at),
                     Some(Command::Close(ack)) => {
                         self.shared.mark_closed(Error::closed("closed by Conn::close"));
                         self.closing = Some(ack);
@@ -303,6 +332,15 @@ impl Driver {
                 },
                 () = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
                     return Err(Error::closed("idle timeout"));
+                },
+                () = sleep_until(retire_at.unwrap_or_else(Instant::now)), if retire_at.is_some() => {
+                    tracing::debug!(broker = %self.shared.addr, "SASL session about to expire: retiring the connection");
+                    self.shared.mark_closed(Error::closed(
+                        "the SASL session is about to expire (KIP-368): dial a new connection",
+                    ));
+                    // Nobody waits for this close to finish.
+                    self.closing = Some(oneshot::channel().0);
+                    closing_until = close_deadline(&self.shared.config);
                 },
                 () = sleep_until(closing_until.unwrap_or_else(Instant::now)), if closing_until.is_some() => {
                     return Err(Error::new(ErrorKind::Timeout)

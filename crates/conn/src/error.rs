@@ -15,8 +15,48 @@ use std::sync::Arc;
 
 use kafkit_protocol::{ApiKey, DecodeError, EncodeError, ErrorCode, VersionRange};
 
+use crate::sasl::SaslError;
+
+/// Which TLS step failed. Returned inside [`ErrorKind::Tls`]; the error's
+/// message and source say why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The CA file could not be read, holds no certificate, or the system
+    /// has no root certificates.
+    BadCa,
+    /// The client certificate or key could not be read or do not match.
+    BadClientCertificate,
+    /// The name to verify is not a valid DNS name or IP address.
+    InvalidServerName,
+    /// The broker's certificate failed verification (unknown issuer,
+    /// expired, wrong name, ...). The peer may not be the broker it claims.
+    CertificateRejected,
+    /// The handshake failed otherwise: the peer does not speak TLS, shares
+    /// no protocol version or cipher suite, or rejected us (with TLS 1.3 a
+    /// broker that requires a client certificate says so only after the
+    /// handshake, so this also covers a missing or unknown client
+    /// certificate found while the connection opens).
+    Handshake,
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsErrorKind::BadCa => "bad CA certificates",
+            TlsErrorKind::BadClientCertificate => "bad client certificate or key",
+            TlsErrorKind::InvalidServerName => "invalid server name",
+            TlsErrorKind::CertificateRejected => "broker certificate rejected",
+            TlsErrorKind::Handshake => "handshake failed",
+        })
+    }
+}
+
 /// What went wrong, without the context. Returned by [`Error::kind`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `PartialEq` compares [`ErrorKind::Sasl`] errors by their message, since
+/// a [`SaslError`] may wrap a token provider's error, which has no equality.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The socket failed (connect, read or write). The connection is dead.
@@ -51,7 +91,48 @@ pub enum ErrorKind {
     Encode(EncodeError),
     /// An invalid argument or configuration (nothing was sent).
     Config(String),
+    /// TLS failed: bad certificates or keys in the configuration, or the
+    /// handshake with the broker. The kind says which step.
+    Tls(TlsErrorKind),
+    /// SASL authentication failed while the connection opened: the broker
+    /// rejected the credentials or the mechanism, or the exchange broke
+    /// down. A failed request during the exchange is reported as that
+    /// request's own error (IO, timeout) instead.
+    Sasl(SaslError),
 }
+
+impl PartialEq for ErrorKind {
+    fn eq(&self, other: &Self) -> bool {
+        use ErrorKind as K;
+        match (self, other) {
+            (K::Io(a), K::Io(b)) => a == b,
+            (K::Timeout, K::Timeout) | (K::Closed, K::Closed) => true,
+            (
+                K::UnsupportedVersion { api, ours, broker },
+                K::UnsupportedVersion {
+                    api: a,
+                    ours: o,
+                    broker: b,
+                },
+            ) => (api, ours, broker) == (a, o, b),
+            (K::Broker(a), K::Broker(b)) => a == b,
+            (K::Protocol(a), K::Protocol(b)) => a == b,
+            (K::Desynchronized { correlation_id: a }, K::Desynchronized { correlation_id: b }) => {
+                a == b
+            }
+            (K::Encode(a), K::Encode(b)) => a == b,
+            (K::Config(a), K::Config(b)) => a == b,
+            (K::Tls(a), K::Tls(b)) => a == b,
+            (K::Sasl(a), K::Sasl(b)) => {
+                std::mem::discriminant(a) == std::mem::discriminant(b)
+                    && a.to_string() == b.to_string()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ErrorKind {}
 
 /// An error from `kafkit-conn`: an [`ErrorKind`] with context.
 ///
@@ -175,6 +256,11 @@ impl Error {
         self.inner.partition
     }
 
+    /// The IO error underneath, for [`ErrorKind::Io`] errors.
+    pub(crate) fn io_source(&self) -> Option<&std::io::Error> {
+        self.inner.source.as_deref()
+    }
+
     /// Adds the broker address (kept if already set).
     pub fn with_broker(mut self, broker: &str) -> Error {
         self.inner.broker.get_or_insert_with(|| broker.to_owned());
@@ -213,6 +299,23 @@ impl From<DecodeError> for Error {
     }
 }
 
+impl From<SaslError> for Error {
+    /// A request that failed during the exchange keeps its own kind (a
+    /// timeout stays retriable); everything else is [`ErrorKind::Sasl`].
+    fn from(e: SaslError) -> Error {
+        match e {
+            SaslError::Connection(mut inner) => {
+                inner
+                    .inner
+                    .message
+                    .get_or_insert_with(|| "during SASL authentication".to_owned());
+                inner
+            }
+            e => Error::new(ErrorKind::Sasl(e)),
+        }
+    }
+}
+
 impl From<EncodeError> for Error {
     fn from(e: EncodeError) -> Error {
         Error::new(ErrorKind::Encode(e))
@@ -247,6 +350,8 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::Encode(e) => write!(f, "cannot encode request: {e}"),
             ErrorKind::Config(why) => write!(f, "invalid configuration: {why}"),
+            ErrorKind::Tls(kind) => write!(f, "TLS: {kind}"),
+            ErrorKind::Sasl(e) => write!(f, "SASL authentication failed: {e}"),
         }
     }
 }

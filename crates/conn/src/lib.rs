@@ -102,12 +102,71 @@
 //! driver task stops; [`Conn::close`] instead waits for in-flight requests
 //! and reports how the connection ended.
 //!
+//! # TLS and SASL
+//!
+//! Both are settings of [`ConnConfig`], so every connection a [`Transport`]
+//! dials (through [`TransportConfig::conn`]) uses them too.
+//!
+//! **TLS** ([`ConnConfig::tls`], the default `tls` feature) uses rustls with
+//! the ring provider. A [`TlsConfig`] trusts the system roots or a CA file,
+//! may present a client certificate (mutual TLS), and verifies the host part
+//! of the dialled address unless [`TlsConfigBuilder::server_name`] names
+//! another. Certificates and keys are read once, by
+//! [`TlsConfigBuilder::build`]; the handshake runs right after the TCP
+//! connect, within [`ConnConfig::connect_timeout`]. Failures are
+//! [`ErrorKind::Tls`] with a [`TlsErrorKind`]: a bad CA file, a bad client
+//! certificate, a broker certificate that fails verification, or a failed
+//! handshake (including a broker that rejects the client certificate,
+//! which TLS 1.3 reports only after the handshake: it is recognised while
+//! the connection opens).
+//!
+//! ```no_run
+//! use kafkit_conn::{Conn, ConnConfig, TlsConfig};
+//!
+//! # async fn example() -> Result<(), kafkit_conn::Error> {
+//! let tls = TlsConfig::builder()
+//!     .ca_file("/etc/kafka/ca.pem")
+//!     .client_cert_files("/etc/kafka/client.pem", "/etc/kafka/client.key")
+//!     .build()?;
+//! let config = ConnConfig { tls: Some(tls), ..Default::default() };
+//! let conn = Conn::dial_with("kafka-1.example.com:9093", config).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **SASL** ([`ConnConfig::sasl`]) runs `SaslHandshake` and
+//! `SaslAuthenticate` (KIP-152) right after version negotiation, before
+//! [`Conn::dial_with`] returns: PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER
+//! ship in [`sasl`], and any [`sasl::Mechanism`] plugs in. A rejection is
+//! [`ErrorKind::Sasl`]; no error or `Debug` output quotes a secret. When
+//! the broker limits the session (KIP-368, `connections.max.reauth.ms`),
+//! the connection retires at 85% of the lifetime: it stops taking requests
+//! (they fail with a retriable [`ErrorKind::Closed`]), answers those in
+//! flight and closes, and [`Transport`] dials and authenticates a fresh
+//! one. kafkit does not re-authenticate in place, which would need the
+//! driver to hold back other requests during the exchange.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kafkit_conn::{Conn, ConnConfig, sasl::Scram};
+//!
+//! # async fn example() -> Result<(), kafkit_conn::Error> {
+//! let config = ConnConfig {
+//!     sasl: Some(Arc::new(Scram::sha512("alice", "alice-secret"))),
+//!     ..Default::default()
+//! };
+//! let conn = Conn::dial_with("kafka-1.example.com:9093", config).await?;
+//! println!("{:?}", conn.sasl_session());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Features
 //!
-//! TLS and SASL are being built: the [`sasl`] module holds the sans-IO
-//! mechanisms; wiring them into [`Conn::dial_with`] comes next. Until then,
-//! [`Conn::from_stream`] runs a connection over any stream the caller has
-//! connected, such as a TLS stream from `tokio-rustls`.
+//! - `tls` (default): [`TlsConfig`] and [`ConnConfig::tls`], with rustls
+//!   and its ring provider (not aws-lc-rs, which needs a C toolchain and
+//!   cmake). Without it, [`Conn::from_stream`] still runs a connection over
+//!   any stream the caller has connected.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -125,6 +184,8 @@ mod ops_offsets;
 mod ops_partition;
 mod retry;
 pub mod sasl;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod versions;
 
@@ -132,11 +193,13 @@ pub use cluster::Cluster;
 pub use config::ConnConfig;
 pub use conn::Conn;
 pub use driver::Stats;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, TlsErrorKind};
 pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
 pub use retry::{Backoff, retry};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use transport::{CoordinatorKey, Purpose, Transport, TransportConfig};
 
 pub use kafkit_protocol::compression::Compression;

@@ -1,0 +1,70 @@
+//! System packages the integration tests need, installed on demand.
+//!
+//! CI runs `cargo xtask test` as root on a fresh Debian machine, so a
+//! missing package is installed with apt; elsewhere we only say how.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Once;
+
+use anyhow::{Result, bail};
+
+use crate::util::run;
+
+/// Makes sure `socat` is on `PATH`: the TLS tests put it in front of tansu,
+/// which has no TLS of its own. As root, installs Debian's `socat` package
+/// (running `apt-get update` first, once per xtask run); otherwise prints
+/// how to install it and lets the tests say so too.
+pub fn ensure_socat() -> Result<()> {
+    ensure_package("socat", "socat")
+}
+
+fn ensure_package(binary: &str, package: &str) -> Result<()> {
+    if on_path(binary) {
+        return Ok(());
+    }
+    if !is_root() || !on_path("apt-get") {
+        println!(
+            "warning: `{binary}` is not installed and this is not a root Debian shell; \
+             tests that need it will fail. Install it with `sudo apt-get install {package}`."
+        );
+        return Ok(());
+    }
+    apt_get_update()?;
+    println!("installing `{package}` (needed by the integration tests)");
+    run(apt_get().args(["install", "-y", "--no-install-recommends", package]))?;
+    if !on_path(binary) {
+        bail!("`apt-get install {package}` succeeded but `{binary}` is still not on PATH");
+    }
+    Ok(())
+}
+
+fn apt_get() -> Command {
+    let mut cmd = Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    cmd
+}
+
+/// `apt-get update`, at most once per process: a fresh machine has no
+/// package lists, and one refresh serves every package installed after it.
+fn apt_get_update() -> Result<()> {
+    static UPDATE: Once = Once::new();
+    let mut result = Ok(());
+    UPDATE.call_once(|| result = run(apt_get().args(["update", "-q"])));
+    result
+}
+
+fn on_path(binary: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| Path::new(&dir).join(binary).is_file())
+    })
+}
+
+/// True when running as root (uid 0), asked of `id` to stay free of
+/// `unsafe` libc calls.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.status.success() && out.stdout.trim_ascii() == b"0")
+}
