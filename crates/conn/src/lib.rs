@@ -82,13 +82,18 @@
 //!
 //! [`Transport`] is the cluster-aware layer above [`Conn`] that the reader,
 //! writer and admin crates share: it bootstraps from several addresses,
-//! caches metadata (refreshed when older than
-//! [`TransportConfig::metadata_max_age`] and after leadership or connection
-//! errors reported to [`Transport::on_error`]), finds partition leaders and
-//! group or transaction coordinators, and pools one [`Conn`] per broker and
-//! [`Purpose`], so a long fetch poll never delays a produce or a heartbeat.
-//! [`Transport::retry`] retries what [`Error::is_retriable`] allows, with
-//! capped exponential [`Backoff`] and jitter.
+//! caches the metadata of the topics in use (a background task refreshes it
+//! every [`TransportConfig::metadata_max_age`]; leadership and connection
+//! errors reported to [`Transport::on_error`] refresh it soon, no more often
+//! than [`TransportConfig::metadata_min_age`], with concurrent callers
+//! sharing one request; an answer with an older leader epoch never replaces
+//! a newer one, KIP-320), finds partition leaders and group or transaction
+//! coordinators, and pools one [`Conn`] per broker and [`Purpose`], so a
+//! long fetch poll never delays a produce or a heartbeat; brokers that leave
+//! the cluster lose their connections. [`Transport::retry`] and
+//! [`Transport::on_leader`] retry what [`Error::is_retriable`] allows, with
+//! capped exponential [`Backoff`] and jitter, within an attempt limit and a
+//! deadline.
 //!
 //! # Cancel safety
 //!
@@ -170,7 +175,6 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod cluster;
 mod config;
 mod conn;
 mod driver;
@@ -182,14 +186,12 @@ mod ops_cluster;
 mod ops_fetch;
 mod ops_offsets;
 mod ops_partition;
-mod retry;
 pub mod sasl;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
 mod versions;
 
-pub use cluster::Cluster;
 pub use config::ConnConfig;
 pub use conn::Conn;
 pub use driver::Stats;
@@ -197,10 +199,9 @@ pub use error::{Error, ErrorKind, TlsErrorKind};
 pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
-pub use retry::{Backoff, retry};
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsConfigBuilder};
-pub use transport::{CoordinatorKey, Purpose, Transport, TransportConfig};
+pub use transport::{Backoff, Cluster, CoordinatorKey, Purpose, Transport, TransportConfig, retry};
 
 pub use kafkit_protocol::compression::Compression;
 pub use kafkit_protocol::records::Record;

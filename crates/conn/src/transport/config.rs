@@ -1,0 +1,140 @@
+//! [`TransportConfig`]: how a [`Transport`](crate::Transport) finds the
+//! cluster, keeps its metadata fresh and retries.
+
+use std::time::Duration;
+
+use crate::{Backoff, ConnConfig, Error};
+
+/// Settings for a [`Transport`](crate::Transport). Every field documents its
+/// default and why; [`Transport::connect`](crate::Transport::connect) checks
+/// them with [`validate`](TransportConfig::validate).
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// `host:port` addresses to learn the cluster from; tried in order
+    /// until one answers. Only needed at start and when every known broker
+    /// is unreachable.
+    pub bootstrap: Vec<String>,
+    /// The settings of every connection.
+    pub conn: ConnConfig,
+    /// How often a background task refreshes the metadata even when nothing
+    /// went wrong, and the age past which a lookup refreshes it first.
+    /// Default 5 minutes, Java's `metadata.max.age.ms` and franz-go's
+    /// `MetadataMaxAge`: leadership changes are normally learned sooner,
+    /// from errors (see [`Transport::on_error`](crate::Transport::on_error));
+    /// the timer catches new partitions and brokers that no error reveals.
+    pub metadata_max_age: Duration,
+    /// The least time between two refreshes triggered by errors; a caller
+    /// that wants a refresh sooner waits for the rest of it (and shares the
+    /// refresh with every other caller waiting). Default 100 ms, as Java
+    /// spaces metadata refreshes by `retry.backoff.ms`: a burst of
+    /// `NOT_LEADER_OR_FOLLOWER` answers from one election then costs one
+    /// Metadata request, not one per failed request, while a moved leader
+    /// is still found within a retry's first backoff. (franz-go's
+    /// `MetadataMinAge` defaults to a more conservative 5 s.) Failed
+    /// refreshes back off further, doubling up to `backoff.max`.
+    pub metadata_min_age: Duration,
+    /// Topics no lookup asked about for this long drop out of the refreshes
+    /// (they are fetched again on their next lookup). Default 5 minutes,
+    /// Java's `metadata.max.idle.ms`: a client that stopped writing to a
+    /// topic should not keep paying for its metadata.
+    pub metadata_idle: Duration,
+    /// Whether Metadata requests ask the broker to create the topics they
+    /// name. Default `false`, as in franz-go: the transport looks topics up
+    /// for reads, retries and periodic refreshes, and with `true` a typo, a
+    /// consumer of a deleted topic, or a refresh racing a `DeleteTopics`
+    /// would silently (re)create a topic with the broker's default
+    /// partitions and replication. Producers that rely on the broker's
+    /// `auto.create.topics.enable` can opt in.
+    pub allow_auto_topic_creation: bool,
+    /// How [`Transport::retry`](crate::Transport::retry) spaces its
+    /// attempts, and how many it makes (defaults: 100 ms doubling to 1 s,
+    /// Java's `retry.backoff.ms` and `retry.backoff.max.ms`, ±20 % jitter,
+    /// 5 attempts, 60 s in all).
+    pub backoff: Backoff,
+}
+
+impl TransportConfig {
+    /// Defaults, bootstrapping from `bootstrap`.
+    pub fn new<S: Into<String>>(bootstrap: impl IntoIterator<Item = S>) -> TransportConfig {
+        TransportConfig {
+            bootstrap: bootstrap.into_iter().map(Into::into).collect(),
+            conn: ConnConfig::default(),
+            metadata_max_age: Duration::from_secs(5 * 60),
+            metadata_min_age: Duration::from_millis(100),
+            metadata_idle: Duration::from_secs(5 * 60),
+            allow_auto_topic_creation: false,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Checks the rules that span fields, and the connection settings.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.bootstrap.is_empty() {
+            return Err(Error::config("the bootstrap list is empty"));
+        }
+        if self.metadata_max_age.is_zero() {
+            return Err(Error::config("metadata_max_age must be positive"));
+        }
+        if self.metadata_min_age > self.metadata_max_age {
+            return Err(Error::config(
+                "metadata_min_age must not exceed metadata_max_age",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.backoff.jitter) {
+            return Err(Error::config("backoff.jitter must be within 0.0..=1.0"));
+        }
+        if self.backoff.initial > self.backoff.max {
+            return Err(Error::config("backoff.initial must not exceed backoff.max"));
+        }
+        self.conn.validate()
+    }
+
+    /// The spacing of refreshes: `metadata_min_age`, doubling after each
+    /// failed refresh up to `backoff.max`.
+    pub(crate) fn refresh_backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.metadata_min_age,
+            max: self.backoff.max.max(self.metadata_min_age),
+            jitter: self.backoff.jitter,
+            max_attempts: u32::MAX,
+            deadline: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_values() {
+        let c = TransportConfig::new(["a:9092", "b:9092"]);
+        assert_eq!(c.bootstrap, ["a:9092", "b:9092"]);
+        assert_eq!(c.metadata_max_age, Duration::from_secs(300));
+        assert_eq!(c.metadata_min_age, Duration::from_millis(100));
+        assert!(!c.allow_auto_topic_creation);
+        assert_eq!(c.backoff.initial, Duration::from_millis(100));
+        assert_eq!(c.backoff.max, Duration::from_secs(1));
+        assert_eq!(c.backoff.max_attempts, 5);
+        assert_eq!(c.backoff.deadline, Some(Duration::from_secs(60)));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn rules_across_fields_are_checked() {
+        let mut c = TransportConfig::new(["a:9092"]);
+        c.metadata_min_age = Duration::from_secs(600);
+        assert!(c.validate().is_err());
+        let mut c = TransportConfig::new(["a:9092"]);
+        c.backoff.jitter = 2.0;
+        assert!(c.validate().is_err());
+        let mut c = TransportConfig::new(["a:9092"]);
+        c.metadata_max_age = Duration::ZERO;
+        assert!(c.validate().is_err());
+        assert!(
+            TransportConfig::new(Vec::<String>::new())
+                .validate()
+                .is_err()
+        );
+    }
+}
