@@ -257,6 +257,7 @@ impl Error {
     }
 
     /// The IO error underneath, for [`ErrorKind::Io`] errors.
+    #[cfg(feature = "tls")]
     pub(crate) fn io_source(&self) -> Option<&std::io::Error> {
         self.inner.source.as_deref()
     }
@@ -469,6 +470,36 @@ mod tests {
         });
         let text = e.to_string();
         assert!(text.contains("v4-18") && text.contains("v0-3"), "{text}");
+        assert!(!e.is_retriable());
+    }
+
+    #[test]
+    fn sasl_kinds_compare_by_variant_and_message() {
+        let nonce = ErrorKind::Sasl(SaslError::InvalidNonce);
+        assert_eq!(nonce, ErrorKind::Sasl(SaslError::InvalidNonce));
+        assert_ne!(nonce, ErrorKind::Sasl(SaslError::ServerSignatureMismatch));
+        assert_ne!(nonce, ErrorKind::Timeout);
+        assert!(!Error::new(nonce).is_retriable());
+    }
+
+    #[test]
+    fn a_request_failing_mid_sasl_keeps_its_own_kind() {
+        let e = Error::from(SaslError::Connection(Error::new(ErrorKind::Timeout)));
+        assert_eq!(e.kind(), &ErrorKind::Timeout);
+        assert!(e.is_retriable());
+        assert!(e.to_string().contains("during SASL authentication"), "{e}");
+        let rejected = Error::from(SaslError::Rejected {
+            code: ErrorCode::SASL_AUTHENTICATION_FAILED,
+            message: Some("bad password".into()),
+        });
+        assert!(matches!(rejected.kind(), ErrorKind::Sasl(_)));
+        assert!(rejected.to_string().contains("bad password"), "{rejected}");
+    }
+
+    #[test]
+    fn tls_kinds_display_the_failed_step() {
+        let e = Error::new(ErrorKind::Tls(TlsErrorKind::CertificateRejected));
+        assert_eq!(e.to_string(), "TLS: broker certificate rejected");
         assert!(!e.is_retriable());
     }
 }
