@@ -30,6 +30,10 @@
 //! leaves `wanted > satisfied`, so it gets a refresh of its own, since the
 //! fetch in flight may have been answered before the broker knew.
 //!
+//! A refresh that is not urgent also checks, under the lock that notes the
+//! generation, that one is still due: the background task waking for a
+//! refresh some caller has just made finds nothing due and fetches nothing.
+//!
 //! The mutex is tokio's, and nothing else is held across an await: a
 //! cancelled refresh releases it and the next waiter fetches instead.
 
@@ -172,8 +176,12 @@ impl Inner {
     }
 
     /// Refreshes `scope`, unless a refresh that covers `needs` finished
-    /// while this one waited its turn (see the module docs). `urgent`
-    /// skips the `metadata_min_age` spacing.
+    /// while this one waited its turn (see the module docs). An `urgent`
+    /// refresh always fetches, at once; any other fetches only if a refresh
+    /// is due (asked for, retrying a failure, or the metadata expired),
+    /// checked under the same lock that notes the generation, so a refresh
+    /// that finishes just before cannot be repeated, and no sooner than the
+    /// `metadata_min_age` spacing allows.
     pub(super) async fn refresh(
         &self,
         reason: &'static str,
@@ -183,6 +191,12 @@ impl Inner {
     ) -> Result<Arc<Cluster>, Error> {
         let (seen, wanted) = {
             let s = lock(&self.metadata.state);
+            let due = s.wanted > s.satisfied
+                || s.failures > 0
+                || s.last_success.elapsed() >= self.config.metadata_max_age;
+            if !urgent && !due {
+                return Ok(s.cluster.clone());
+            }
             (s.generation, s.wanted)
         };
         let _turn = self.metadata.one_at_a_time.lock().await;

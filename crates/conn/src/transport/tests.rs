@@ -167,6 +167,32 @@ async fn concurrent_callers_share_one_metadata_request() {
 }
 
 #[tokio::test]
+async fn a_refresh_that_is_no_longer_due_is_not_repeated() {
+    let fake = FakeCluster::start(1).await;
+    fake.set_topic("t", 1, &[(1, 0)]);
+    let transport = Transport::connect(config(&fake)).await.unwrap();
+    transport.on_error(&not_leader());
+    within("a refresh", transport.cluster_for(&["t"]))
+        .await
+        .unwrap();
+    let count = fake.metadata_count();
+    // What the background task does when it wakes after a caller already
+    // refreshed: nothing is due, so nothing is fetched.
+    let inner = &transport.inner;
+    inner
+        .refresh("timer", metadata::Scope::InUse, &[], false)
+        .await
+        .unwrap();
+    assert_eq!(fake.metadata_count(), count);
+    // An urgent refresh always fetches.
+    inner
+        .refresh("test", metadata::Scope::InUse, &[], true)
+        .await
+        .unwrap();
+    assert_eq!(fake.metadata_count(), count + 1);
+}
+
+#[tokio::test]
 async fn error_triggered_refreshes_are_spaced_by_the_min_age() {
     let fake = FakeCluster::start(1).await;
     fake.set_topic("t", 1, &[(1, 0)]);
