@@ -24,7 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Message::new("three!"),
         ])
         .await?;
-    println!("produced 3 messages at offset {base:?}");
+    // `None` only with acks=0, where the broker reports no offset.
+    match base {
+        Some(offset) => println!("produced 3 messages at offset {offset}"),
+        None => println!("produced 3 messages (acks=0: no offset reported)"),
+    }
 
     if let Some(base) = base {
         conn.seek(base);
