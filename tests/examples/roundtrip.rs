@@ -36,7 +36,7 @@ fn main() {
 
     let mut client = RawClient::connect(addr);
     let created = client.create_topics(&topic, 1);
-    let code = ErrorCode(created.topics[0].error_code);
+    let code = created.topics[0].error_code;
     assert!(
         code == ErrorCode::NONE || code == ErrorCode::TOPIC_ALREADY_EXISTS,
         "cannot create topic {topic}: {code}"
@@ -63,7 +63,7 @@ fn main() {
             .expect("append a record");
     }
     let answer = client.produce(&topic, 0, batch.finish().expect("encode the batch"));
-    let code = ErrorCode(answer.error_code);
+    let code = answer.error_code;
     assert_eq!(code, ErrorCode::NONE, "produce failed: {code}");
     println!(
         "produced {} records (zstd) at offset {}",

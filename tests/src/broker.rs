@@ -205,7 +205,7 @@ impl TestBroker {
         let response = crate::RawClient::connect(self.addr).create_topics(name, partitions);
         let result = &response.topics[0];
         assert_eq!(
-            kafkit_protocol::ErrorCode(result.error_code),
+            result.error_code,
             kafkit_protocol::ErrorCode::NONE,
             "cannot create topic {name}: {:?}",
             result.error_message

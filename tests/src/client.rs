@@ -154,7 +154,7 @@ impl RawClient {
         };
         let response = self.request(version, &request);
         assert_eq!(
-            ErrorCode(response.error_code),
+            response.error_code,
             ErrorCode::NONE,
             "ApiVersions v{version} failed"
         );

@@ -88,7 +88,7 @@ impl RawClient {
             .find(|t| t.name.as_deref() == Some(topic));
         let found = found.unwrap_or_else(|| panic!("metadata does not list topic {topic}"));
         assert_eq!(
-            ErrorCode(found.error_code),
+            found.error_code,
             ErrorCode::NONE,
             "metadata error for topic {topic}"
         );
@@ -205,11 +205,7 @@ impl RawClient {
             ..Default::default()
         };
         let response = self.request(version, &request);
-        assert_eq!(
-            ErrorCode(response.error_code),
-            ErrorCode::NONE,
-            "fetch failed"
-        );
+        assert_eq!(response.error_code, ErrorCode::NONE, "fetch failed");
         let topic_response = response
             .responses
             .into_iter()
@@ -246,7 +242,7 @@ impl RawClient {
             );
             let data = self.fetch(topic, partition, next);
             assert_eq!(
-                ErrorCode(data.error_code),
+                data.error_code,
                 ErrorCode::NONE,
                 "fetch error for {topic}/{partition}"
             );

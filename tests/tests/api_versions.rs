@@ -16,7 +16,7 @@ fn broker_advertises_produce_fetch_and_metadata_at_v0() {
 
     // v0 is the one request every broker must answer, and its request body is empty.
     let response = client.request(0, &ApiVersionsRequest::default());
-    assert_eq!(ErrorCode(response.error_code), ErrorCode::NONE);
+    assert_eq!(response.error_code, ErrorCode::NONE);
     for key in CORE_APIS {
         let broker_range =
             advertised(&response, key).unwrap_or_else(|| panic!("{key} is not advertised"));

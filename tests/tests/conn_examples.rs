@@ -215,6 +215,6 @@ async fn raw_requests_at_negotiated_and_pinned_versions() {
         .request_at(0, ApiVersionsRequest::default())
         .await
         .unwrap();
-    assert_eq!(v0.error_code, 0);
+    assert_eq!(v0.error_code, ErrorCode::NONE);
     assert!(!v0.api_keys.is_empty());
 }

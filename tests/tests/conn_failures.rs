@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use kafkit_conn::messages::ApiVersionsRequest;
-use kafkit_conn::{Conn, ConnConfig, ErrorKind};
+use kafkit_conn::{Conn, ConnConfig, ErrorCode, ErrorKind};
 use kafkit_tests::{ScriptedServer, StallingProxy, TestBroker};
 
 fn short_timeouts() -> ConnConfig {
@@ -63,7 +63,7 @@ async fn a_stalled_broker_times_out_and_a_late_answer_is_discarded() {
     // request gets its own answer.
     proxy.stall(false);
     let response = conn.request(ApiVersionsRequest::default()).await.unwrap();
-    assert_eq!(response.error_code, 0);
+    assert_eq!(response.error_code, ErrorCode::NONE);
     assert!(!conn.brokers().await.unwrap().is_empty());
 }
 

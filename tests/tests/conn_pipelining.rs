@@ -29,10 +29,7 @@ async fn ask(conn: &Conn, i: usize) {
     assert_eq!(response.topics.len(), 1);
     let answer = &response.topics[0];
     assert_eq!(answer.name.as_deref(), Some(topic.as_str()), "request {i}");
-    assert_eq!(
-        ErrorCode(answer.error_code),
-        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-    );
+    assert_eq!(answer.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ fn produce(client: &mut RawClient, topic: &str, first_timestamp: i64, count: i64
             .expect("append");
     }
     let answer = client.produce(topic, 0, builder.finish().expect("finish"));
-    assert_eq!(ErrorCode(answer.error_code), ErrorCode::NONE);
+    assert_eq!(answer.error_code, ErrorCode::NONE);
     answer.base_offset
 }
 
@@ -31,7 +31,7 @@ fn list_offsets_finds_the_earliest_and_latest_offsets_and_a_timestamp() {
     let mut client = RawClient::connect(broker.addr());
 
     let empty = client.list_offset(&topic, 0, LATEST);
-    assert_eq!(ErrorCode(empty.error_code), ErrorCode::NONE);
+    assert_eq!(empty.error_code, ErrorCode::NONE);
     assert_eq!(empty.offset, 0, "an empty partition ends at 0");
 
     // Offsets 0-4 with timestamps 1000-5000, then 5-7 with 6000-8000.
@@ -39,11 +39,11 @@ fn list_offsets_finds_the_earliest_and_latest_offsets_and_a_timestamp() {
     assert_eq!(produce(&mut client, &topic, 6000, 3), 5);
 
     let earliest = client.list_offset(&topic, 0, EARLIEST);
-    assert_eq!(ErrorCode(earliest.error_code), ErrorCode::NONE);
+    assert_eq!(earliest.error_code, ErrorCode::NONE);
     assert_eq!(earliest.offset, 0);
 
     let latest = client.list_offset(&topic, 0, LATEST);
-    assert_eq!(ErrorCode(latest.error_code), ErrorCode::NONE);
+    assert_eq!(latest.error_code, ErrorCode::NONE);
     if broker
         .has_tansu_bug("the \"latest\" ListOffsets answer is the last batch's first offset + 1")
     {
@@ -54,7 +54,7 @@ fn list_offsets_finds_the_earliest_and_latest_offsets_and_a_timestamp() {
 
     // The first record with a timestamp at or after 2500 is offset 2 (3000).
     let by_time = client.list_offset(&topic, 0, 2500);
-    assert_eq!(ErrorCode(by_time.error_code), ErrorCode::NONE);
+    assert_eq!(by_time.error_code, ErrorCode::NONE);
     if !broker.has_tansu_bug("ListOffsets by timestamp always answers 0") {
         assert_eq!((by_time.offset, by_time.timestamp), (2, 3000));
     }

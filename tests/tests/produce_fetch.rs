@@ -105,7 +105,7 @@ fn round_trip(codec: Compression) {
 
     let first = client.produce(&topic, 0, batch(codec, RECORDS));
     assert_eq!(
-        ErrorCode(first.error_code),
+        first.error_code,
         ErrorCode::NONE,
         "{codec:?}: {:?}",
         first.error_message
@@ -115,7 +115,7 @@ fn round_trip(codec: Compression) {
     // 0, lands right after the first.
     let second = client.produce(&topic, 0, batch(codec, &RECORDS[..2]));
     assert_eq!(
-        ErrorCode(second.error_code),
+        second.error_code,
         ErrorCode::NONE,
         "{codec:?}: {:?}",
         second.error_message
@@ -173,9 +173,6 @@ fn producing_to_an_unknown_partition_is_a_partition_error() {
 
     let answer = client.produce(&topic, 7, batch(Compression::None, &RECORDS[..1]));
     if !broker.has_tansu_bug("Produce to a partition the topic does not have succeeds") {
-        assert_eq!(
-            ErrorCode(answer.error_code),
-            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-        );
+        assert_eq!(answer.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
     }
 }

@@ -14,7 +14,7 @@ fn metadata_lists_a_created_topic_with_its_partitions() {
     assert_eq!(response.topics.len(), 1);
     let found = &response.topics[0];
     assert_eq!(found.name.as_deref(), Some(topic.as_str()));
-    assert_eq!(ErrorCode(found.error_code), ErrorCode::NONE);
+    assert_eq!(found.error_code, ErrorCode::NONE);
     assert!(!found.is_internal);
     assert!(
         !found.topic_id.is_zero(),
@@ -26,7 +26,7 @@ fn metadata_lists_a_created_topic_with_its_partitions() {
     assert_eq!(indexes, [0, 1, 2]);
     let broker_ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id).collect();
     for partition in &found.partitions {
-        assert_eq!(ErrorCode(partition.error_code), ErrorCode::NONE);
+        assert_eq!(partition.error_code, ErrorCode::NONE);
         assert!(
             broker_ids.contains(&partition.leader_id),
             "leader {} is not a listed broker",
@@ -63,7 +63,7 @@ fn metadata_for_an_unknown_topic_says_so_without_creating_it() {
     let response = client.metadata(Some(&[topic.as_str()]));
     assert_eq!(response.topics.len(), 1);
     assert_eq!(
-        ErrorCode(response.topics[0].error_code),
+        response.topics[0].error_code,
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     );
 
@@ -87,7 +87,7 @@ fn create_topics_then_delete_topics() {
     let result = &created.topics[0];
     assert_eq!(result.name, topic);
     assert_eq!(
-        ErrorCode(result.error_code),
+        result.error_code,
         ErrorCode::NONE,
         "{:?}",
         result.error_message
@@ -97,16 +97,13 @@ fn create_topics_then_delete_topics() {
 
     // Creating it again is a per-topic error, not a failed request.
     let again = client.create_topics(&topic, 2);
-    assert_eq!(
-        ErrorCode(again.topics[0].error_code),
-        ErrorCode::TOPIC_ALREADY_EXISTS
-    );
+    assert_eq!(again.topics[0].error_code, ErrorCode::TOPIC_ALREADY_EXISTS);
 
     let deleted = client.delete_topics(&[&topic]);
     assert_eq!(deleted.responses.len(), 1);
     assert_eq!(deleted.responses[0].name.as_deref(), Some(topic.as_str()));
     assert_eq!(
-        ErrorCode(deleted.responses[0].error_code),
+        deleted.responses[0].error_code,
         ErrorCode::NONE,
         "{:?}",
         deleted.responses[0].error_message
@@ -116,7 +113,7 @@ fn create_topics_then_delete_topics() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let response = client.metadata(Some(&[topic.as_str()]));
-        if ErrorCode(response.topics[0].error_code) == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
+        if response.topics[0].error_code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
             break;
         }
         assert!(
@@ -129,7 +126,7 @@ fn create_topics_then_delete_topics() {
     // Deleting it twice is a per-topic error too.
     let again = client.delete_topics(&[&topic]);
     assert_eq!(
-        ErrorCode(again.responses[0].error_code),
+        again.responses[0].error_code,
         ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
     );
 }

@@ -185,9 +185,10 @@ impl Error {
     }
 
     /// `Ok(())` for [`ErrorCode::NONE`], else a [`ErrorKind::Broker`] error
-    /// carrying the broker's `message` when it sent one.
-    pub fn check(code: i16, message: Option<&str>) -> Result<(), Error> {
-        match ErrorCode(code) {
+    /// carrying the broker's `message` when it sent one. Takes a response's
+    /// `error_code` and `error_message` fields as they are.
+    pub fn check(code: ErrorCode, message: Option<&str>) -> Result<(), Error> {
+        match code {
             ErrorCode::NONE => Ok(()),
             code => {
                 let err = Error::new(ErrorKind::Broker(code));
@@ -417,13 +418,13 @@ mod tests {
 
     #[test]
     fn broker_codes_answer_retriable_and_code() {
-        let e = Error::check(6, None).unwrap_err();
+        let e = Error::check(ErrorCode(6), None).unwrap_err();
         assert_eq!(e.code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER));
         assert!(e.is_retriable());
-        let e = Error::check(36, Some("topic exists")).unwrap_err();
+        let e = Error::check(ErrorCode(36), Some("topic exists")).unwrap_err();
         assert!(!e.is_retriable());
         assert!(e.to_string().contains("topic exists"), "{e}");
-        assert!(Error::check(0, Some("ignored")).is_ok());
+        assert!(Error::check(ErrorCode(0), Some("ignored")).is_ok());
     }
 
     #[test]
@@ -441,7 +442,7 @@ mod tests {
 
     #[test]
     fn display_carries_context() {
-        let e = Error::check(3, None)
+        let e = Error::check(ErrorCode(3), None)
             .unwrap_err()
             .with_broker("127.0.0.1:9092")
             .with_api(ApiKey::Produce)

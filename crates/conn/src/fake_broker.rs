@@ -61,7 +61,7 @@ impl FakeBroker {
                         let mut response = versions(max_api_versions);
                         let mut header = header;
                         if version > max_api_versions {
-                            response.error_code = ErrorCode::UNSUPPORTED_VERSION.0;
+                            response.error_code = ErrorCode::UNSUPPORTED_VERSION;
                             header.request_api_version = 0;
                         }
                         let answer = answer(&header, ResponseBody::ApiVersions(response));

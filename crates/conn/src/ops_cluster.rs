@@ -204,7 +204,7 @@ impl Conn {
             .find(|b| b.node_id == id)
             .map(to_broker)
             .ok_or_else(|| {
-                Error::check(kafkit_protocol::ErrorCode::BROKER_NOT_AVAILABLE.0, None)
+                Error::check(kafkit_protocol::ErrorCode::BROKER_NOT_AVAILABLE, None)
                     .unwrap_err()
                     .with_message(format!("the metadata names no controller (id {id})"))
                     .with_broker(self.addr())

@@ -148,7 +148,7 @@ impl Conn {
     async fn partition_leader(&self, topic: &str, partition: i32) -> Result<(Uuid, String), Error> {
         let metadata = self.metadata(Some(&[topic])).await?;
         let unknown = |code: ErrorCode| {
-            Error::check(code.0, None)
+            Error::check(code, None)
                 .unwrap_err()
                 .with_topic(topic, Some(partition))
                 .with_api(ApiKey::Metadata)
@@ -159,8 +159,8 @@ impl Conn {
             .iter()
             .find(|t| t.name.as_deref() == Some(topic))
             .ok_or_else(|| unknown(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))?;
-        if t.error_code != 0 {
-            return Err(unknown(ErrorCode(t.error_code)));
+        if t.error_code.is_err() {
+            return Err(unknown(t.error_code));
         }
         let p = t
             .partitions

@@ -84,7 +84,7 @@ fn read_answer(frame: Bytes, version: i16) -> Result<Answer, DecodeError> {
         },
         Err(e) => return Err(e),
     };
-    match ErrorCode(response.error_code) {
+    match response.error_code {
         ErrorCode::UNSUPPORTED_VERSION if version > 0 => {
             let theirs = BrokerVersions::from_response(&response).range(api);
             let retry = theirs.map_or(0, |r| r.max.min(version - 1).max(0));
@@ -114,7 +114,7 @@ pub(crate) async fn negotiate(conn: &Conn, timeout: Option<Duration>) -> Result<
         })?;
         match answer {
             Answer::Failed(code) => {
-                return Err(Error::check(code.0, None)
+                return Err(Error::check(code, None)
                     .unwrap_err()
                     .with_api(ApiKey::ApiVersions)
                     .with_broker(conn.addr()));
@@ -126,7 +126,7 @@ pub(crate) async fn negotiate(conn: &Conn, timeout: Option<Duration>) -> Result<
             Answer::RetryAt(v) => version = v,
         }
     }
-    Err(Error::check(ErrorCode::UNSUPPORTED_VERSION.0, None)
+    Err(Error::check(ErrorCode::UNSUPPORTED_VERSION, None)
         .unwrap_err()
         .with_api(ApiKey::ApiVersions)
         .with_message("the broker rejected every ApiVersions version")
@@ -141,7 +141,7 @@ mod tests {
 
     fn response(code: ErrorCode, keys: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
         ApiVersionsResponse {
-            error_code: code.0,
+            error_code: code,
             api_keys: keys
                 .iter()
                 .map(|&(k, min, max)| ApiVersion {

@@ -12,7 +12,7 @@
 //! use kafkit_protocol::messages::api_versions_response::ApiVersion;
 //! use kafkit_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestBody};
 //! use kafkit_protocol::records::{RecordBatchBuilder, RecordSet};
-//! use kafkit_protocol::{ApiKey, ErrorCode, VersionRange};
+//! use kafkit_protocol::{ApiKey, VersionRange};
 //!
 //! // A client builds a request frame: size prefix, header v2 (flexible) and body.
 //! let mut to_broker = BytesMut::new();
@@ -39,7 +39,7 @@
 //! let frame = decode_frame(&mut to_client, 1 << 20)?.expect("one whole frame");
 //! let (correlation_id, response) = decode_response::<ApiVersionsResponse>(frame, ApiKey::ApiVersions, 3)?;
 //! assert_eq!(correlation_id, 7);
-//! assert!(ErrorCode(response.error_code).is_ok());
+//! assert!(response.error_code.is_ok());
 //! // The version to use for Produce is the highest one both sides support.
 //! let broker = VersionRange::new(response.api_keys[0].min_version, response.api_keys[0].max_version);
 //! assert_eq!(ApiKey::Produce.request_versions().intersect(&broker).map(|r| r.max), Some(11));
@@ -70,8 +70,9 @@
 //! - **Errors are exact.** Decoding returns a [`DecodeError`] naming the field
 //!   and the problem; encoding returns an [`EncodeError`], for example when a
 //!   field that the chosen version lacks holds a value that would be dropped.
-//!   Broker error codes are the open newtype [`ErrorCode`], with
-//!   [`ErrorCode::is_retriable`].
+//!   Broker error codes are the open newtype [`ErrorCode`] (the type of every
+//!   generated `error_code` field, an `int16` on the wire), with
+//!   [`ErrorCode::is_retriable`] and [`ErrorCode::into_result`].
 //! - **Hostile input is bounded.** No input makes a decoder panic. Every
 //!   length is checked against the bytes that remain before anything is
 //!   allocated, frames are capped by the caller's `max_frame`, decompression

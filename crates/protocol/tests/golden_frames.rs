@@ -200,7 +200,7 @@ fn tansu_api_versions_responses() {
             "{path}: typed decode"
         );
         let d = &e["decoded"];
-        assert_eq!(i64::from(r.error_code), int(&d["error_code"]), "{path}");
+        assert_eq!(i64::from(r.error_code.0), int(&d["error_code"]), "{path}");
         let keys = api_key_set(&r);
         assert_eq!(keys.len(), r.api_keys.len(), "{path}: no duplicate keys");
         assert_eq!(keys, manifest_api_key_set(d), "{path}: api keys");
@@ -383,7 +383,7 @@ fn metadata_v12_request_and_response() {
     let topics = d["topics"].as_array().unwrap();
     assert_eq!(r.topics.len(), topics.len());
     for (t, w) in r.topics.iter().zip(topics) {
-        assert_eq!(i64::from(t.error_code), int(&w["error_code"]));
+        assert_eq!(i64::from(t.error_code.0), int(&w["error_code"]));
         assert_eq!(t.name.as_deref(), opt_string(&w["name"]));
         assert_eq!(t.topic_id, uuid(&w["topic_id"]));
         assert_eq!(Some(t.is_internal), w["is_internal"].as_bool());
@@ -394,7 +394,7 @@ fn metadata_v12_request_and_response() {
         let parts = w["partitions"].as_array().unwrap();
         assert_eq!(t.partitions.len(), parts.len());
         for (p, w) in t.partitions.iter().zip(parts) {
-            assert_eq!(i64::from(p.error_code), int(&w["error_code"]));
+            assert_eq!(i64::from(p.error_code.0), int(&w["error_code"]));
             assert_eq!(i64::from(p.partition_index), int(&w["partition_index"]));
             assert_eq!(i64::from(p.leader_id), int(&w["leader_id"]));
             assert_eq!(i64::from(p.leader_epoch), int(&w["leader_epoch"]));
@@ -439,7 +439,7 @@ fn init_producer_id_v4_request_and_response() {
     assert_eq!(r, typed_response::<InitProducerIdResponse>(path));
     let d = &e["decoded"];
     assert_eq!(i64::from(r.throttle_time_ms), int(&d["throttle_time_ms"]));
-    assert_eq!(i64::from(r.error_code), int(&d["error_code"]));
+    assert_eq!(i64::from(r.error_code.0), int(&d["error_code"]));
     assert_eq!(r.producer_id, int(&d["producer_id"]));
     assert_eq!(i64::from(r.producer_epoch), int(&d["producer_epoch"]));
     assert_eq!((r.producer_id, r.producer_epoch), (1, 0));
@@ -472,7 +472,7 @@ fn tansu_produce_v10_responses() {
             assert_eq!(t.partition_responses.len(), parts.len(), "{path}");
             for (p, w) in t.partition_responses.iter().zip(parts) {
                 assert_eq!(i64::from(p.index), int(&w["index"]), "{path}");
-                assert_eq!(i64::from(p.error_code), int(&w["error_code"]), "{path}");
+                assert_eq!(i64::from(p.error_code.0), int(&w["error_code"]), "{path}");
                 assert_eq!(p.base_offset, int(&w["base_offset"]), "{path}");
                 assert_eq!(
                     p.log_append_time_ms,

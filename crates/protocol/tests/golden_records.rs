@@ -120,7 +120,7 @@ fn tansu_fetch_v16_responses() {
             int(&d["throttle_time_ms"]),
             "{path}"
         );
-        assert_eq!(i64::from(r.error_code), int(&d["error_code"]), "{path}");
+        assert_eq!(i64::from(r.error_code.0), int(&d["error_code"]), "{path}");
         assert_eq!(i64::from(r.session_id), int(&d["session_id"]), "{path}");
         assert_eq!(d["node_endpoints"], serde_json::json!([]), "{path}");
         assert!(r.node_endpoints.is_empty(), "{path}");
@@ -148,7 +148,7 @@ fn tansu_fetch_v16_responses() {
             int(&w["partition_index"]),
             "{path}"
         );
-        assert_eq!(i64::from(p.error_code), int(&w["error_code"]), "{path}");
+        assert_eq!(i64::from(p.error_code.0), int(&w["error_code"]), "{path}");
         assert_eq!(p.high_watermark, int(&w["high_watermark"]), "{path}");
         assert_eq!(
             p.last_stable_offset,

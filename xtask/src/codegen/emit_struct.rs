@@ -490,4 +490,46 @@ mod tests {
             "{code}"
         );
     }
+
+    #[test]
+    fn error_code_fields_are_typed_and_i16_on_the_wire() {
+        let code = emit(
+            r#"{ "type": "data", "name": "Foo", "validVersions": "0-1", "flexibleVersions": "1+",
+                 "fields": [
+                   { "name": "ErrorCode", "type": "int16", "versions": "0+" },
+                   { "name": "TopLevelErrorCode", "type": "int16", "versions": "0+", "default": "-1" },
+                   { "name": "TopicConfigErrorCode", "type": "int16", "versions": "1+",
+                     "tag": 0, "taggedVersions": "1+" },
+                   { "name": "ErrorCodeCount", "type": "int16", "versions": "0+" }
+                 ] }"#,
+        );
+        assert!(code.contains("pub error_code: ErrorCode,"), "{code}");
+        assert!(
+            code.contains("pub top_level_error_code: ErrorCode,"),
+            "{code}"
+        );
+        assert!(code.contains("pub error_code_count: i16,"), "{code}");
+        assert!(code.contains("error_code: ErrorCode::NONE,"), "{code}");
+        assert!(
+            code.contains("top_level_error_code: ErrorCode(-1),"),
+            "{code}"
+        );
+        assert!(code.contains("buf.put_i16(self.error_code.0);"), "{code}");
+        assert!(
+            code.contains("buf.put_i16(self.error_code_count);"),
+            "{code}"
+        );
+        assert!(
+            code.contains("this.error_code = ErrorCode(read_i16(buf, \"Foo.error_code\")?);"),
+            "{code}"
+        );
+        assert!(
+            code.contains("self.topic_config_error_code != ErrorCode::NONE"),
+            "{code}"
+        );
+        assert!(
+            code.contains("this.error_code = ErrorCode(g.i16());"),
+            "{code}"
+        );
+    }
 }

@@ -97,8 +97,18 @@ use std::fmt;
 ///
 /// This is an open newtype: codes this crate does not know (from newer
 /// brokers) are kept as they are and print as `unknown error code N`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+///
+/// Generated messages type their error-code fields (`error_code`,
+/// `top_level_error_code`, ...) as `ErrorCode`; on the wire it is an `int16`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ErrorCode(pub i16);
+
+impl Default for ErrorCode {{
+/// [`ErrorCode::NONE`].
+fn default() -> Self {{
+ErrorCode::NONE
+}}
+}}
 
 impl ErrorCode {{
 {consts}
@@ -181,6 +191,7 @@ use super::*;
 #[test]
 fn known_codes() {{
 assert!(ErrorCode::NONE.is_ok());
+assert_eq!(ErrorCode::default(), ErrorCode::NONE);
 assert!(!ErrorCode::NONE.is_err());
 assert_eq!(ErrorCode::NONE.into_result(), Ok(()));
 assert_eq!(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, ErrorCode(3));

@@ -63,6 +63,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "Response",
     "VersionRange",
     "ApiKey",
+    "ErrorCode",
     "TopicName",
     "GroupId",
     "BrokerId",
@@ -229,6 +230,15 @@ pub struct FieldInfo {
     pub inner_ty: String,
     /// The Rust expression of the default value.
     pub default_expr: String,
+    /// An `int16` Kafka error code (`ErrorCode`, or a name ending in
+    /// `ErrorCode`): typed as the `ErrorCode` newtype, `i16` on the wire.
+    pub error_code: bool,
+}
+
+/// True for a field holding a Kafka error code: an `int16` named
+/// `ErrorCode` or `...ErrorCode` (`TopLevelErrorCode`, `PartitionErrorCode`).
+pub fn is_error_code(f: &Field) -> bool {
+    f.ty == FieldType::Int16 && f.name.ends_with("ErrorCode")
 }
 
 impl FieldInfo {
@@ -236,7 +246,12 @@ impl FieldInfo {
         let present = f.versions.intersect(range);
         let nullable = f.nullable.intersect(present);
         let optional = !nullable.is_empty() || f.ty == FieldType::Records;
-        let inner_ty = scalar_type(&f.ty, f.entity_type.as_deref());
+        let error_code = is_error_code(f);
+        let inner_ty = if error_code {
+            "ErrorCode".to_string()
+        } else {
+            scalar_type(&f.ty, f.entity_type.as_deref())
+        };
         let mut info = FieldInfo {
             f: f.clone(),
             ident: field_ident(&f.name),
@@ -245,6 +260,7 @@ impl FieldInfo {
             optional,
             inner_ty,
             default_expr: String::new(),
+            error_code,
         };
         info.default_expr = info.compute_default()?;
         Ok(info)
@@ -274,6 +290,12 @@ impl FieldInfo {
                 Some(o) => bail!("bad bool default `{o}` for {}", f.name),
             },
             FieldType::Int8 => int_default(d, "i8", i8::MIN.into(), i8::MAX.into())?,
+            FieldType::Int16 if self.error_code => {
+                match int_default(d, "i16", i16::MIN.into(), i16::MAX.into())?.as_str() {
+                    "0" => "ErrorCode::NONE".to_string(),
+                    n => format!("ErrorCode({n})"),
+                }
+            }
             FieldType::Int16 => int_default(d, "i16", i16::MIN.into(), i16::MAX.into())?,
             FieldType::Int32 => int_default(d, "i32", i32::MIN.into(), i32::MAX.into())?,
             FieldType::Int64 => int_default(d, "i64", i64::MIN.into(), i64::MAX.into())?,

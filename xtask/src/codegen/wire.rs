@@ -70,6 +70,7 @@ impl Site<'_> {
             FieldType::Struct(_) => {
                 format!("{}.write_to(buf, version)?;", r.trim_start_matches('&'))
             }
+            FieldType::Int16 if self.fi.error_code => format!("buf.put_i16({val}.0);"),
             scalar => format!("{};", put_scalar(scalar, val, r)),
         }
     }
@@ -120,6 +121,9 @@ impl Site<'_> {
                 )
             }
             FieldType::Struct(n) => format!("{n}::read_from(buf, version)?"),
+            FieldType::Int16 if self.fi.error_code => {
+                format!("ErrorCode({}?)", read_scalar(ty, &what))
+            }
             scalar => format!("{}?", read_scalar(scalar, &what)),
         };
         if !self.fi.optional {
@@ -163,7 +167,11 @@ impl Site<'_> {
 
     /// An expression producing a random value valid in the current version.
     pub fn random(&self) -> String {
-        let inner = random_of(&self.fi.f.ty);
+        let inner = if self.fi.error_code {
+            "ErrorCode(g.i16())".to_string()
+        } else {
+            random_of(&self.fi.f.ty)
+        };
         if !self.fi.optional {
             return inner;
         }

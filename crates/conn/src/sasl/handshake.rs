@@ -72,7 +72,7 @@ pub async fn authenticate(
         )
         .await
         .map_err(SaslError::Connection)?;
-    match ErrorCode(handshake.error_code) {
+    match handshake.error_code {
         ErrorCode::NONE => {}
         ErrorCode::UNSUPPORTED_SASL_MECHANISM => {
             return Err(SaslError::UnsupportedMechanism {
@@ -110,9 +110,9 @@ pub async fn authenticate(
             return Err(error);
         }
         let response = response.map_err(SaslError::Connection)?;
-        if response.error_code != 0 {
+        if response.error_code.is_err() {
             return Err(SaslError::Rejected {
-                code: ErrorCode(response.error_code),
+                code: response.error_code,
                 message: response.error_message,
             });
         }
@@ -203,7 +203,7 @@ mod tests {
         };
         assert_eq!(handshake.mechanism, mechanism);
         ResponseBody::SaslHandshake(SaslHandshakeResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             mechanisms: vec![mechanism.to_owned()],
         })
     }
@@ -215,10 +215,12 @@ mod tests {
         }
     }
 
-    fn auth_response(bytes: &[u8], error_code: i16, lifetime_ms: i64) -> ResponseBody {
+    fn auth_response(bytes: &[u8], error_code: ErrorCode, lifetime_ms: i64) -> ResponseBody {
         ResponseBody::SaslAuthenticate(SaslAuthenticateResponse {
             error_code,
-            error_message: (error_code != 0).then(|| "Authentication failed".to_owned()),
+            error_message: error_code
+                .is_err()
+                .then(|| "Authentication failed".to_owned()),
             auth_bytes: Bytes::copy_from_slice(bytes),
             session_lifetime_ms: lifetime_ms,
             ..Default::default()
@@ -233,7 +235,7 @@ mod tests {
                 return handshake_ok(&request, "PLAIN");
             }
             assert_eq!(auth_bytes(request), &b"\0alice\0alice-secret"[..]);
-            auth_response(b"", 0, 60_000)
+            auth_response(b"", ErrorCode::NONE, 60_000)
         })
         .await;
         let conn = Conn::dial(&addr).await.unwrap();
@@ -253,7 +255,7 @@ mod tests {
                 return handshake_ok(&request, "SCRAM-SHA-512");
             }
             let reply = peer.respond(&auth_bytes(request));
-            auth_response(reply.as_bytes(), 0, 0)
+            auth_response(reply.as_bytes(), ErrorCode::NONE, 0)
         })
         .await;
         let conn = Conn::dial(&addr).await.unwrap();
@@ -267,7 +269,7 @@ mod tests {
     async fn unsupported_mechanism_lists_what_the_broker_enables() {
         let addr = broker(1, |_| {
             ResponseBody::SaslHandshake(SaslHandshakeResponse {
-                error_code: ErrorCode::UNSUPPORTED_SASL_MECHANISM.0,
+                error_code: ErrorCode::UNSUPPORTED_SASL_MECHANISM,
                 mechanisms: vec!["SCRAM-SHA-512".into()],
             })
         })
@@ -290,7 +292,7 @@ mod tests {
             if std::mem::take(&mut first) {
                 return handshake_ok(&request, "PLAIN");
             }
-            auth_response(b"", ErrorCode::SASL_AUTHENTICATION_FAILED.0, 0)
+            auth_response(b"", ErrorCode::SASL_AUTHENTICATION_FAILED, 0)
         })
         .await;
         let conn = Conn::dial(&addr).await.unwrap();
@@ -313,10 +315,10 @@ mod tests {
             calls += 1;
             match calls {
                 1 => handshake_ok(&request, "OAUTHBEARER"),
-                2 => auth_response(json, 0, 0),
+                2 => auth_response(json, ErrorCode::NONE, 0),
                 _ => {
                     assert_eq!(auth_bytes(request), &[0x01][..]);
-                    auth_response(b"", ErrorCode::SASL_AUTHENTICATION_FAILED.0, 0)
+                    auth_response(b"", ErrorCode::SASL_AUTHENTICATION_FAILED, 0)
                 }
             }
         })
@@ -363,7 +365,7 @@ mod tests {
                 return handshake_ok(&request, "SCRAM-SHA-512");
             }
             let reply = peer.respond(&auth_bytes(request));
-            auth_response(reply.as_bytes(), 0, lifetime_ms)
+            auth_response(reply.as_bytes(), ErrorCode::NONE, lifetime_ms)
         }
     }
 
@@ -395,7 +397,7 @@ mod tests {
     async fn sasl_unsupported_mechanism_at_dial_names_the_enabled_ones() {
         let addr = broker(1, |_| {
             ResponseBody::SaslHandshake(SaslHandshakeResponse {
-                error_code: ErrorCode::UNSUPPORTED_SASL_MECHANISM.0,
+                error_code: ErrorCode::UNSUPPORTED_SASL_MECHANISM,
                 mechanisms: vec!["SCRAM-SHA-512".into()],
             })
         })

@@ -105,7 +105,7 @@ impl Cluster {
             if requested.is_some_and(|asked| !asked.contains(name)) {
                 continue;
             }
-            match ErrorCode(answer.error_code) {
+            match answer.error_code {
                 ErrorCode::NONE => {}
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION => {
                     if topics.remove(name).is_some() || self.topics.contains_key(name) {
@@ -316,7 +316,7 @@ mod tests {
     fn cluster_maps_partitions_to_leaders() {
         let broken = MetadataResponseTopic {
             name: Some("broken".into()),
-            error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+            error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             ..Default::default()
         };
         let orders = topic(
@@ -418,11 +418,11 @@ mod tests {
             None,
         );
         let mut electing = topic("t", 1, vec![]);
-        electing.error_code = ErrorCode::LEADER_NOT_AVAILABLE.0;
+        electing.error_code = ErrorCode::LEADER_NOT_AVAILABLE;
         let (kept, _) = c.merge(&response(&[1], vec![electing]), Some(&requested(&["t"])));
         assert_eq!(kept.leader("t", 0).unwrap().id, 1);
         let mut deleted = topic("t", 1, vec![]);
-        deleted.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+        deleted.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
         let (gone, changes) = c.merge(&response(&[1], vec![deleted]), Some(&requested(&["t"])));
         assert!(!gone.contains_topic("t"));
         assert_eq!(changes.topics_gone, ["t"]);

@@ -54,7 +54,7 @@ pub(crate) struct State {
     pub(crate) metadata_delay: Duration,
     pub(crate) metadata_seen: Vec<MetadataSeen>,
     /// (node, topic, partition, error code) of every produce answered.
-    pub(crate) produce_seen: Vec<(i32, String, i32, i16)>,
+    pub(crate) produce_seen: Vec<(i32, String, i32, ErrorCode)>,
     /// The port each broker listens on.
     ports: HashMap<i32, u16>,
 }
@@ -231,7 +231,7 @@ fn metadata(
             },
             None => MetadataResponseTopic {
                 name: Some(name.clone()),
-                error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+                error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                 ..Default::default()
             },
         })
@@ -277,10 +277,10 @@ fn produce(
                 None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             };
             s.produce_seen
-                .push((node, topic.name.clone(), p.index, code.0));
+                .push((node, topic.name.clone(), p.index, code));
             partition_responses.push(PartitionProduceResponse {
                 index: p.index,
-                error_code: code.0,
+                error_code: code,
                 ..Default::default()
             });
         }

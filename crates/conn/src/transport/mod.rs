@@ -383,7 +383,7 @@ impl Inner {
 }
 
 fn broker_error(code: ErrorCode) -> Error {
-    Error::check(code.0, None).expect_err("an error code other than NONE")
+    Error::check(code, None).expect_err("an error code other than NONE")
 }
 
 /// FindCoordinator for one key, in the v4+ batched form or the older one.

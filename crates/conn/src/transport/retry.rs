@@ -135,7 +135,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use crate::{ErrorCode, ErrorKind};
     use std::cell::Cell;
 
     #[test]
@@ -177,7 +177,7 @@ mod tests {
                 let n = calls.get();
                 async move {
                     if n < 3 {
-                        Error::check(6, None).map(|()| 0) // NOT_LEADER_OR_FOLLOWER
+                        Error::check(ErrorCode::NOT_LEADER_OR_FOLLOWER, None).map(|()| 0)
                     } else {
                         Ok(n)
                     }
@@ -197,7 +197,7 @@ mod tests {
             &fast(),
             || {
                 calls.set(calls.get() + 1);
-                async { Error::check(36, None) } // TOPIC_ALREADY_EXISTS
+                async { Error::check(ErrorCode::TOPIC_ALREADY_EXISTS, None) }
             },
             |_| {},
         )

@@ -80,14 +80,17 @@ async fn a_request_follows_its_partition_leader_to_another_broker() {
     // The partition's leadership moves to broker 2 (a new leader epoch).
     fake.set_topic("t", 1, &[(2, 1)]);
     within("the produce after the move", send()).await.unwrap();
-    let seen: Vec<(i32, i16)> = fake
+    let seen: Vec<(i32, ErrorCode)> = fake
         .state()
         .produce_seen
         .iter()
         .map(|(node, _, _, code)| (*node, *code))
         .collect();
-    let not_leader = ErrorCode::NOT_LEADER_OR_FOLLOWER.0;
-    assert_eq!(seen, [(1, 0), (1, not_leader), (2, 0)]);
+    let not_leader = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+    assert_eq!(
+        seen,
+        [(1, ErrorCode::NONE), (1, not_leader), (2, ErrorCode::NONE)]
+    );
     let cluster = transport.snapshot();
     assert_eq!(cluster.leader("t", 0).unwrap().id, 2);
     assert_eq!(cluster.leader_epoch("t", 0), Some(1));

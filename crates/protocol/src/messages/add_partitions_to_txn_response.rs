@@ -24,7 +24,7 @@ pub struct AddPartitionsToTxnResponse {
     /// The response top level error code.
     ///
     /// Versions: 4-5; ignorable.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Results categorized by transactional ID.
     ///
     /// Versions: 4-5.
@@ -42,7 +42,7 @@ impl Default for AddPartitionsToTxnResponse {
     fn default() -> Self {
         AddPartitionsToTxnResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             results_by_transaction: Vec::new(),
             results_by_topic_v3_and_below: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -56,7 +56,7 @@ impl AddPartitionsToTxnResponse {
         let flexible = version >= 3;
         buf.put_i32(self.throttle_time_ms);
         if version >= 4 {
-            buf.put_i16(self.error_code);
+            buf.put_i16(self.error_code.0);
         }
         if version >= 4 {
             write_array(
@@ -101,7 +101,7 @@ impl AddPartitionsToTxnResponse {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "AddPartitionsToTxnResponse.throttle_time_ms")?;
         if version >= 4 {
-            this.error_code = read_i16(buf, "AddPartitionsToTxnResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "AddPartitionsToTxnResponse.error_code")?);
         }
 
         if version >= 4 {
@@ -138,7 +138,7 @@ impl Random for AddPartitionsToTxnResponse {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
         if version >= 4 {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         if version >= 4 {
@@ -339,7 +339,7 @@ pub struct AddPartitionsToTxnPartitionResult {
     /// The response error code.
     ///
     /// Versions: 0-5.
-    pub partition_error_code: i16,
+    pub partition_error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -349,7 +349,7 @@ impl Default for AddPartitionsToTxnPartitionResult {
     fn default() -> Self {
         AddPartitionsToTxnPartitionResult {
             partition_index: 0,
-            partition_error_code: 0,
+            partition_error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -365,7 +365,7 @@ impl AddPartitionsToTxnPartitionResult {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 3;
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.partition_error_code);
+        buf.put_i16(self.partition_error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -378,10 +378,10 @@ impl AddPartitionsToTxnPartitionResult {
         let flexible = version >= 3;
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "AddPartitionsToTxnPartitionResult.partition_index")?;
-        this.partition_error_code = read_i16(
+        this.partition_error_code = ErrorCode(read_i16(
             buf,
             "AddPartitionsToTxnPartitionResult.partition_error_code",
-        )?;
+        )?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "AddPartitionsToTxnPartitionResult", |_, _| Ok(false))?;
@@ -397,7 +397,7 @@ impl Random for AddPartitionsToTxnPartitionResult {
         let flexible = version >= 3;
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.partition_error_code = g.i16();
+        this.partition_error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

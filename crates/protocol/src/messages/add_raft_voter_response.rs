@@ -24,7 +24,7 @@ pub struct AddRaftVoterResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 0-1; nullable in 0-1; ignorable.
@@ -38,7 +38,7 @@ impl Default for AddRaftVoterResponse {
     fn default() -> Self {
         AddRaftVoterResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -49,7 +49,7 @@ impl AddRaftVoterResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -64,7 +64,7 @@ impl AddRaftVoterResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "AddRaftVoterResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "AddRaftVoterResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AddRaftVoterResponse.error_code")?);
         this.error_message = read_nullable_string(buf, true, "AddRaftVoterResponse.error_message")?;
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "AddRaftVoterResponse", |_, _| Ok(false))?;
@@ -77,7 +77,7 @@ impl Random for AddRaftVoterResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

@@ -24,7 +24,7 @@ pub struct AllocateProducerIdsResponse {
     /// The top level response error code.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The first producer ID in this range, inclusive.
     ///
     /// Versions: 0.
@@ -42,7 +42,7 @@ impl Default for AllocateProducerIdsResponse {
     fn default() -> Self {
         AllocateProducerIdsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             producer_id_start: 0,
             producer_id_len: 0,
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl AllocateProducerIdsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.producer_id_start);
         buf.put_i32(self.producer_id_len);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
@@ -65,7 +65,7 @@ impl AllocateProducerIdsResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "AllocateProducerIdsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "AllocateProducerIdsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AllocateProducerIdsResponse.error_code")?);
         this.producer_id_start = read_i64(buf, "AllocateProducerIdsResponse.producer_id_start")?;
         this.producer_id_len = read_i32(buf, "AllocateProducerIdsResponse.producer_id_len")?;
         this.unknown_tagged_fields =
@@ -79,7 +79,7 @@ impl Random for AllocateProducerIdsResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.producer_id_start = g.i64();
         this.producer_id_len = g.i32();
         this.unknown_tagged_fields = g.unknown_tagged_fields();

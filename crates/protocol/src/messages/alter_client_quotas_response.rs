@@ -98,7 +98,7 @@ pub struct EntryData {
     /// The error code, or `0` if the quota alteration succeeded.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or `null` if the quota alteration succeeded.
     ///
     /// Versions: 0-1; nullable in 0-1.
@@ -115,7 +115,7 @@ pub struct EntryData {
 impl Default for EntryData {
     fn default() -> Self {
         EntryData {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             entity: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -127,7 +127,7 @@ impl EntryData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -148,7 +148,7 @@ impl EntryData {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "EntryData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "EntryData.error_code")?);
         this.error_message = read_nullable_string(buf, flexible, "EntryData.error_message")?;
         this.entity = read_array(buf, flexible, "EntryData.entity", |buf| {
             EntityData::read_from(buf, version)
@@ -166,7 +166,7 @@ impl Random for EntryData {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.entity = g.vec(|g| EntityData::random(g, version));
         if flexible {

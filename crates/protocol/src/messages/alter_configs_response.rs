@@ -98,7 +98,7 @@ pub struct AlterConfigsResourceResponse {
     /// The resource error code.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The resource error message, or null if there was no error.
     ///
     /// Versions: 0-2; nullable in 0-2.
@@ -119,7 +119,7 @@ pub struct AlterConfigsResourceResponse {
 impl Default for AlterConfigsResourceResponse {
     fn default() -> Self {
         AlterConfigsResourceResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             resource_type: 0,
             resource_name: String::new(),
@@ -132,7 +132,7 @@ impl AlterConfigsResourceResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -157,7 +157,7 @@ impl AlterConfigsResourceResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "AlterConfigsResourceResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AlterConfigsResourceResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "AlterConfigsResourceResponse.error_message")?;
         this.resource_type = read_i8(buf, "AlterConfigsResourceResponse.resource_type")?;
@@ -177,7 +177,7 @@ impl Random for AlterConfigsResourceResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.resource_type = g.i8();
         this.resource_name = g.string();

@@ -28,7 +28,7 @@ pub struct AlterPartitionReassignmentsResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0-1; nullable in 0-1.
@@ -47,7 +47,7 @@ impl Default for AlterPartitionReassignmentsResponse {
         AlterPartitionReassignmentsResponse {
             throttle_time_ms: 0,
             allow_replication_factor_change: true,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             responses: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -62,7 +62,7 @@ impl AlterPartitionReassignmentsResponse {
         if version >= 1 {
             write_bool(buf, self.allow_replication_factor_change);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -92,7 +92,10 @@ impl AlterPartitionReassignmentsResponse {
             )?;
         }
 
-        this.error_code = read_i16(buf, "AlterPartitionReassignmentsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "AlterPartitionReassignmentsResponse.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -119,7 +122,7 @@ impl Random for AlterPartitionReassignmentsResponse {
             this.allow_replication_factor_change = g.bool();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.responses = g.vec(|g| ReassignableTopicResponse::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
@@ -204,7 +207,7 @@ pub struct ReassignablePartitionResponse {
     /// The error code for this partition, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message for this partition, or null if there was no error.
     ///
     /// Versions: 0-1; nullable in 0-1.
@@ -218,7 +221,7 @@ impl Default for ReassignablePartitionResponse {
     fn default() -> Self {
         ReassignablePartitionResponse {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -229,7 +232,7 @@ impl ReassignablePartitionResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -244,7 +247,7 @@ impl ReassignablePartitionResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "ReassignablePartitionResponse.partition_index")?;
-        this.error_code = read_i16(buf, "ReassignablePartitionResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ReassignablePartitionResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "ReassignablePartitionResponse.error_message")?;
         this.unknown_tagged_fields =
@@ -258,7 +261,7 @@ impl Random for ReassignablePartitionResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

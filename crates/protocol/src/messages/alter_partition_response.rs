@@ -24,7 +24,7 @@ pub struct AlterPartitionResponse {
     /// The top level response error code.
     ///
     /// Versions: 2-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The responses for each topic.
     ///
     /// Versions: 2-3.
@@ -38,7 +38,7 @@ impl Default for AlterPartitionResponse {
     fn default() -> Self {
         AlterPartitionResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             topics: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -49,7 +49,7 @@ impl AlterPartitionResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.topics,
@@ -65,7 +65,7 @@ impl AlterPartitionResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "AlterPartitionResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "AlterPartitionResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AlterPartitionResponse.error_code")?);
         this.topics = read_array(buf, true, "AlterPartitionResponse.topics", |buf| {
             TopicData::read_from(buf, version)
         })?;
@@ -80,7 +80,7 @@ impl Random for AlterPartitionResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.topics = g.vec(|g| TopicData::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
@@ -163,7 +163,7 @@ pub struct PartitionData {
     /// The partition level error code.
     ///
     /// Versions: 2-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The broker ID of the leader.
     ///
     /// Versions: 2-3.
@@ -193,7 +193,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             leader_id: 0,
             leader_epoch: 0,
             isr: Vec::new(),
@@ -208,7 +208,7 @@ impl PartitionData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
         write_array(buf, &self.isr, true, "PartitionData.isr", |buf, e| {
@@ -225,7 +225,7 @@ impl PartitionData {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.leader_id = read_i32(buf, "PartitionData.leader_id")?;
         this.leader_epoch = read_i32(buf, "PartitionData.leader_epoch")?;
         this.isr = read_array(buf, true, "PartitionData.isr", |buf| {
@@ -243,7 +243,7 @@ impl Random for PartitionData {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.leader_id = g.i32();
         this.leader_epoch = g.i32();
         this.isr = g.vec(|g| g.i32());

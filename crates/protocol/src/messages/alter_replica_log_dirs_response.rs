@@ -191,7 +191,7 @@ pub struct AlterReplicaLogDirPartitionResult {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -201,7 +201,7 @@ impl Default for AlterReplicaLogDirPartitionResult {
     fn default() -> Self {
         AlterReplicaLogDirPartitionResult {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -212,7 +212,7 @@ impl AlterReplicaLogDirPartitionResult {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -225,7 +225,10 @@ impl AlterReplicaLogDirPartitionResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "AlterReplicaLogDirPartitionResult.partition_index")?;
-        this.error_code = read_i16(buf, "AlterReplicaLogDirPartitionResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "AlterReplicaLogDirPartitionResult.error_code",
+        )?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "AlterReplicaLogDirPartitionResult", |_, _| Ok(false))?;
@@ -241,7 +244,7 @@ impl Random for AlterReplicaLogDirPartitionResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

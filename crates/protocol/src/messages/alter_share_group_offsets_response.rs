@@ -24,7 +24,7 @@ pub struct AlterShareGroupOffsetsResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -42,7 +42,7 @@ impl Default for AlterShareGroupOffsetsResponse {
     fn default() -> Self {
         AlterShareGroupOffsetsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             responses: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl AlterShareGroupOffsetsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -76,7 +76,7 @@ impl AlterShareGroupOffsetsResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "AlterShareGroupOffsetsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "AlterShareGroupOffsetsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AlterShareGroupOffsetsResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "AlterShareGroupOffsetsResponse.error_message")?;
         this.responses = read_array(
@@ -96,7 +96,7 @@ impl Random for AlterShareGroupOffsetsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.responses = g.vec(|g| AlterShareGroupOffsetsResponseTopic::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
@@ -199,7 +199,7 @@ pub struct AlterShareGroupOffsetsResponsePartition {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -213,7 +213,7 @@ impl Default for AlterShareGroupOffsetsResponsePartition {
     fn default() -> Self {
         AlterShareGroupOffsetsResponsePartition {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -224,7 +224,7 @@ impl AlterShareGroupOffsetsResponsePartition {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -242,7 +242,10 @@ impl AlterShareGroupOffsetsResponsePartition {
             buf,
             "AlterShareGroupOffsetsResponsePartition.partition_index",
         )?;
-        this.error_code = read_i16(buf, "AlterShareGroupOffsetsResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "AlterShareGroupOffsetsResponsePartition.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -261,7 +264,7 @@ impl Random for AlterShareGroupOffsetsResponsePartition {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

@@ -94,7 +94,7 @@ pub struct AlterUserScramCredentialsResult {
     /// The error code.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, if any.
     ///
     /// Versions: 0; nullable in 0.
@@ -108,7 +108,7 @@ impl Default for AlterUserScramCredentialsResult {
     fn default() -> Self {
         AlterUserScramCredentialsResult {
             user: String::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -124,7 +124,7 @@ impl AlterUserScramCredentialsResult {
             true,
             "AlterUserScramCredentialsResult.user",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -139,7 +139,7 @@ impl AlterUserScramCredentialsResult {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.user = read_string(buf, true, "AlterUserScramCredentialsResult.user")?;
-        this.error_code = read_i16(buf, "AlterUserScramCredentialsResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AlterUserScramCredentialsResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "AlterUserScramCredentialsResult.error_message")?;
         this.unknown_tagged_fields =
@@ -153,7 +153,7 @@ impl Random for AlterUserScramCredentialsResult {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.user = g.string();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

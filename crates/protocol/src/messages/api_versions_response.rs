@@ -20,7 +20,7 @@ pub struct ApiVersionsResponse {
     /// The top-level error code.
     ///
     /// Versions: 0-4.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The APIs supported by the broker.
     ///
     /// Versions: 0-4.
@@ -53,7 +53,7 @@ pub struct ApiVersionsResponse {
 impl Default for ApiVersionsResponse {
     fn default() -> Self {
         ApiVersionsResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             api_keys: Vec::new(),
             throttle_time_ms: 0,
             supported_features: Vec::new(),
@@ -69,7 +69,7 @@ impl ApiVersionsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 3;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.api_keys,
@@ -125,7 +125,7 @@ impl ApiVersionsResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 3;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "ApiVersionsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ApiVersionsResponse.error_code")?);
         this.api_keys = read_array(buf, flexible, "ApiVersionsResponse.api_keys", |buf| {
             ApiVersion::read_from(buf, version)
         })?;
@@ -177,7 +177,7 @@ impl Random for ApiVersionsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 3;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.api_keys = g.vec(|g| ApiVersion::random(g, version));
         if version >= 1 {
             this.throttle_time_ms = g.i32();

@@ -24,7 +24,7 @@ pub struct AssignReplicasToDirsResponse {
     /// The top level response error code.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The list of directories and their assigned partitions.
     ///
     /// Versions: 0.
@@ -38,7 +38,7 @@ impl Default for AssignReplicasToDirsResponse {
     fn default() -> Self {
         AssignReplicasToDirsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             directories: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -49,7 +49,7 @@ impl AssignReplicasToDirsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.directories,
@@ -65,7 +65,7 @@ impl AssignReplicasToDirsResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "AssignReplicasToDirsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "AssignReplicasToDirsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AssignReplicasToDirsResponse.error_code")?);
         this.directories = read_array(
             buf,
             true,
@@ -83,7 +83,7 @@ impl Random for AssignReplicasToDirsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.directories = g.vec(|g| DirectoryData::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
@@ -227,7 +227,7 @@ pub struct PartitionData {
     /// The partition level error code.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -237,7 +237,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -247,7 +247,7 @@ impl PartitionData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
@@ -256,7 +256,7 @@ impl PartitionData {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.unknown_tagged_fields = read_tagged_fields(buf, "PartitionData", |_, _| Ok(false))?;
         Ok(this)
     }
@@ -267,7 +267,7 @@ impl Random for PartitionData {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
     }

@@ -20,7 +20,7 @@ pub struct BeginQuorumEpochResponse {
     /// The top level error code.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The topic data.
     ///
     /// Versions: 0-1.
@@ -37,7 +37,7 @@ pub struct BeginQuorumEpochResponse {
 impl Default for BeginQuorumEpochResponse {
     fn default() -> Self {
         BeginQuorumEpochResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             topics: Vec::new(),
             node_endpoints: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -49,7 +49,7 @@ impl BeginQuorumEpochResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 1;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.topics,
@@ -87,7 +87,7 @@ impl BeginQuorumEpochResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 1;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "BeginQuorumEpochResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "BeginQuorumEpochResponse.error_code")?);
         this.topics = read_array(buf, flexible, "BeginQuorumEpochResponse.topics", |buf| {
             TopicData::read_from(buf, version)
         })?;
@@ -117,7 +117,7 @@ impl Random for BeginQuorumEpochResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 1;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.topics = g.vec(|g| TopicData::random(g, version));
         if version >= 1 {
             this.node_endpoints = g.vec(|g| NodeEndpoint::random(g, version));
@@ -219,7 +219,7 @@ pub struct PartitionData {
     /// The error code for this partition.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The ID of the current leader or -1 if the leader is unknown.
     ///
     /// Versions: 0-1.
@@ -237,7 +237,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             leader_id: 0,
             leader_epoch: 0,
             unknown_tagged_fields: TaggedFields::default(),
@@ -250,7 +250,7 @@ impl PartitionData {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 1;
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
         if flexible {
@@ -265,7 +265,7 @@ impl PartitionData {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.leader_id = read_i32(buf, "PartitionData.leader_id")?;
         this.leader_epoch = read_i32(buf, "PartitionData.leader_epoch")?;
         if flexible {
@@ -283,7 +283,7 @@ impl Random for PartitionData {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.leader_id = g.i32();
         this.leader_epoch = g.i32();
         if flexible {

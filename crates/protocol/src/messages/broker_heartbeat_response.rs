@@ -24,7 +24,7 @@ pub struct BrokerHeartbeatResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// True if the broker has approximately caught up with the latest metadata.
     ///
     /// Versions: 0-2; default `false`.
@@ -46,7 +46,7 @@ impl Default for BrokerHeartbeatResponse {
     fn default() -> Self {
         BrokerHeartbeatResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             is_caught_up: false,
             is_fenced: true,
             should_shut_down: false,
@@ -59,7 +59,7 @@ impl BrokerHeartbeatResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_bool(buf, self.is_caught_up);
         write_bool(buf, self.is_fenced);
         write_bool(buf, self.should_shut_down);
@@ -71,7 +71,7 @@ impl BrokerHeartbeatResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "BrokerHeartbeatResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "BrokerHeartbeatResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "BrokerHeartbeatResponse.error_code")?);
         this.is_caught_up = read_bool(buf, "BrokerHeartbeatResponse.is_caught_up")?;
         this.is_fenced = read_bool(buf, "BrokerHeartbeatResponse.is_fenced")?;
         this.should_shut_down = read_bool(buf, "BrokerHeartbeatResponse.should_shut_down")?;
@@ -86,7 +86,7 @@ impl Random for BrokerHeartbeatResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.is_caught_up = g.bool();
         this.is_fenced = g.bool();
         this.should_shut_down = g.bool();

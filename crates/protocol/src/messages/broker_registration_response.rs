@@ -24,7 +24,7 @@ pub struct BrokerRegistrationResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-4.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The broker's assigned epoch, or -1 if none was assigned.
     ///
     /// Versions: 0-4; default `-1`.
@@ -38,7 +38,7 @@ impl Default for BrokerRegistrationResponse {
     fn default() -> Self {
         BrokerRegistrationResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             broker_epoch: -1,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -49,7 +49,7 @@ impl BrokerRegistrationResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.broker_epoch);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
@@ -59,7 +59,7 @@ impl BrokerRegistrationResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "BrokerRegistrationResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "BrokerRegistrationResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "BrokerRegistrationResponse.error_code")?);
         this.broker_epoch = read_i64(buf, "BrokerRegistrationResponse.broker_epoch")?;
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "BrokerRegistrationResponse", |_, _| Ok(false))?;
@@ -72,7 +72,7 @@ impl Random for BrokerRegistrationResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.broker_epoch = g.i64();
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

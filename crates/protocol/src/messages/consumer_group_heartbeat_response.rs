@@ -24,7 +24,7 @@ pub struct ConsumerGroupHeartbeatResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
@@ -54,7 +54,7 @@ impl Default for ConsumerGroupHeartbeatResponse {
     fn default() -> Self {
         ConsumerGroupHeartbeatResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             member_id: None,
             member_epoch: 0,
@@ -69,7 +69,7 @@ impl ConsumerGroupHeartbeatResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -99,7 +99,7 @@ impl ConsumerGroupHeartbeatResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "ConsumerGroupHeartbeatResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "ConsumerGroupHeartbeatResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ConsumerGroupHeartbeatResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "ConsumerGroupHeartbeatResponse.error_message")?;
         this.member_id =
@@ -123,7 +123,7 @@ impl Random for ConsumerGroupHeartbeatResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.member_id = g.maybe(|g| g.string());
         this.member_epoch = g.i32();

@@ -98,7 +98,7 @@ pub struct AclCreationResult {
     /// The result error, or zero if there was no error.
     ///
     /// Versions: 1-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The result message, or null if there was no error.
     ///
     /// Versions: 1-3; nullable in 1-3.
@@ -111,7 +111,7 @@ pub struct AclCreationResult {
 impl Default for AclCreationResult {
     fn default() -> Self {
         AclCreationResult {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -122,7 +122,7 @@ impl AclCreationResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -140,7 +140,7 @@ impl AclCreationResult {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "AclCreationResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "AclCreationResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "AclCreationResult.error_message")?;
         if flexible {
@@ -157,7 +157,7 @@ impl Random for AclCreationResult {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();

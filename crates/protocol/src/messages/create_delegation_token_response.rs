@@ -20,7 +20,7 @@ pub struct CreateDelegationTokenResponse {
     /// The top-level error, or zero if there was no error.
     ///
     /// Versions: 1-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The principal type of the token owner.
     ///
     /// Versions: 1-3.
@@ -69,7 +69,7 @@ pub struct CreateDelegationTokenResponse {
 impl Default for CreateDelegationTokenResponse {
     fn default() -> Self {
         CreateDelegationTokenResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             principal_type: String::new(),
             principal_name: String::new(),
             token_requester_principal_type: String::new(),
@@ -89,7 +89,7 @@ impl CreateDelegationTokenResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_string(
             buf,
             &self.principal_type,
@@ -157,7 +157,7 @@ impl CreateDelegationTokenResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "CreateDelegationTokenResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "CreateDelegationTokenResponse.error_code")?);
         this.principal_type = read_string(
             buf,
             flexible,
@@ -206,7 +206,7 @@ impl Random for CreateDelegationTokenResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.principal_type = g.string();
         this.principal_name = g.string();
         if version >= 3 {

@@ -102,7 +102,7 @@ pub struct CreatePartitionsTopicResult {
     /// The result error, or zero if there was no error.
     ///
     /// Versions: 0-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The result message, or null if there was no error.
     ///
     /// Versions: 0-3; nullable in 0-3; default `null`.
@@ -116,7 +116,7 @@ impl Default for CreatePartitionsTopicResult {
     fn default() -> Self {
         CreatePartitionsTopicResult {
             name: String::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -133,7 +133,7 @@ impl CreatePartitionsTopicResult {
             flexible,
             "CreatePartitionsTopicResult.name",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -152,7 +152,7 @@ impl CreatePartitionsTopicResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.name = read_string(buf, flexible, "CreatePartitionsTopicResult.name")?;
-        this.error_code = read_i16(buf, "CreatePartitionsTopicResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "CreatePartitionsTopicResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "CreatePartitionsTopicResult.error_message")?;
         if flexible {
@@ -170,7 +170,7 @@ impl Random for CreatePartitionsTopicResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.name = g.string();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();

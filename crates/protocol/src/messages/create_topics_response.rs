@@ -106,7 +106,7 @@ pub struct CreatableTopicResult {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 2-7.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 2-7; nullable in 2-7; ignorable.
@@ -114,7 +114,7 @@ pub struct CreatableTopicResult {
     /// Optional topic config error returned if configs are not returned in the response.
     ///
     /// Versions: 5-7; tagged field 0 in 5-7; ignorable.
-    pub topic_config_error_code: i16,
+    pub topic_config_error_code: ErrorCode,
     /// Number of partitions of the topic.
     ///
     /// Versions: 5-7; default `-1`; ignorable.
@@ -137,9 +137,9 @@ impl Default for CreatableTopicResult {
         CreatableTopicResult {
             name: String::new(),
             topic_id: Uuid::ZERO,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
-            topic_config_error_code: 0,
+            topic_config_error_code: ErrorCode::NONE,
             num_partitions: -1,
             replication_factor: -1,
             configs: Some(Vec::new()),
@@ -161,7 +161,7 @@ impl CreatableTopicResult {
         if version >= 7 {
             write_uuid(buf, &self.topic_id);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -186,9 +186,11 @@ impl CreatableTopicResult {
         }
         if flexible {
             let mut tagged: Vec<(u32, Bytes)> = Vec::new();
-            if self.topic_config_error_code != 0 || self.unknown_tagged_fields.was_present(0) {
+            if self.topic_config_error_code != ErrorCode::NONE
+                || self.unknown_tagged_fields.was_present(0)
+            {
                 let buf = &mut BytesMut::new();
-                buf.put_i16(self.topic_config_error_code);
+                buf.put_i16(self.topic_config_error_code.0);
                 tagged.push((0, buf.split().freeze()));
             }
             write_tagged_fields(buf, tagged, &self.unknown_tagged_fields)?;
@@ -206,7 +208,7 @@ impl CreatableTopicResult {
             this.topic_id = read_uuid(buf, "CreatableTopicResult.topic_id")?;
         }
 
-        this.error_code = read_i16(buf, "CreatableTopicResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "CreatableTopicResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "CreatableTopicResult.error_message")?;
 
@@ -229,8 +231,10 @@ impl CreatableTopicResult {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "CreatableTopicResult", |tag, buf| match tag {
                     0 => {
-                        this.topic_config_error_code =
-                            read_i16(buf, "CreatableTopicResult.topic_config_error_code")?;
+                        this.topic_config_error_code = ErrorCode(read_i16(
+                            buf,
+                            "CreatableTopicResult.topic_config_error_code",
+                        )?);
                         Ok(true)
                     }
                     _ => Ok(false),
@@ -251,10 +255,10 @@ impl Random for CreatableTopicResult {
             this.topic_id = g.uuid();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if version >= 5 {
-            this.topic_config_error_code = g.i16();
+            this.topic_config_error_code = ErrorCode(g.i16());
         }
 
         if version >= 5 {

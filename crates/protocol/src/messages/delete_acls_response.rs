@@ -99,7 +99,7 @@ pub struct DeleteAclsFilterResult {
     /// The error code, or 0 if the filter succeeded.
     ///
     /// Versions: 1-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if the filter succeeded.
     ///
     /// Versions: 1-3; nullable in 1-3.
@@ -116,7 +116,7 @@ pub struct DeleteAclsFilterResult {
 impl Default for DeleteAclsFilterResult {
     fn default() -> Self {
         DeleteAclsFilterResult {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             matching_acls: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -128,7 +128,7 @@ impl DeleteAclsFilterResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -153,7 +153,7 @@ impl DeleteAclsFilterResult {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DeleteAclsFilterResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DeleteAclsFilterResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "DeleteAclsFilterResult.error_message")?;
         this.matching_acls = read_array(
@@ -176,7 +176,7 @@ impl Random for DeleteAclsFilterResult {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.matching_acls = g.vec(|g| DeleteAclsMatchingAcl::random(g, version));
         if flexible {
@@ -194,7 +194,7 @@ pub struct DeleteAclsMatchingAcl {
     /// The deletion error code, or 0 if the deletion succeeded.
     ///
     /// Versions: 1-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The deletion error message, or null if the deletion succeeded.
     ///
     /// Versions: 1-3; nullable in 1-3.
@@ -235,7 +235,7 @@ pub struct DeleteAclsMatchingAcl {
 impl Default for DeleteAclsMatchingAcl {
     fn default() -> Self {
         DeleteAclsMatchingAcl {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             resource_type: 0,
             resource_name: String::new(),
@@ -253,7 +253,7 @@ impl DeleteAclsMatchingAcl {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -288,7 +288,7 @@ impl DeleteAclsMatchingAcl {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DeleteAclsMatchingAcl.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DeleteAclsMatchingAcl.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "DeleteAclsMatchingAcl.error_message")?;
         this.resource_type = read_i8(buf, "DeleteAclsMatchingAcl.resource_type")?;
@@ -312,7 +312,7 @@ impl Random for DeleteAclsMatchingAcl {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.resource_type = g.i8();
         this.resource_name = g.string();

@@ -102,7 +102,7 @@ pub struct DeletableGroupResult {
     /// The deletion error, or 0 if the deletion succeeded.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -112,7 +112,7 @@ impl Default for DeletableGroupResult {
     fn default() -> Self {
         DeletableGroupResult {
             group_id: String::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -133,7 +133,7 @@ impl DeletableGroupResult {
             flexible,
             "DeletableGroupResult.group_id",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -146,7 +146,7 @@ impl DeletableGroupResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.group_id = read_string(buf, flexible, "DeletableGroupResult.group_id")?;
-        this.error_code = read_i16(buf, "DeletableGroupResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DeletableGroupResult.error_code")?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "DeletableGroupResult", |_, _| Ok(false))?;
@@ -162,7 +162,7 @@ impl Random for DeletableGroupResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.group_id = g.string();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

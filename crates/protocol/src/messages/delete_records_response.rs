@@ -192,7 +192,7 @@ pub struct DeleteRecordsPartitionResult {
     /// The deletion error code, or 0 if the deletion succeeded.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -203,7 +203,7 @@ impl Default for DeleteRecordsPartitionResult {
         DeleteRecordsPartitionResult {
             partition_index: 0,
             low_watermark: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -220,7 +220,7 @@ impl DeleteRecordsPartitionResult {
         let flexible = version >= 2;
         buf.put_i32(self.partition_index);
         buf.put_i64(self.low_watermark);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -234,7 +234,7 @@ impl DeleteRecordsPartitionResult {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "DeleteRecordsPartitionResult.partition_index")?;
         this.low_watermark = read_i64(buf, "DeleteRecordsPartitionResult.low_watermark")?;
-        this.error_code = read_i16(buf, "DeleteRecordsPartitionResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DeleteRecordsPartitionResult.error_code")?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "DeleteRecordsPartitionResult", |_, _| Ok(false))?;
@@ -251,7 +251,7 @@ impl Random for DeleteRecordsPartitionResult {
         let mut this = Self::default();
         this.partition_index = g.i32();
         this.low_watermark = g.i64();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

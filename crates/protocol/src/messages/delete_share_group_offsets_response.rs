@@ -24,7 +24,7 @@ pub struct DeleteShareGroupOffsetsResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -42,7 +42,7 @@ impl Default for DeleteShareGroupOffsetsResponse {
     fn default() -> Self {
         DeleteShareGroupOffsetsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             responses: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl DeleteShareGroupOffsetsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -76,7 +76,7 @@ impl DeleteShareGroupOffsetsResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "DeleteShareGroupOffsetsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "DeleteShareGroupOffsetsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DeleteShareGroupOffsetsResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "DeleteShareGroupOffsetsResponse.error_message")?;
         this.responses = read_array(
@@ -96,7 +96,7 @@ impl Random for DeleteShareGroupOffsetsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.responses = g.vec(|g| DeleteShareGroupOffsetsResponseTopic::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
@@ -119,7 +119,7 @@ pub struct DeleteShareGroupOffsetsResponseTopic {
     /// The topic-level error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The topic-level error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -134,7 +134,7 @@ impl Default for DeleteShareGroupOffsetsResponseTopic {
         DeleteShareGroupOffsetsResponseTopic {
             topic_name: String::new(),
             topic_id: Uuid::ZERO,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -151,7 +151,7 @@ impl DeleteShareGroupOffsetsResponseTopic {
             "DeleteShareGroupOffsetsResponseTopic.topic_name",
         )?;
         write_uuid(buf, &self.topic_id);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -168,7 +168,10 @@ impl DeleteShareGroupOffsetsResponseTopic {
         this.topic_name =
             read_string(buf, true, "DeleteShareGroupOffsetsResponseTopic.topic_name")?;
         this.topic_id = read_uuid(buf, "DeleteShareGroupOffsetsResponseTopic.topic_id")?;
-        this.error_code = read_i16(buf, "DeleteShareGroupOffsetsResponseTopic.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DeleteShareGroupOffsetsResponseTopic.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -188,7 +191,7 @@ impl Random for DeleteShareGroupOffsetsResponseTopic {
         let mut this = Self::default();
         this.topic_name = g.string();
         this.topic_id = g.uuid();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

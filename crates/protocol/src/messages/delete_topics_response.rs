@@ -106,7 +106,7 @@ pub struct DeletableTopicResult {
     /// The deletion error, or 0 if the deletion succeeded.
     ///
     /// Versions: 1-6.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 5-6; nullable in 5-6; default `null`; ignorable.
@@ -121,7 +121,7 @@ impl Default for DeletableTopicResult {
         DeletableTopicResult {
             name: Some(String::new()),
             topic_id: Uuid::ZERO,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -157,7 +157,7 @@ impl DeletableTopicResult {
         if version >= 6 {
             write_uuid(buf, &self.topic_id);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 5 {
             write_nullable_string(
                 buf,
@@ -186,7 +186,7 @@ impl DeletableTopicResult {
             this.topic_id = read_uuid(buf, "DeletableTopicResult.topic_id")?;
         }
 
-        this.error_code = read_i16(buf, "DeletableTopicResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DeletableTopicResult.error_code")?);
         if version >= 5 {
             this.error_message =
                 read_nullable_string(buf, flexible, "DeletableTopicResult.error_message")?;
@@ -215,7 +215,7 @@ impl Random for DeletableTopicResult {
             this.topic_id = g.uuid();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 5 {
             this.error_message = g.maybe(|g| g.string());
         }

@@ -24,7 +24,7 @@ pub struct DescribeAclsResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 1-3; nullable in 1-3.
@@ -42,7 +42,7 @@ impl Default for DescribeAclsResponse {
     fn default() -> Self {
         DescribeAclsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             resources: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -55,7 +55,7 @@ impl DescribeAclsResponse {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -81,7 +81,7 @@ impl DescribeAclsResponse {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "DescribeAclsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "DescribeAclsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeAclsResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "DescribeAclsResponse.error_message")?;
         this.resources = read_array(buf, flexible, "DescribeAclsResponse.resources", |buf| {
@@ -102,7 +102,7 @@ impl Random for DescribeAclsResponse {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.resources = g.vec(|g| DescribeAclsResource::random(g, version));
         if flexible {

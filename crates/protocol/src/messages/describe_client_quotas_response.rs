@@ -24,7 +24,7 @@ pub struct DescribeClientQuotasResponse {
     /// The error code, or `0` if the quota description succeeded.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or `null` if the quota description succeeded.
     ///
     /// Versions: 0-1; nullable in 0-1.
@@ -42,7 +42,7 @@ impl Default for DescribeClientQuotasResponse {
     fn default() -> Self {
         DescribeClientQuotasResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             entries: Some(Vec::new()),
             unknown_tagged_fields: TaggedFields::default(),
@@ -55,7 +55,7 @@ impl DescribeClientQuotasResponse {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 1;
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -81,7 +81,7 @@ impl DescribeClientQuotasResponse {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "DescribeClientQuotasResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "DescribeClientQuotasResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeClientQuotasResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "DescribeClientQuotasResponse.error_message")?;
         this.entries = read_nullable_array(
@@ -105,7 +105,7 @@ impl Random for DescribeClientQuotasResponse {
         let flexible = version >= 1;
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.entries = g.maybe(|g| g.vec(|g| EntryData::random(g, version)));
         if flexible {

@@ -24,7 +24,7 @@ pub struct DescribeClusterResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0-2; nullable in 0-2; default `null`.
@@ -58,7 +58,7 @@ impl Default for DescribeClusterResponse {
     fn default() -> Self {
         DescribeClusterResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             endpoint_type: 1,
             cluster_id: String::new(),
@@ -74,7 +74,7 @@ impl DescribeClusterResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -113,7 +113,7 @@ impl DescribeClusterResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "DescribeClusterResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "DescribeClusterResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeClusterResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "DescribeClusterResponse.error_message")?;
         if version >= 1 {
@@ -138,7 +138,7 @@ impl Random for DescribeClusterResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if version >= 1 {
             this.endpoint_type = g.i8();

@@ -98,7 +98,7 @@ pub struct DescribeConfigsResult {
     /// The error code, or 0 if we were able to successfully describe the configurations.
     ///
     /// Versions: 1-4.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if we were able to successfully describe the configurations.
     ///
     /// Versions: 1-4; nullable in 1-4.
@@ -123,7 +123,7 @@ pub struct DescribeConfigsResult {
 impl Default for DescribeConfigsResult {
     fn default() -> Self {
         DescribeConfigsResult {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             resource_type: 0,
             resource_name: String::new(),
@@ -137,7 +137,7 @@ impl DescribeConfigsResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -169,7 +169,7 @@ impl DescribeConfigsResult {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribeConfigsResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeConfigsResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "DescribeConfigsResult.error_message")?;
         this.resource_type = read_i8(buf, "DescribeConfigsResult.resource_type")?;
@@ -191,7 +191,7 @@ impl Random for DescribeConfigsResult {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.resource_type = g.i8();
         this.resource_name = g.string();

@@ -20,7 +20,7 @@ pub struct DescribeDelegationTokenResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The tokens.
     ///
     /// Versions: 1-3.
@@ -37,7 +37,7 @@ pub struct DescribeDelegationTokenResponse {
 impl Default for DescribeDelegationTokenResponse {
     fn default() -> Self {
         DescribeDelegationTokenResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             tokens: Vec::new(),
             throttle_time_ms: 0,
             unknown_tagged_fields: TaggedFields::default(),
@@ -49,7 +49,7 @@ impl DescribeDelegationTokenResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.tokens,
@@ -69,7 +69,7 @@ impl DescribeDelegationTokenResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribeDelegationTokenResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeDelegationTokenResponse.error_code")?);
         this.tokens = read_array(
             buf,
             flexible,
@@ -91,7 +91,7 @@ impl Random for DescribeDelegationTokenResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.tokens = g.vec(|g| DescribedDelegationToken::random(g, version));
         this.throttle_time_ms = g.i32();
         if flexible {

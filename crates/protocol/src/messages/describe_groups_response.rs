@@ -106,7 +106,7 @@ pub struct DescribedGroup {
     /// The describe error, or 0 if there was no error.
     ///
     /// Versions: 0-6.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The describe error message, or null if there was no error.
     ///
     /// Versions: 6; nullable in 6; default `null`.
@@ -143,7 +143,7 @@ pub struct DescribedGroup {
 impl Default for DescribedGroup {
     fn default() -> Self {
         DescribedGroup {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             group_id: String::new(),
             group_state: String::new(),
@@ -160,7 +160,7 @@ impl DescribedGroup {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 5;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 6 {
             write_nullable_string(
                 buf,
@@ -221,7 +221,7 @@ impl DescribedGroup {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 5;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribedGroup.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribedGroup.error_code")?);
         if version >= 6 {
             this.error_message =
                 read_nullable_string(buf, flexible, "DescribedGroup.error_message")?;
@@ -252,7 +252,7 @@ impl Random for DescribedGroup {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 5;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 6 {
             this.error_message = g.maybe(|g| g.string());
         }

@@ -24,7 +24,7 @@ pub struct DescribeLogDirsResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 3-5; ignorable.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The log directories.
     ///
     /// Versions: 1-5.
@@ -38,7 +38,7 @@ impl Default for DescribeLogDirsResponse {
     fn default() -> Self {
         DescribeLogDirsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             results: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -51,7 +51,7 @@ impl DescribeLogDirsResponse {
         let flexible = version >= 2;
         buf.put_i32(self.throttle_time_ms);
         if version >= 3 {
-            buf.put_i16(self.error_code);
+            buf.put_i16(self.error_code.0);
         }
         write_array(
             buf,
@@ -73,7 +73,7 @@ impl DescribeLogDirsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "DescribeLogDirsResponse.throttle_time_ms")?;
         if version >= 3 {
-            this.error_code = read_i16(buf, "DescribeLogDirsResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "DescribeLogDirsResponse.error_code")?);
         }
 
         this.results = read_array(buf, flexible, "DescribeLogDirsResponse.results", |buf| {
@@ -95,7 +95,7 @@ impl Random for DescribeLogDirsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
         if version >= 3 {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         this.results = g.vec(|g| DescribeLogDirsResult::random(g, version));
@@ -114,7 +114,7 @@ pub struct DescribeLogDirsResult {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-5.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The absolute log directory path.
     ///
     /// Versions: 1-5.
@@ -143,7 +143,7 @@ pub struct DescribeLogDirsResult {
 impl Default for DescribeLogDirsResult {
     fn default() -> Self {
         DescribeLogDirsResult {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             log_dir: String::new(),
             topics: Vec::new(),
             total_bytes: -1,
@@ -158,7 +158,7 @@ impl DescribeLogDirsResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_string(
             buf,
             &self.log_dir,
@@ -192,7 +192,7 @@ impl DescribeLogDirsResult {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribeLogDirsResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeLogDirsResult.error_code")?);
         this.log_dir = read_string(buf, flexible, "DescribeLogDirsResult.log_dir")?;
         this.topics = read_array(buf, flexible, "DescribeLogDirsResult.topics", |buf| {
             DescribeLogDirsTopic::read_from(buf, version)
@@ -223,7 +223,7 @@ impl Random for DescribeLogDirsResult {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.log_dir = g.string();
         this.topics = g.vec(|g| DescribeLogDirsTopic::random(g, version));
         if version >= 4 {

@@ -155,7 +155,7 @@ pub struct PartitionResponse {
     /// The partition error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The partition error message, which may be null if no additional details are available.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -173,7 +173,7 @@ impl Default for PartitionResponse {
     fn default() -> Self {
         PartitionResponse {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             active_producers: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -185,7 +185,7 @@ impl PartitionResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -207,7 +207,7 @@ impl PartitionResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionResponse.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionResponse.error_code")?);
         this.error_message = read_nullable_string(buf, true, "PartitionResponse.error_message")?;
         this.active_producers =
             read_array(buf, true, "PartitionResponse.active_producers", |buf| {
@@ -224,7 +224,7 @@ impl Random for PartitionResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.active_producers = g.vec(|g| ProducerState::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();

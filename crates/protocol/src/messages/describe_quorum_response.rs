@@ -20,7 +20,7 @@ pub struct DescribeQuorumResponse {
     /// The top level error code.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 2; nullable in 2; ignorable.
@@ -41,7 +41,7 @@ pub struct DescribeQuorumResponse {
 impl Default for DescribeQuorumResponse {
     fn default() -> Self {
         DescribeQuorumResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             topics: Vec::new(),
             nodes: Vec::new(),
@@ -53,7 +53,7 @@ impl Default for DescribeQuorumResponse {
 impl DescribeQuorumResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 2 {
             write_nullable_string(
                 buf,
@@ -91,7 +91,7 @@ impl DescribeQuorumResponse {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribeQuorumResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribeQuorumResponse.error_code")?);
         if version >= 2 {
             this.error_message =
                 read_nullable_string(buf, true, "DescribeQuorumResponse.error_message")?;
@@ -116,7 +116,7 @@ impl DescribeQuorumResponse {
 impl Random for DescribeQuorumResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 2 {
             this.error_message = g.maybe(|g| g.string());
         }
@@ -207,7 +207,7 @@ pub struct PartitionData {
     /// The partition error code.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 2; nullable in 2; ignorable.
@@ -241,7 +241,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             leader_id: 0,
             leader_epoch: 0,
@@ -257,7 +257,7 @@ impl PartitionData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 2 {
             write_nullable_string(
                 buf,
@@ -291,7 +291,7 @@ impl PartitionData {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         if version >= 2 {
             this.error_message = read_nullable_string(buf, true, "PartitionData.error_message")?;
         }
@@ -315,7 +315,7 @@ impl Random for PartitionData {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 2 {
             this.error_message = g.maybe(|g| g.string());
         }

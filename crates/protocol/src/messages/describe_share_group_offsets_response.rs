@@ -98,7 +98,7 @@ pub struct DescribeShareGroupOffsetsResponseGroup {
     /// The group-level error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The group-level error message, or null if there was no error.
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
@@ -113,7 +113,7 @@ impl Default for DescribeShareGroupOffsetsResponseGroup {
         DescribeShareGroupOffsetsResponseGroup {
             group_id: String::new(),
             topics: Vec::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -136,7 +136,7 @@ impl DescribeShareGroupOffsetsResponseGroup {
             "DescribeShareGroupOffsetsResponseGroup.topics",
             |buf, e| e.write_to(buf, version),
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -157,7 +157,10 @@ impl DescribeShareGroupOffsetsResponseGroup {
             "DescribeShareGroupOffsetsResponseGroup.topics",
             |buf| DescribeShareGroupOffsetsResponseTopic::read_from(buf, version),
         )?;
-        this.error_code = read_i16(buf, "DescribeShareGroupOffsetsResponseGroup.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DescribeShareGroupOffsetsResponseGroup.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -177,7 +180,7 @@ impl Random for DescribeShareGroupOffsetsResponseGroup {
         let mut this = Self::default();
         this.group_id = g.string();
         this.topics = g.vec(|g| DescribeShareGroupOffsetsResponseTopic::random(g, version));
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
@@ -292,7 +295,7 @@ pub struct DescribeShareGroupOffsetsResponsePartition {
     /// The partition-level error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The partition-level error message, or null if there was no error.
     ///
     /// Versions: 0-1; nullable in 0-1; default `null`.
@@ -309,7 +312,7 @@ impl Default for DescribeShareGroupOffsetsResponsePartition {
             start_offset: 0,
             leader_epoch: 0,
             lag: -1,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -325,7 +328,7 @@ impl DescribeShareGroupOffsetsResponsePartition {
         if version >= 1 {
             buf.put_i64(self.lag);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -355,7 +358,10 @@ impl DescribeShareGroupOffsetsResponsePartition {
             this.lag = read_i64(buf, "DescribeShareGroupOffsetsResponsePartition.lag")?;
         }
 
-        this.error_code = read_i16(buf, "DescribeShareGroupOffsetsResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DescribeShareGroupOffsetsResponsePartition.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -380,7 +386,7 @@ impl Random for DescribeShareGroupOffsetsResponsePartition {
             this.lag = g.i64();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

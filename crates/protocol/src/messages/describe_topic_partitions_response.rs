@@ -104,7 +104,7 @@ pub struct DescribeTopicPartitionsResponseTopic {
     /// The topic error, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The topic name.
     ///
     /// Versions: 0; nullable in 0; map key.
@@ -133,7 +133,7 @@ pub struct DescribeTopicPartitionsResponseTopic {
 impl Default for DescribeTopicPartitionsResponseTopic {
     fn default() -> Self {
         DescribeTopicPartitionsResponseTopic {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             name: Some(String::new()),
             topic_id: Uuid::ZERO,
             is_internal: false,
@@ -152,7 +152,7 @@ impl DescribeTopicPartitionsResponseTopic {
 
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.name.as_deref(),
@@ -176,7 +176,10 @@ impl DescribeTopicPartitionsResponseTopic {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribeTopicPartitionsResponseTopic.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DescribeTopicPartitionsResponseTopic.error_code",
+        )?);
         this.name = read_nullable_string(buf, true, "DescribeTopicPartitionsResponseTopic.name")?;
         this.topic_id = read_uuid(buf, "DescribeTopicPartitionsResponseTopic.topic_id")?;
         this.is_internal = read_bool(buf, "DescribeTopicPartitionsResponseTopic.is_internal")?;
@@ -202,7 +205,7 @@ impl DescribeTopicPartitionsResponseTopic {
 impl Random for DescribeTopicPartitionsResponseTopic {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.name = g.maybe(|g| g.string());
         this.topic_id = g.uuid();
         this.is_internal = g.bool();
@@ -220,7 +223,7 @@ pub struct DescribeTopicPartitionsResponsePartition {
     /// The partition error, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The partition index.
     ///
     /// Versions: 0.
@@ -261,7 +264,7 @@ pub struct DescribeTopicPartitionsResponsePartition {
 impl Default for DescribeTopicPartitionsResponsePartition {
     fn default() -> Self {
         DescribeTopicPartitionsResponsePartition {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             partition_index: 0,
             leader_id: 0,
             leader_epoch: -1,
@@ -278,7 +281,7 @@ impl Default for DescribeTopicPartitionsResponsePartition {
 impl DescribeTopicPartitionsResponsePartition {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.partition_index);
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
@@ -339,7 +342,10 @@ impl DescribeTopicPartitionsResponsePartition {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribeTopicPartitionsResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DescribeTopicPartitionsResponsePartition.error_code",
+        )?);
         this.partition_index = read_i32(
             buf,
             "DescribeTopicPartitionsResponsePartition.partition_index",
@@ -408,7 +414,7 @@ impl DescribeTopicPartitionsResponsePartition {
 impl Random for DescribeTopicPartitionsResponsePartition {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.partition_index = g.i32();
         this.leader_id = g.i32();
         this.leader_epoch = g.i32();

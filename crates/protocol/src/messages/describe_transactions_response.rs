@@ -89,7 +89,7 @@ pub struct TransactionState {
     /// The error code.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The transactional id.
     ///
     /// Versions: 0.
@@ -126,7 +126,7 @@ pub struct TransactionState {
 impl Default for TransactionState {
     fn default() -> Self {
         TransactionState {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             transactional_id: String::new(),
             transaction_state: String::new(),
             transaction_timeout_ms: 0,
@@ -142,7 +142,7 @@ impl Default for TransactionState {
 impl TransactionState {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_string(
             buf,
             &self.transactional_id,
@@ -173,7 +173,7 @@ impl TransactionState {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "TransactionState.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "TransactionState.error_code")?);
         this.transactional_id = read_string(buf, true, "TransactionState.transactional_id")?;
         this.transaction_state = read_string(buf, true, "TransactionState.transaction_state")?;
         this.transaction_timeout_ms = read_i32(buf, "TransactionState.transaction_timeout_ms")?;
@@ -193,7 +193,7 @@ impl TransactionState {
 impl Random for TransactionState {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.transactional_id = g.string();
         this.transaction_state = g.string();
         this.transaction_timeout_ms = g.i32();

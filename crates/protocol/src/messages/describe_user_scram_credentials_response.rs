@@ -24,7 +24,7 @@ pub struct DescribeUserScramCredentialsResponse {
     /// The message-level error code, 0 except for user authorization or infrastructure issues.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The message-level error message, if any.
     ///
     /// Versions: 0; nullable in 0.
@@ -42,7 +42,7 @@ impl Default for DescribeUserScramCredentialsResponse {
     fn default() -> Self {
         DescribeUserScramCredentialsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             results: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl DescribeUserScramCredentialsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -77,7 +77,10 @@ impl DescribeUserScramCredentialsResponse {
         let mut this = Self::default();
         this.throttle_time_ms =
             read_i32(buf, "DescribeUserScramCredentialsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "DescribeUserScramCredentialsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DescribeUserScramCredentialsResponse.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -102,7 +105,7 @@ impl Random for DescribeUserScramCredentialsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.results = g.vec(|g| DescribeUserScramCredentialsResult::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
@@ -121,7 +124,7 @@ pub struct DescribeUserScramCredentialsResult {
     /// The user-level error code.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The user-level error message, if any.
     ///
     /// Versions: 0; nullable in 0.
@@ -139,7 +142,7 @@ impl Default for DescribeUserScramCredentialsResult {
     fn default() -> Self {
         DescribeUserScramCredentialsResult {
             user: String::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             credential_infos: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -156,7 +159,7 @@ impl DescribeUserScramCredentialsResult {
             true,
             "DescribeUserScramCredentialsResult.user",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -178,7 +181,10 @@ impl DescribeUserScramCredentialsResult {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.user = read_string(buf, true, "DescribeUserScramCredentialsResult.user")?;
-        this.error_code = read_i16(buf, "DescribeUserScramCredentialsResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "DescribeUserScramCredentialsResult.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -201,7 +207,7 @@ impl Random for DescribeUserScramCredentialsResult {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.user = g.string();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.credential_infos = g.vec(|g| CredentialInfo::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();

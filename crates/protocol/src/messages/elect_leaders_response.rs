@@ -24,7 +24,7 @@ pub struct ElectLeadersResponse {
     /// The top level response error code.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The election results, or an empty array if the requester did not have permission and the request asks for all partitions.
     ///
     /// Versions: 0-2.
@@ -38,7 +38,7 @@ impl Default for ElectLeadersResponse {
     fn default() -> Self {
         ElectLeadersResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             replica_election_results: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -51,8 +51,8 @@ impl ElectLeadersResponse {
         let flexible = version >= 2;
         buf.put_i32(self.throttle_time_ms);
         if version >= 1 {
-            buf.put_i16(self.error_code);
-        } else if self.error_code != 0 {
+            buf.put_i16(self.error_code.0);
+        } else if self.error_code != ErrorCode::NONE {
             return Err(EncodeError::FieldNotInVersion {
                 message: "ElectLeadersResponse",
                 field: "error_code",
@@ -79,7 +79,7 @@ impl ElectLeadersResponse {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "ElectLeadersResponse.throttle_time_ms")?;
         if version >= 1 {
-            this.error_code = read_i16(buf, "ElectLeadersResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "ElectLeadersResponse.error_code")?);
         }
 
         this.replica_election_results = read_array(
@@ -104,7 +104,7 @@ impl Random for ElectLeadersResponse {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
         if version >= 1 {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         this.replica_election_results = g.vec(|g| ReplicaElectionResult::random(g, version));
@@ -208,7 +208,7 @@ pub struct PartitionResult {
     /// The result error, or zero if there was no error.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The result message, or null if there was no error.
     ///
     /// Versions: 0-2; nullable in 0-2.
@@ -222,7 +222,7 @@ impl Default for PartitionResult {
     fn default() -> Self {
         PartitionResult {
             partition_id: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -234,7 +234,7 @@ impl PartitionResult {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
         buf.put_i32(self.partition_id);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -253,7 +253,7 @@ impl PartitionResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.partition_id = read_i32(buf, "PartitionResult.partition_id")?;
-        this.error_code = read_i16(buf, "PartitionResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionResult.error_code")?);
         this.error_message = read_nullable_string(buf, flexible, "PartitionResult.error_message")?;
         if flexible {
             this.unknown_tagged_fields =
@@ -270,7 +270,7 @@ impl Random for PartitionResult {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.partition_id = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();

@@ -24,7 +24,7 @@ pub struct EndTxnResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-5.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The producer ID.
     ///
     /// Versions: 5; default `-1`; ignorable.
@@ -42,7 +42,7 @@ impl Default for EndTxnResponse {
     fn default() -> Self {
         EndTxnResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             producer_id: -1,
             producer_epoch: -1,
             unknown_tagged_fields: TaggedFields::default(),
@@ -55,7 +55,7 @@ impl EndTxnResponse {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 3;
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 5 {
             buf.put_i64(self.producer_id);
         }
@@ -74,7 +74,7 @@ impl EndTxnResponse {
         let flexible = version >= 3;
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "EndTxnResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "EndTxnResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "EndTxnResponse.error_code")?);
         if version >= 5 {
             this.producer_id = read_i64(buf, "EndTxnResponse.producer_id")?;
         }
@@ -98,7 +98,7 @@ impl Random for EndTxnResponse {
         let flexible = version >= 3;
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 5 {
             this.producer_id = g.i64();
         }

@@ -24,7 +24,7 @@ pub struct EnvelopeResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -34,7 +34,7 @@ impl Default for EnvelopeResponse {
     fn default() -> Self {
         EnvelopeResponse {
             response_data: None,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -49,7 +49,7 @@ impl EnvelopeResponse {
             true,
             "EnvelopeResponse.response_data",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
@@ -58,7 +58,7 @@ impl EnvelopeResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.response_data = read_nullable_bytes(buf, true, "EnvelopeResponse.response_data")?;
-        this.error_code = read_i16(buf, "EnvelopeResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "EnvelopeResponse.error_code")?);
         this.unknown_tagged_fields = read_tagged_fields(buf, "EnvelopeResponse", |_, _| Ok(false))?;
         Ok(this)
     }
@@ -69,7 +69,7 @@ impl Random for EnvelopeResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.response_data = g.maybe(|g| g.bytes());
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
     }

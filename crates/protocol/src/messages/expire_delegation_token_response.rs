@@ -20,7 +20,7 @@ pub struct ExpireDelegationTokenResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The timestamp in milliseconds at which this token expires.
     ///
     /// Versions: 1-2.
@@ -37,7 +37,7 @@ pub struct ExpireDelegationTokenResponse {
 impl Default for ExpireDelegationTokenResponse {
     fn default() -> Self {
         ExpireDelegationTokenResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             expiry_timestamp_ms: 0,
             throttle_time_ms: 0,
             unknown_tagged_fields: TaggedFields::default(),
@@ -49,7 +49,7 @@ impl ExpireDelegationTokenResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.expiry_timestamp_ms);
         buf.put_i32(self.throttle_time_ms);
         if flexible {
@@ -63,7 +63,7 @@ impl ExpireDelegationTokenResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "ExpireDelegationTokenResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ExpireDelegationTokenResponse.error_code")?);
         this.expiry_timestamp_ms =
             read_i64(buf, "ExpireDelegationTokenResponse.expiry_timestamp_ms")?;
         this.throttle_time_ms = read_i32(buf, "ExpireDelegationTokenResponse.throttle_time_ms")?;
@@ -81,7 +81,7 @@ impl Random for ExpireDelegationTokenResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.expiry_timestamp_ms = g.i64();
         this.throttle_time_ms = g.i32();
         if flexible {

@@ -24,7 +24,7 @@ pub struct FetchResponse {
     /// The top level response error code.
     ///
     /// Versions: 7-18; ignorable.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The fetch session ID, or 0 if this is not part of a fetch session.
     ///
     /// Versions: 7-18; default `0`.
@@ -46,7 +46,7 @@ impl Default for FetchResponse {
     fn default() -> Self {
         FetchResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             session_id: 0,
             responses: Vec::new(),
             node_endpoints: Vec::new(),
@@ -61,7 +61,7 @@ impl FetchResponse {
         let flexible = version >= 12;
         buf.put_i32(self.throttle_time_ms);
         if version >= 7 {
-            buf.put_i16(self.error_code);
+            buf.put_i16(self.error_code.0);
         }
         if version >= 7 {
             buf.put_i32(self.session_id);
@@ -113,7 +113,7 @@ impl FetchResponse {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "FetchResponse.throttle_time_ms")?;
         if version >= 7 {
-            this.error_code = read_i16(buf, "FetchResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "FetchResponse.error_code")?);
         }
 
         if version >= 7 {
@@ -149,7 +149,7 @@ impl Random for FetchResponse {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
         if version >= 7 {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         if version >= 7 {
@@ -282,7 +282,7 @@ pub struct PartitionData {
     /// The error code, or 0 if there was no fetch error.
     ///
     /// Versions: 4-18.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The current high water mark.
     ///
     /// Versions: 4-18.
@@ -328,7 +328,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             high_watermark: 0,
             last_stable_offset: -1,
             log_start_offset: -1,
@@ -348,7 +348,7 @@ impl PartitionData {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 12;
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.high_watermark);
         buf.put_i64(self.last_stable_offset);
         if version >= 5 {
@@ -431,7 +431,7 @@ impl PartitionData {
         let flexible = version >= 12;
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.high_watermark = read_i64(buf, "PartitionData.high_watermark")?;
         this.last_stable_offset = read_i64(buf, "PartitionData.last_stable_offset")?;
         if version >= 5 {
@@ -476,7 +476,7 @@ impl Random for PartitionData {
         let flexible = version >= 12;
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.high_watermark = g.i64();
         this.last_stable_offset = g.i64();
         if version >= 5 {

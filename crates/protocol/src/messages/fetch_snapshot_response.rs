@@ -24,7 +24,7 @@ pub struct FetchSnapshotResponse {
     /// The top level response error code.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The topics to fetch.
     ///
     /// Versions: 0-1.
@@ -42,7 +42,7 @@ impl Default for FetchSnapshotResponse {
     fn default() -> Self {
         FetchSnapshotResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             topics: Vec::new(),
             node_endpoints: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl FetchSnapshotResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.topics,
@@ -91,7 +91,7 @@ impl FetchSnapshotResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "FetchSnapshotResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "FetchSnapshotResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "FetchSnapshotResponse.error_code")?);
         this.topics = read_array(buf, true, "FetchSnapshotResponse.topics", |buf| {
             TopicSnapshot::read_from(buf, version)
         })?;
@@ -116,7 +116,7 @@ impl Random for FetchSnapshotResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.topics = g.vec(|g| TopicSnapshot::random(g, version));
         if version >= 1 {
             this.node_endpoints = g.vec(|g| NodeEndpoint::random(g, version));
@@ -203,7 +203,7 @@ pub struct PartitionSnapshot {
     /// The error code, or 0 if there was no fetch error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The snapshot endOffset and epoch fetched.
     ///
     /// Versions: 0-1.
@@ -233,7 +233,7 @@ impl Default for PartitionSnapshot {
     fn default() -> Self {
         PartitionSnapshot {
             index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             snapshot_id: SnapshotId::default(),
             current_leader: LeaderIdAndEpoch::default(),
             size: 0,
@@ -248,7 +248,7 @@ impl PartitionSnapshot {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         self.snapshot_id.write_to(buf, version)?;
 
         buf.put_i64(self.size);
@@ -277,7 +277,7 @@ impl PartitionSnapshot {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.index = read_i32(buf, "PartitionSnapshot.index")?;
-        this.error_code = read_i16(buf, "PartitionSnapshot.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionSnapshot.error_code")?);
         this.snapshot_id = SnapshotId::read_from(buf, version)?;
 
         this.size = read_i64(buf, "PartitionSnapshot.size")?;
@@ -304,7 +304,7 @@ impl Random for PartitionSnapshot {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.snapshot_id = SnapshotId::random(g, version);
         this.current_leader = LeaderIdAndEpoch::random(g, version);
         this.size = g.i64();

@@ -24,7 +24,7 @@ pub struct FindCoordinatorResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-3.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 1-3; nullable in 1-3; ignorable.
@@ -54,7 +54,7 @@ impl Default for FindCoordinatorResponse {
     fn default() -> Self {
         FindCoordinatorResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             node_id: 0,
             host: String::new(),
@@ -73,8 +73,8 @@ impl FindCoordinatorResponse {
             buf.put_i32(self.throttle_time_ms);
         }
         if version <= 3 {
-            buf.put_i16(self.error_code);
-        } else if self.error_code != 0 {
+            buf.put_i16(self.error_code.0);
+        } else if self.error_code != ErrorCode::NONE {
             return Err(EncodeError::FieldNotInVersion {
                 message: "FindCoordinatorResponse",
                 field: "error_code",
@@ -147,7 +147,7 @@ impl FindCoordinatorResponse {
         }
 
         if version <= 3 {
-            this.error_code = read_i16(buf, "FindCoordinatorResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "FindCoordinatorResponse.error_code")?);
         }
 
         if (1..=3).contains(&version) {
@@ -195,7 +195,7 @@ impl Random for FindCoordinatorResponse {
         }
 
         if version <= 3 {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         if (1..=3).contains(&version) {
@@ -249,7 +249,7 @@ pub struct Coordinator {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 4-6.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 4-6; nullable in 4-6; ignorable.
@@ -266,7 +266,7 @@ impl Default for Coordinator {
             node_id: 0,
             host: String::new(),
             port: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -280,7 +280,7 @@ impl Coordinator {
         buf.put_i32(self.node_id);
         write_string(buf, &self.host, true, "Coordinator.host")?;
         buf.put_i32(self.port);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -298,7 +298,7 @@ impl Coordinator {
         this.node_id = read_i32(buf, "Coordinator.node_id")?;
         this.host = read_string(buf, true, "Coordinator.host")?;
         this.port = read_i32(buf, "Coordinator.port")?;
-        this.error_code = read_i16(buf, "Coordinator.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "Coordinator.error_code")?);
         this.error_message = read_nullable_string(buf, true, "Coordinator.error_message")?;
         this.unknown_tagged_fields = read_tagged_fields(buf, "Coordinator", |_, _| Ok(false))?;
         Ok(this)
@@ -313,7 +313,7 @@ impl Random for Coordinator {
         this.node_id = g.i32();
         this.host = g.string();
         this.port = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

@@ -24,7 +24,7 @@ pub struct GetTelemetrySubscriptionsResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Assigned client instance id if ClientInstanceId was 0 in the request, else 0.
     ///
     /// Versions: 0.
@@ -62,7 +62,7 @@ impl Default for GetTelemetrySubscriptionsResponse {
     fn default() -> Self {
         GetTelemetrySubscriptionsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             client_instance_id: Uuid::ZERO,
             subscription_id: 0,
             accepted_compression_types: Vec::new(),
@@ -79,7 +79,7 @@ impl GetTelemetrySubscriptionsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_uuid(buf, &self.client_instance_id);
         buf.put_i32(self.subscription_id);
         write_array(
@@ -118,7 +118,10 @@ impl GetTelemetrySubscriptionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms =
             read_i32(buf, "GetTelemetrySubscriptionsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "GetTelemetrySubscriptionsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "GetTelemetrySubscriptionsResponse.error_code",
+        )?);
         this.client_instance_id =
             read_uuid(buf, "GetTelemetrySubscriptionsResponse.client_instance_id")?;
         this.subscription_id = read_i32(buf, "GetTelemetrySubscriptionsResponse.subscription_id")?;
@@ -162,7 +165,7 @@ impl Random for GetTelemetrySubscriptionsResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.client_instance_id = g.uuid();
         this.subscription_id = g.i32();
         this.accepted_compression_types = g.vec(|g| g.i8());

@@ -24,7 +24,7 @@ pub struct HeartbeatResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-4.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -34,7 +34,7 @@ impl Default for HeartbeatResponse {
     fn default() -> Self {
         HeartbeatResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -47,7 +47,7 @@ impl HeartbeatResponse {
         if version >= 1 {
             buf.put_i32(self.throttle_time_ms);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -63,7 +63,7 @@ impl HeartbeatResponse {
             this.throttle_time_ms = read_i32(buf, "HeartbeatResponse.throttle_time_ms")?;
         }
 
-        this.error_code = read_i16(buf, "HeartbeatResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "HeartbeatResponse.error_code")?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "HeartbeatResponse", |_, _| Ok(false))?;
@@ -82,7 +82,7 @@ impl Random for HeartbeatResponse {
             this.throttle_time_ms = g.i32();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

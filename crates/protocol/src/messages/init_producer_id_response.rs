@@ -24,7 +24,7 @@ pub struct InitProducerIdResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-6.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The current producer id.
     ///
     /// Versions: 0-6; default `-1`.
@@ -50,7 +50,7 @@ impl Default for InitProducerIdResponse {
     fn default() -> Self {
         InitProducerIdResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             producer_id: -1,
             producer_epoch: 0,
             ongoing_txn_producer_id: -1,
@@ -65,7 +65,7 @@ impl InitProducerIdResponse {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.producer_id);
         buf.put_i16(self.producer_epoch);
         if version >= 6 {
@@ -98,7 +98,7 @@ impl InitProducerIdResponse {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "InitProducerIdResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "InitProducerIdResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "InitProducerIdResponse.error_code")?);
         this.producer_id = read_i64(buf, "InitProducerIdResponse.producer_id")?;
         this.producer_epoch = read_i16(buf, "InitProducerIdResponse.producer_epoch")?;
         if version >= 6 {
@@ -126,7 +126,7 @@ impl Random for InitProducerIdResponse {
         let flexible = version >= 2;
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.producer_id = g.i64();
         this.producer_epoch = g.i16();
         if version >= 6 {

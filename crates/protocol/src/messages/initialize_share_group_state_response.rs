@@ -151,7 +151,7 @@ pub struct PartitionResult {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -165,7 +165,7 @@ impl Default for PartitionResult {
     fn default() -> Self {
         PartitionResult {
             partition: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -176,7 +176,7 @@ impl PartitionResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -191,7 +191,7 @@ impl PartitionResult {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition = read_i32(buf, "PartitionResult.partition")?;
-        this.error_code = read_i16(buf, "PartitionResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionResult.error_code")?);
         this.error_message = read_nullable_string(buf, true, "PartitionResult.error_message")?;
         this.unknown_tagged_fields = read_tagged_fields(buf, "PartitionResult", |_, _| Ok(false))?;
         Ok(this)
@@ -203,7 +203,7 @@ impl Random for PartitionResult {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

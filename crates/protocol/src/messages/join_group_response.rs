@@ -24,7 +24,7 @@ pub struct JoinGroupResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-9.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The generation ID of the group.
     ///
     /// Versions: 0-9; default `-1`.
@@ -62,7 +62,7 @@ impl Default for JoinGroupResponse {
     fn default() -> Self {
         JoinGroupResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             generation_id: -1,
             protocol_type: None,
             protocol_name: Some(String::new()),
@@ -82,7 +82,7 @@ impl JoinGroupResponse {
         if version >= 2 {
             buf.put_i32(self.throttle_time_ms);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.generation_id);
         if version >= 7 {
             write_nullable_string(
@@ -147,7 +147,7 @@ impl JoinGroupResponse {
             this.throttle_time_ms = read_i32(buf, "JoinGroupResponse.throttle_time_ms")?;
         }
 
-        this.error_code = read_i16(buf, "JoinGroupResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "JoinGroupResponse.error_code")?);
         this.generation_id = read_i32(buf, "JoinGroupResponse.generation_id")?;
         if version >= 7 {
             this.protocol_type =
@@ -190,7 +190,7 @@ impl Random for JoinGroupResponse {
             this.throttle_time_ms = g.i32();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.generation_id = g.i32();
         if version >= 7 {
             this.protocol_type = g.maybe(|g| g.string());

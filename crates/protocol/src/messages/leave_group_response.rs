@@ -24,7 +24,7 @@ pub struct LeaveGroupResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-5.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// List of leaving member responses.
     ///
     /// Versions: 3-5.
@@ -38,7 +38,7 @@ impl Default for LeaveGroupResponse {
     fn default() -> Self {
         LeaveGroupResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             members: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -52,7 +52,7 @@ impl LeaveGroupResponse {
         if version >= 1 {
             buf.put_i32(self.throttle_time_ms);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 3 {
             write_array(
                 buf,
@@ -83,7 +83,7 @@ impl LeaveGroupResponse {
             this.throttle_time_ms = read_i32(buf, "LeaveGroupResponse.throttle_time_ms")?;
         }
 
-        this.error_code = read_i16(buf, "LeaveGroupResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "LeaveGroupResponse.error_code")?);
         if version >= 3 {
             this.members = read_array(buf, flexible, "LeaveGroupResponse.members", |buf| {
                 MemberResponse::read_from(buf, version)
@@ -108,7 +108,7 @@ impl Random for LeaveGroupResponse {
             this.throttle_time_ms = g.i32();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 3 {
             this.members = g.vec(|g| MemberResponse::random(g, version));
         }
@@ -136,7 +136,7 @@ pub struct MemberResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 3-5.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -147,7 +147,7 @@ impl Default for MemberResponse {
         MemberResponse {
             member_id: String::new(),
             group_instance_id: Some(String::new()),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -164,7 +164,7 @@ impl MemberResponse {
             flexible,
             "MemberResponse.group_instance_id",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -179,7 +179,7 @@ impl MemberResponse {
         this.member_id = read_string(buf, flexible, "MemberResponse.member_id")?;
         this.group_instance_id =
             read_nullable_string(buf, flexible, "MemberResponse.group_instance_id")?;
-        this.error_code = read_i16(buf, "MemberResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "MemberResponse.error_code")?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "MemberResponse", |_, _| Ok(false))?;
@@ -196,7 +196,7 @@ impl Random for MemberResponse {
         let mut this = Self::default();
         this.member_id = g.string();
         this.group_instance_id = g.maybe(|g| g.string());
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

@@ -24,7 +24,7 @@ pub struct ListConfigResourcesResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Each config resource in the response.
     ///
     /// Versions: 0-1.
@@ -38,7 +38,7 @@ impl Default for ListConfigResourcesResponse {
     fn default() -> Self {
         ListConfigResourcesResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             config_resources: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -49,7 +49,7 @@ impl ListConfigResourcesResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.config_resources,
@@ -65,7 +65,7 @@ impl ListConfigResourcesResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "ListConfigResourcesResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "ListConfigResourcesResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ListConfigResourcesResponse.error_code")?);
         this.config_resources = read_array(
             buf,
             true,
@@ -83,7 +83,7 @@ impl Random for ListConfigResourcesResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.config_resources = g.vec(|g| ConfigResource::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

@@ -24,7 +24,7 @@ pub struct ListGroupsResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-5.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Each group in the response.
     ///
     /// Versions: 0-5.
@@ -38,7 +38,7 @@ impl Default for ListGroupsResponse {
     fn default() -> Self {
         ListGroupsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             groups: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -52,7 +52,7 @@ impl ListGroupsResponse {
         if version >= 1 {
             buf.put_i32(self.throttle_time_ms);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.groups,
@@ -75,7 +75,7 @@ impl ListGroupsResponse {
             this.throttle_time_ms = read_i32(buf, "ListGroupsResponse.throttle_time_ms")?;
         }
 
-        this.error_code = read_i16(buf, "ListGroupsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ListGroupsResponse.error_code")?);
         this.groups = read_array(buf, flexible, "ListGroupsResponse.groups", |buf| {
             ListedGroup::read_from(buf, version)
         })?;
@@ -97,7 +97,7 @@ impl Random for ListGroupsResponse {
             this.throttle_time_ms = g.i32();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.groups = g.vec(|g| ListedGroup::random(g, version));
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();

@@ -191,7 +191,7 @@ pub struct ListOffsetsPartitionResponse {
     /// The partition error code, or 0 if there was no error.
     ///
     /// Versions: 1-11.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The timestamp associated with the returned offset.
     ///
     /// Versions: 1-11; default `-1`.
@@ -213,7 +213,7 @@ impl Default for ListOffsetsPartitionResponse {
     fn default() -> Self {
         ListOffsetsPartitionResponse {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             timestamp: -1,
             offset: -1,
             leader_epoch: -1,
@@ -227,7 +227,7 @@ impl ListOffsetsPartitionResponse {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 6;
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.timestamp);
         buf.put_i64(self.offset);
         if version >= 4 {
@@ -251,7 +251,7 @@ impl ListOffsetsPartitionResponse {
         let flexible = version >= 6;
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "ListOffsetsPartitionResponse.partition_index")?;
-        this.error_code = read_i16(buf, "ListOffsetsPartitionResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ListOffsetsPartitionResponse.error_code")?);
         this.timestamp = read_i64(buf, "ListOffsetsPartitionResponse.timestamp")?;
         this.offset = read_i64(buf, "ListOffsetsPartitionResponse.offset")?;
         if version >= 4 {
@@ -273,7 +273,7 @@ impl Random for ListOffsetsPartitionResponse {
         let flexible = version >= 6;
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.timestamp = g.i64();
         this.offset = g.i64();
         if version >= 4 {

@@ -24,7 +24,7 @@ pub struct ListPartitionReassignmentsResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0.
@@ -42,7 +42,7 @@ impl Default for ListPartitionReassignmentsResponse {
     fn default() -> Self {
         ListPartitionReassignmentsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             topics: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl ListPartitionReassignmentsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -77,7 +77,10 @@ impl ListPartitionReassignmentsResponse {
         let mut this = Self::default();
         this.throttle_time_ms =
             read_i32(buf, "ListPartitionReassignmentsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "ListPartitionReassignmentsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "ListPartitionReassignmentsResponse.error_code",
+        )?);
         this.error_message = read_nullable_string(
             buf,
             true,
@@ -100,7 +103,7 @@ impl Random for ListPartitionReassignmentsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.topics = g.vec(|g| OngoingTopicReassignment::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();

@@ -24,7 +24,7 @@ pub struct ListTransactionsResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Set of state filters provided in the request which were unknown to the transaction coordinator.
     ///
     /// Versions: 0-2.
@@ -42,7 +42,7 @@ impl Default for ListTransactionsResponse {
     fn default() -> Self {
         ListTransactionsResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_state_filters: Vec::new(),
             transaction_states: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl ListTransactionsResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.unknown_state_filters,
@@ -84,7 +84,7 @@ impl ListTransactionsResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "ListTransactionsResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "ListTransactionsResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ListTransactionsResponse.error_code")?);
         this.unknown_state_filters = read_array(
             buf,
             true,
@@ -108,7 +108,7 @@ impl Random for ListTransactionsResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_state_filters = g.vec(|g| g.string());
         this.transaction_states = g.vec(|g| TransactionState::random(g, version));
         this.unknown_tagged_fields = g.unknown_tagged_fields();

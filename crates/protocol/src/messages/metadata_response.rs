@@ -44,7 +44,7 @@ pub struct MetadataResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 13; ignorable.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -59,7 +59,7 @@ impl Default for MetadataResponse {
             controller_id: -1,
             topics: Vec::new(),
             cluster_authorized_operations: i32::MIN,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -107,7 +107,7 @@ impl MetadataResponse {
             });
         }
         if version >= 13 {
-            buf.put_i16(self.error_code);
+            buf.put_i16(self.error_code.0);
         }
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
@@ -144,7 +144,7 @@ impl MetadataResponse {
         }
 
         if version >= 13 {
-            this.error_code = read_i16(buf, "MetadataResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "MetadataResponse.error_code")?);
         }
 
         if flexible {
@@ -180,7 +180,7 @@ impl Random for MetadataResponse {
         }
 
         if version >= 13 {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         if flexible {
@@ -302,7 +302,7 @@ pub struct MetadataResponseTopic {
     /// The topic error, or 0 if there was no error.
     ///
     /// Versions: 0-13.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The topic name. Null for non-existing topics queried by ID. This is never null when ErrorCode is zero. One of Name and TopicId is always populated.
     ///
     /// Versions: 0-13; nullable in 12-13; map key.
@@ -331,7 +331,7 @@ pub struct MetadataResponseTopic {
 impl Default for MetadataResponseTopic {
     fn default() -> Self {
         MetadataResponseTopic {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             name: Some(String::new()),
             topic_id: Uuid::ZERO,
             is_internal: false,
@@ -351,7 +351,7 @@ impl MetadataResponseTopic {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 12 {
             write_nullable_string(
                 buf,
@@ -402,7 +402,7 @@ impl MetadataResponseTopic {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "MetadataResponseTopic.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "MetadataResponseTopic.error_code")?);
         this.name = if version >= 12 {
             read_nullable_string(buf, flexible, "MetadataResponseTopic.name")?
         } else {
@@ -438,7 +438,7 @@ impl Random for MetadataResponseTopic {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.name = if version >= 12 {
             g.maybe(|g| g.string())
         } else {
@@ -472,7 +472,7 @@ pub struct MetadataResponsePartition {
     /// The partition error, or 0 if there was no error.
     ///
     /// Versions: 0-13.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The partition index.
     ///
     /// Versions: 0-13.
@@ -505,7 +505,7 @@ pub struct MetadataResponsePartition {
 impl Default for MetadataResponsePartition {
     fn default() -> Self {
         MetadataResponsePartition {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             partition_index: 0,
             leader_id: 0,
             leader_epoch: -1,
@@ -521,7 +521,7 @@ impl MetadataResponsePartition {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 9;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.partition_index);
         buf.put_i32(self.leader_id);
         if version >= 7 {
@@ -570,7 +570,7 @@ impl MetadataResponsePartition {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "MetadataResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "MetadataResponsePartition.error_code")?);
         this.partition_index = read_i32(buf, "MetadataResponsePartition.partition_index")?;
         this.leader_id = read_i32(buf, "MetadataResponsePartition.leader_id")?;
         if version >= 7 {
@@ -612,7 +612,7 @@ impl Random for MetadataResponsePartition {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.partition_index = g.i32();
         this.leader_id = g.i32();
         if version >= 7 {

@@ -19,7 +19,7 @@ pub use error_code::ErrorCode;
 
 /// What every generated module imports.
 mod prelude {
-    pub use super::{ApiKey, BrokerId, GroupId, ProducerId, TopicName, TransactionalId};
+    pub use super::{ApiKey, BrokerId, ErrorCode, GroupId, ProducerId, TopicName, TransactionalId};
     pub use crate::codec::*;
     pub use crate::{DecodeError, EncodeError, Message, Request, Response, VersionRange};
     pub use bytes::{BufMut, Bytes, BytesMut};

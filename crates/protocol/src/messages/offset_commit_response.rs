@@ -215,7 +215,7 @@ pub struct OffsetCommitResponsePartition {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 2-10.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -225,7 +225,7 @@ impl Default for OffsetCommitResponsePartition {
     fn default() -> Self {
         OffsetCommitResponsePartition {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -236,7 +236,7 @@ impl OffsetCommitResponsePartition {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 8;
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -249,7 +249,7 @@ impl OffsetCommitResponsePartition {
         let flexible = version >= 8;
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "OffsetCommitResponsePartition.partition_index")?;
-        this.error_code = read_i16(buf, "OffsetCommitResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "OffsetCommitResponsePartition.error_code")?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "OffsetCommitResponsePartition", |_, _| Ok(false))?;
@@ -265,7 +265,7 @@ impl Random for OffsetCommitResponsePartition {
         let flexible = version >= 8;
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }

@@ -20,7 +20,7 @@ pub struct OffsetDeleteResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     ///
     /// Versions: 0; ignorable.
@@ -34,7 +34,7 @@ pub struct OffsetDeleteResponse {
 impl Default for OffsetDeleteResponse {
     fn default() -> Self {
         OffsetDeleteResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             throttle_time_ms: 0,
             topics: Vec::new(),
         }
@@ -44,7 +44,7 @@ impl Default for OffsetDeleteResponse {
 impl OffsetDeleteResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.throttle_time_ms);
         write_array(
             buf,
@@ -59,7 +59,7 @@ impl OffsetDeleteResponse {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "OffsetDeleteResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "OffsetDeleteResponse.error_code")?);
         this.throttle_time_ms = read_i32(buf, "OffsetDeleteResponse.throttle_time_ms")?;
         this.topics = read_array(buf, false, "OffsetDeleteResponse.topics", |buf| {
             OffsetDeleteResponseTopic::read_from(buf, version)
@@ -72,7 +72,7 @@ impl OffsetDeleteResponse {
 impl Random for OffsetDeleteResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.throttle_time_ms = g.i32();
         this.topics = g.vec(|g| OffsetDeleteResponseTopic::random(g, version));
 
@@ -155,14 +155,14 @@ pub struct OffsetDeleteResponsePartition {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
 }
 
 impl Default for OffsetDeleteResponsePartition {
     fn default() -> Self {
         OffsetDeleteResponsePartition {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
         }
     }
 }
@@ -176,7 +176,7 @@ impl OffsetDeleteResponsePartition {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         Ok(())
     }
 
@@ -184,7 +184,7 @@ impl OffsetDeleteResponsePartition {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "OffsetDeleteResponsePartition.partition_index")?;
-        this.error_code = read_i16(buf, "OffsetDeleteResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "OffsetDeleteResponsePartition.error_code")?);
         Ok(this)
     }
 }
@@ -194,7 +194,7 @@ impl Random for OffsetDeleteResponsePartition {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
 
         this
     }

@@ -28,7 +28,7 @@ pub struct OffsetFetchResponse {
     /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions: 2-7; default `0`; ignorable.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The responses per group id.
     ///
     /// Versions: 8-10.
@@ -43,7 +43,7 @@ impl Default for OffsetFetchResponse {
         OffsetFetchResponse {
             throttle_time_ms: 0,
             topics: Vec::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             groups: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -73,7 +73,7 @@ impl OffsetFetchResponse {
             });
         }
         if (2..=7).contains(&version) {
-            buf.put_i16(self.error_code);
+            buf.put_i16(self.error_code.0);
         }
         if version >= 8 {
             write_array(
@@ -112,7 +112,7 @@ impl OffsetFetchResponse {
         }
 
         if (2..=7).contains(&version) {
-            this.error_code = read_i16(buf, "OffsetFetchResponse.error_code")?;
+            this.error_code = ErrorCode(read_i16(buf, "OffsetFetchResponse.error_code")?);
         }
 
         if version >= 8 {
@@ -144,7 +144,7 @@ impl Random for OffsetFetchResponse {
         }
 
         if (2..=7).contains(&version) {
-            this.error_code = g.i16();
+            this.error_code = ErrorCode(g.i16());
         }
 
         if version >= 8 {
@@ -263,7 +263,7 @@ pub struct OffsetFetchResponsePartition {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-7.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -276,7 +276,7 @@ impl Default for OffsetFetchResponsePartition {
             committed_offset: 0,
             committed_leader_epoch: -1,
             metadata: Some(String::new()),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -297,7 +297,7 @@ impl OffsetFetchResponsePartition {
             flexible,
             "OffsetFetchResponsePartition.metadata",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if flexible {
             write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         }
@@ -318,7 +318,7 @@ impl OffsetFetchResponsePartition {
 
         this.metadata =
             read_nullable_string(buf, flexible, "OffsetFetchResponsePartition.metadata")?;
-        this.error_code = read_i16(buf, "OffsetFetchResponsePartition.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "OffsetFetchResponsePartition.error_code")?);
         if flexible {
             this.unknown_tagged_fields =
                 read_tagged_fields(buf, "OffsetFetchResponsePartition", |_, _| Ok(false))?;
@@ -340,7 +340,7 @@ impl Random for OffsetFetchResponsePartition {
         }
 
         this.metadata = g.maybe(|g| g.string());
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if flexible {
             this.unknown_tagged_fields = g.unknown_tagged_fields();
         }
@@ -364,7 +364,7 @@ pub struct OffsetFetchResponseGroup {
     /// The group-level error code, or 0 if there was no error.
     ///
     /// Versions: 8-10; default `0`.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -375,7 +375,7 @@ impl Default for OffsetFetchResponseGroup {
         OffsetFetchResponseGroup {
             group_id: String::new(),
             topics: Vec::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -397,7 +397,7 @@ impl OffsetFetchResponseGroup {
             "OffsetFetchResponseGroup.topics",
             |buf, e| e.write_to(buf, version),
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
@@ -409,7 +409,7 @@ impl OffsetFetchResponseGroup {
         this.topics = read_array(buf, true, "OffsetFetchResponseGroup.topics", |buf| {
             OffsetFetchResponseTopics::read_from(buf, version)
         })?;
-        this.error_code = read_i16(buf, "OffsetFetchResponseGroup.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "OffsetFetchResponseGroup.error_code")?);
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "OffsetFetchResponseGroup", |_, _| Ok(false))?;
         Ok(this)
@@ -422,7 +422,7 @@ impl Random for OffsetFetchResponseGroup {
         let mut this = Self::default();
         this.group_id = g.string();
         this.topics = g.vec(|g| OffsetFetchResponseTopics::random(g, version));
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
     }
@@ -541,7 +541,7 @@ pub struct OffsetFetchResponsePartitions {
     /// The partition-level error code, or 0 if there was no error.
     ///
     /// Versions: 8-10.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -554,7 +554,7 @@ impl Default for OffsetFetchResponsePartitions {
             committed_offset: 0,
             committed_leader_epoch: -1,
             metadata: Some(String::new()),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -572,7 +572,7 @@ impl OffsetFetchResponsePartitions {
             true,
             "OffsetFetchResponsePartitions.metadata",
         )?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
@@ -585,7 +585,7 @@ impl OffsetFetchResponsePartitions {
         this.committed_leader_epoch =
             read_i32(buf, "OffsetFetchResponsePartitions.committed_leader_epoch")?;
         this.metadata = read_nullable_string(buf, true, "OffsetFetchResponsePartitions.metadata")?;
-        this.error_code = read_i16(buf, "OffsetFetchResponsePartitions.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "OffsetFetchResponsePartitions.error_code")?);
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "OffsetFetchResponsePartitions", |_, _| Ok(false))?;
         Ok(this)
@@ -600,7 +600,7 @@ impl Random for OffsetFetchResponsePartitions {
         this.committed_offset = g.i64();
         this.committed_leader_epoch = g.i32();
         this.metadata = g.maybe(|g| g.string());
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
     }

@@ -192,7 +192,7 @@ pub struct EpochEndOffset {
     /// The error code 0, or if there was no error.
     ///
     /// Versions: 2-4.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The partition index.
     ///
     /// Versions: 2-4.
@@ -213,7 +213,7 @@ pub struct EpochEndOffset {
 impl Default for EpochEndOffset {
     fn default() -> Self {
         EpochEndOffset {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             partition: 0,
             leader_epoch: -1,
             end_offset: -1,
@@ -226,7 +226,7 @@ impl EpochEndOffset {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 4;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.partition);
         buf.put_i32(self.leader_epoch);
         buf.put_i64(self.end_offset);
@@ -241,7 +241,7 @@ impl EpochEndOffset {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "EpochEndOffset.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "EpochEndOffset.error_code")?);
         this.partition = read_i32(buf, "EpochEndOffset.partition")?;
         this.leader_epoch = read_i32(buf, "EpochEndOffset.leader_epoch")?;
         this.end_offset = read_i64(buf, "EpochEndOffset.end_offset")?;
@@ -259,7 +259,7 @@ impl Random for EpochEndOffset {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 4;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.partition = g.i32();
         this.leader_epoch = g.i32();
         this.end_offset = g.i64();

@@ -252,7 +252,7 @@ pub struct PartitionProduceResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 3-13.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The base offset.
     ///
     /// Versions: 3-13.
@@ -286,7 +286,7 @@ impl Default for PartitionProduceResponse {
     fn default() -> Self {
         PartitionProduceResponse {
             index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             base_offset: 0,
             log_append_time_ms: -1,
             log_start_offset: -1,
@@ -303,7 +303,7 @@ impl PartitionProduceResponse {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 9;
         buf.put_i32(self.index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i64(self.base_offset);
         buf.put_i64(self.log_append_time_ms);
         if version >= 5 {
@@ -354,7 +354,7 @@ impl PartitionProduceResponse {
         let flexible = version >= 9;
         let mut this = Self::default();
         this.index = read_i32(buf, "PartitionProduceResponse.index")?;
-        this.error_code = read_i16(buf, "PartitionProduceResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionProduceResponse.error_code")?);
         this.base_offset = read_i64(buf, "PartitionProduceResponse.base_offset")?;
         this.log_append_time_ms = read_i64(buf, "PartitionProduceResponse.log_append_time_ms")?;
         if version >= 5 {
@@ -396,7 +396,7 @@ impl Random for PartitionProduceResponse {
         let flexible = version >= 9;
         let mut this = Self::default();
         this.index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.base_offset = g.i64();
         this.log_append_time_ms = g.i64();
         if version >= 5 {

@@ -24,7 +24,7 @@ pub struct PushTelemetryResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -34,7 +34,7 @@ impl Default for PushTelemetryResponse {
     fn default() -> Self {
         PushTelemetryResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -44,7 +44,7 @@ impl PushTelemetryResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
@@ -53,7 +53,7 @@ impl PushTelemetryResponse {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "PushTelemetryResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "PushTelemetryResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PushTelemetryResponse.error_code")?);
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "PushTelemetryResponse", |_, _| Ok(false))?;
         Ok(this)
@@ -65,7 +65,7 @@ impl Random for PushTelemetryResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
     }

@@ -147,7 +147,7 @@ pub struct PartitionResult {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -173,7 +173,7 @@ impl Default for PartitionResult {
     fn default() -> Self {
         PartitionResult {
             partition: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             state_epoch: 0,
             start_offset: 0,
@@ -187,7 +187,7 @@ impl PartitionResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -211,7 +211,7 @@ impl PartitionResult {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition = read_i32(buf, "PartitionResult.partition")?;
-        this.error_code = read_i16(buf, "PartitionResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionResult.error_code")?);
         this.error_message = read_nullable_string(buf, true, "PartitionResult.error_message")?;
         this.state_epoch = read_i32(buf, "PartitionResult.state_epoch")?;
         this.start_offset = read_i64(buf, "PartitionResult.start_offset")?;
@@ -228,7 +228,7 @@ impl Random for PartitionResult {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.partition = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.state_epoch = g.i32();
         this.start_offset = g.i64();

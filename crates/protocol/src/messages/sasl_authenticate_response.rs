@@ -20,7 +20,7 @@ pub struct SaslAuthenticateResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 0-2; nullable in 0-2.
@@ -41,7 +41,7 @@ pub struct SaslAuthenticateResponse {
 impl Default for SaslAuthenticateResponse {
     fn default() -> Self {
         SaslAuthenticateResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             auth_bytes: Bytes::new(),
             session_lifetime_ms: 0,
@@ -54,7 +54,7 @@ impl SaslAuthenticateResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 2;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -81,7 +81,7 @@ impl SaslAuthenticateResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "SaslAuthenticateResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "SaslAuthenticateResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, flexible, "SaslAuthenticateResponse.error_message")?;
         this.auth_bytes = read_bytes(buf, flexible, "SaslAuthenticateResponse.auth_bytes")?;
@@ -104,7 +104,7 @@ impl Random for SaslAuthenticateResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let flexible = version >= 2;
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.auth_bytes = g.bytes();
         if version >= 1 {

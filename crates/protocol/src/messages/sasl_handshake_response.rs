@@ -20,7 +20,7 @@ pub struct SaslHandshakeResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The mechanisms enabled in the server.
     ///
     /// Versions: 0-1.
@@ -30,7 +30,7 @@ pub struct SaslHandshakeResponse {
 impl Default for SaslHandshakeResponse {
     fn default() -> Self {
         SaslHandshakeResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             mechanisms: Vec::new(),
         }
     }
@@ -39,7 +39,7 @@ impl Default for SaslHandshakeResponse {
 impl SaslHandshakeResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(
             buf,
             &self.mechanisms,
@@ -53,7 +53,7 @@ impl SaslHandshakeResponse {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "SaslHandshakeResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "SaslHandshakeResponse.error_code")?);
         this.mechanisms = read_array(buf, false, "SaslHandshakeResponse.mechanisms", |buf| {
             read_string(buf, false, "SaslHandshakeResponse.mechanisms")
         })?;
@@ -65,7 +65,7 @@ impl SaslHandshakeResponse {
 impl Random for SaslHandshakeResponse {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.mechanisms = g.vec(|g| g.string());
 
         this

@@ -24,7 +24,7 @@ pub struct ShareAcknowledgeResponse {
     /// The top level response error code.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 1-2; nullable in 1-2; default `null`.
@@ -50,7 +50,7 @@ impl Default for ShareAcknowledgeResponse {
     fn default() -> Self {
         ShareAcknowledgeResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             acquisition_lock_timeout_ms: 0,
             responses: Vec::new(),
@@ -64,7 +64,7 @@ impl ShareAcknowledgeResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -96,7 +96,7 @@ impl ShareAcknowledgeResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "ShareAcknowledgeResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "ShareAcknowledgeResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ShareAcknowledgeResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "ShareAcknowledgeResponse.error_message")?;
         if version >= 2 {
@@ -124,7 +124,7 @@ impl Random for ShareAcknowledgeResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if version >= 2 {
             this.acquisition_lock_timeout_ms = g.i32();
@@ -222,7 +222,7 @@ pub struct PartitionData {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The error message, or null if there was no error.
     ///
     /// Versions: 1-2; nullable in 1-2; default `null`.
@@ -240,7 +240,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             current_leader: LeaderIdAndEpoch::default(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -252,7 +252,7 @@ impl PartitionData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -268,7 +268,7 @@ impl PartitionData {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.error_message = read_nullable_string(buf, true, "PartitionData.error_message")?;
         this.current_leader = LeaderIdAndEpoch::read_from(buf, version)?;
         this.unknown_tagged_fields = read_tagged_fields(buf, "PartitionData", |_, _| Ok(false))?;
@@ -281,7 +281,7 @@ impl Random for PartitionData {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.current_leader = LeaderIdAndEpoch::random(g, version);
         this.unknown_tagged_fields = g.unknown_tagged_fields();

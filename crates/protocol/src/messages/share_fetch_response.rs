@@ -24,7 +24,7 @@ pub struct ShareFetchResponse {
     /// The top-level response error code.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 1-2; nullable in 1-2; default `null`.
@@ -50,7 +50,7 @@ impl Default for ShareFetchResponse {
     fn default() -> Self {
         ShareFetchResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             acquisition_lock_timeout_ms: 0,
             responses: Vec::new(),
@@ -64,7 +64,7 @@ impl ShareFetchResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -94,7 +94,7 @@ impl ShareFetchResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "ShareFetchResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "ShareFetchResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "ShareFetchResponse.error_code")?);
         this.error_message = read_nullable_string(buf, true, "ShareFetchResponse.error_message")?;
         this.acquisition_lock_timeout_ms =
             read_i32(buf, "ShareFetchResponse.acquisition_lock_timeout_ms")?;
@@ -115,7 +115,7 @@ impl Random for ShareFetchResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.acquisition_lock_timeout_ms = g.i32();
         this.responses = g.vec(|g| ShareFetchableTopicResponse::random(g, version));
@@ -207,7 +207,7 @@ pub struct PartitionData {
     /// The fetch error code, or 0 if there was no fetch error.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The fetch error message, or null if there was no fetch error.
     ///
     /// Versions: 1-2; nullable in 1-2; default `null`.
@@ -215,7 +215,7 @@ pub struct PartitionData {
     /// The acknowledge error code, or 0 if there was no acknowledge error.
     ///
     /// Versions: 1-2.
-    pub acknowledge_error_code: i16,
+    pub acknowledge_error_code: ErrorCode,
     /// The acknowledge error message, or null if there was no acknowledge error.
     ///
     /// Versions: 1-2; nullable in 1-2; default `null`.
@@ -241,9 +241,9 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
-            acknowledge_error_code: 0,
+            acknowledge_error_code: ErrorCode::NONE,
             acknowledge_error_message: None,
             current_leader: LeaderIdAndEpoch::default(),
             records: Some(Bytes::new()),
@@ -257,14 +257,14 @@ impl PartitionData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
             true,
             "PartitionData.error_message",
         )?;
-        buf.put_i16(self.acknowledge_error_code);
+        buf.put_i16(self.acknowledge_error_code.0);
         write_nullable_string(
             buf,
             self.acknowledge_error_message.as_deref(),
@@ -295,9 +295,10 @@ impl PartitionData {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.error_message = read_nullable_string(buf, true, "PartitionData.error_message")?;
-        this.acknowledge_error_code = read_i16(buf, "PartitionData.acknowledge_error_code")?;
+        this.acknowledge_error_code =
+            ErrorCode(read_i16(buf, "PartitionData.acknowledge_error_code")?);
         this.acknowledge_error_message =
             read_nullable_string(buf, true, "PartitionData.acknowledge_error_message")?;
         this.current_leader = LeaderIdAndEpoch::read_from(buf, version)?;
@@ -315,9 +316,9 @@ impl Random for PartitionData {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
-        this.acknowledge_error_code = g.i16();
+        this.acknowledge_error_code = ErrorCode(g.i16());
         this.acknowledge_error_message = g.maybe(|g| g.string());
         this.current_leader = LeaderIdAndEpoch::random(g, version);
         this.records = Some(g.bytes());

@@ -86,7 +86,7 @@ pub struct DescribedGroup {
     /// The describe error, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -127,7 +127,7 @@ pub struct DescribedGroup {
 impl Default for DescribedGroup {
     fn default() -> Self {
         DescribedGroup {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             group_id: String::new(),
             group_state: String::new(),
@@ -144,7 +144,7 @@ impl Default for DescribedGroup {
 impl DescribedGroup {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -177,7 +177,7 @@ impl DescribedGroup {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "DescribedGroup.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "DescribedGroup.error_code")?);
         this.error_message = read_nullable_string(buf, true, "DescribedGroup.error_message")?;
         this.group_id = read_string(buf, true, "DescribedGroup.group_id")?;
         this.group_state = read_string(buf, true, "DescribedGroup.group_state")?;
@@ -201,7 +201,7 @@ impl DescribedGroup {
 impl Random for DescribedGroup {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.group_id = g.string();
         this.group_state = g.string();

@@ -24,7 +24,7 @@ pub struct StreamsGroupHeartbeatResponse {
     /// The top-level error code, or 0 if there was no error
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or null if there was no error.
     ///
     /// Versions: 0; nullable in 0; default `null`.
@@ -82,7 +82,7 @@ impl Default for StreamsGroupHeartbeatResponse {
     fn default() -> Self {
         StreamsGroupHeartbeatResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: None,
             member_id: String::new(),
             member_epoch: 0,
@@ -104,7 +104,7 @@ impl StreamsGroupHeartbeatResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -165,7 +165,7 @@ impl StreamsGroupHeartbeatResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "StreamsGroupHeartbeatResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "StreamsGroupHeartbeatResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "StreamsGroupHeartbeatResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "StreamsGroupHeartbeatResponse.error_message")?;
         this.member_id = read_string(buf, true, "StreamsGroupHeartbeatResponse.member_id")?;
@@ -219,7 +219,7 @@ impl Random for StreamsGroupHeartbeatResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.member_id = g.string();
         this.member_epoch = g.i32();

@@ -24,7 +24,7 @@ pub struct SyncGroupResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0-5.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The group protocol type.
     ///
     /// Versions: 5; nullable in 5; default `null`; ignorable.
@@ -46,7 +46,7 @@ impl Default for SyncGroupResponse {
     fn default() -> Self {
         SyncGroupResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             protocol_type: None,
             protocol_name: None,
             assignment: Bytes::new(),
@@ -62,7 +62,7 @@ impl SyncGroupResponse {
         if version >= 1 {
             buf.put_i32(self.throttle_time_ms);
         }
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         if version >= 5 {
             write_nullable_string(
                 buf,
@@ -100,7 +100,7 @@ impl SyncGroupResponse {
             this.throttle_time_ms = read_i32(buf, "SyncGroupResponse.throttle_time_ms")?;
         }
 
-        this.error_code = read_i16(buf, "SyncGroupResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "SyncGroupResponse.error_code")?);
         if version >= 5 {
             this.protocol_type =
                 read_nullable_string(buf, flexible, "SyncGroupResponse.protocol_type")?;
@@ -130,7 +130,7 @@ impl Random for SyncGroupResponse {
             this.throttle_time_ms = g.i32();
         }
 
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         if version >= 5 {
             this.protocol_type = g.maybe(|g| g.string());
         }

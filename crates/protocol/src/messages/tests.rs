@@ -58,7 +58,7 @@ fn api_versions_request_classic_and_flexible() {
 #[test]
 fn api_versions_response_v0_classic_layout() {
     let resp = ApiVersionsResponse {
-        error_code: 35,
+        error_code: ErrorCode::UNSUPPORTED_VERSION,
         api_keys: vec![
             ApiVersion {
                 api_key: 0,

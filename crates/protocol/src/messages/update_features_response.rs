@@ -24,7 +24,7 @@ pub struct UpdateFeaturesResponse {
     /// The top-level error code, or `0` if there was no top-level error.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The top-level error message, or `null` if there was no top-level error.
     ///
     /// Versions: 0-2; nullable in 0-2.
@@ -42,7 +42,7 @@ impl Default for UpdateFeaturesResponse {
     fn default() -> Self {
         UpdateFeaturesResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             results: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -54,7 +54,7 @@ impl UpdateFeaturesResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -78,7 +78,7 @@ impl UpdateFeaturesResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "UpdateFeaturesResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "UpdateFeaturesResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "UpdateFeaturesResponse.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "UpdateFeaturesResponse.error_message")?;
         if version <= 1 {
@@ -98,7 +98,7 @@ impl Random for UpdateFeaturesResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         if version <= 1 {
             this.results = g.vec(|g| UpdatableFeatureResult::random(g, version));
@@ -120,7 +120,7 @@ pub struct UpdatableFeatureResult {
     /// The feature update error code or `0` if the feature update succeeded.
     ///
     /// Versions: 0-1.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The feature update error, or `null` if the feature update succeeded.
     ///
     /// Versions: 0-1; nullable in 0-1.
@@ -134,7 +134,7 @@ impl Default for UpdatableFeatureResult {
     fn default() -> Self {
         UpdatableFeatureResult {
             feature: String::new(),
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             error_message: Some(String::new()),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -150,7 +150,7 @@ impl UpdatableFeatureResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         write_string(buf, &self.feature, true, "UpdatableFeatureResult.feature")?;
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_nullable_string(
             buf,
             self.error_message.as_deref(),
@@ -165,7 +165,7 @@ impl UpdatableFeatureResult {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.feature = read_string(buf, true, "UpdatableFeatureResult.feature")?;
-        this.error_code = read_i16(buf, "UpdatableFeatureResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "UpdatableFeatureResult.error_code")?);
         this.error_message =
             read_nullable_string(buf, true, "UpdatableFeatureResult.error_message")?;
         this.unknown_tagged_fields =
@@ -179,7 +179,7 @@ impl Random for UpdatableFeatureResult {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.feature = g.string();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.error_message = g.maybe(|g| g.string());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

@@ -24,7 +24,7 @@ pub struct UpdateRaftVoterResponse {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 0.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Details of the current Raft cluster leader.
     ///
     /// Versions: 0; tagged field 0 in 0.
@@ -38,7 +38,7 @@ impl Default for UpdateRaftVoterResponse {
     fn default() -> Self {
         UpdateRaftVoterResponse {
             throttle_time_ms: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             current_leader: CurrentLeader::default(),
             unknown_tagged_fields: TaggedFields::default(),
         }
@@ -49,7 +49,7 @@ impl UpdateRaftVoterResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.throttle_time_ms);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
 
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
         if self.current_leader != CurrentLeader::default()
@@ -67,7 +67,7 @@ impl UpdateRaftVoterResponse {
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.throttle_time_ms = read_i32(buf, "UpdateRaftVoterResponse.throttle_time_ms")?;
-        this.error_code = read_i16(buf, "UpdateRaftVoterResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "UpdateRaftVoterResponse.error_code")?);
 
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "UpdateRaftVoterResponse", |tag, buf| match tag {
@@ -86,7 +86,7 @@ impl Random for UpdateRaftVoterResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.current_leader = CurrentLeader::random(g, version);
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this

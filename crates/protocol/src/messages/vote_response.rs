@@ -20,7 +20,7 @@ pub struct VoteResponse {
     /// The top level error code.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The results for each topic.
     ///
     /// Versions: 0-2.
@@ -37,7 +37,7 @@ pub struct VoteResponse {
 impl Default for VoteResponse {
     fn default() -> Self {
         VoteResponse {
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             topics: Vec::new(),
             node_endpoints: Vec::new(),
             unknown_tagged_fields: TaggedFields::default(),
@@ -48,7 +48,7 @@ impl Default for VoteResponse {
 impl VoteResponse {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_array(buf, &self.topics, true, "VoteResponse.topics", |buf, e| {
             e.write_to(buf, version)
         })?;
@@ -80,7 +80,7 @@ impl VoteResponse {
     /// Reads the fields for `version`; the caller has checked the version.
     pub(crate) fn read_from(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
-        this.error_code = read_i16(buf, "VoteResponse.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "VoteResponse.error_code")?);
         this.topics = read_array(buf, true, "VoteResponse.topics", |buf| {
             TopicData::read_from(buf, version)
         })?;
@@ -104,7 +104,7 @@ impl VoteResponse {
 impl Random for VoteResponse {
     fn random(g: &mut Gen, version: i16) -> Self {
         let mut this = Self::default();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.topics = g.vec(|g| TopicData::random(g, version));
         if version >= 1 {
             this.node_endpoints = g.vec(|g| NodeEndpoint::random(g, version));
@@ -191,7 +191,7 @@ pub struct PartitionData {
     /// The partition level error code.
     ///
     /// Versions: 0-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// The ID of the current leader or -1 if the leader is unknown.
     ///
     /// Versions: 0-2.
@@ -213,7 +213,7 @@ impl Default for PartitionData {
     fn default() -> Self {
         PartitionData {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             leader_id: 0,
             leader_epoch: 0,
             vote_granted: false,
@@ -226,7 +226,7 @@ impl PartitionData {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         buf.put_i32(self.leader_id);
         buf.put_i32(self.leader_epoch);
         write_bool(buf, self.vote_granted);
@@ -238,7 +238,7 @@ impl PartitionData {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "PartitionData.partition_index")?;
-        this.error_code = read_i16(buf, "PartitionData.error_code")?;
+        this.error_code = ErrorCode(read_i16(buf, "PartitionData.error_code")?);
         this.leader_id = read_i32(buf, "PartitionData.leader_id")?;
         this.leader_epoch = read_i32(buf, "PartitionData.leader_epoch")?;
         this.vote_granted = read_bool(buf, "PartitionData.vote_granted")?;
@@ -252,7 +252,7 @@ impl Random for PartitionData {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.leader_id = g.i32();
         this.leader_epoch = g.i32();
         this.vote_granted = g.bool();

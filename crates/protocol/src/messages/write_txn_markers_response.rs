@@ -217,7 +217,7 @@ pub struct WritableTxnMarkerPartitionResult {
     /// The error code, or 0 if there was no error.
     ///
     /// Versions: 1-2.
-    pub error_code: i16,
+    pub error_code: ErrorCode,
     /// Tagged fields this crate does not know, kept verbatim so that they re-encode unchanged,
     /// and which known tagged fields were on the wire, written back even at their default value.
     pub unknown_tagged_fields: TaggedFields,
@@ -227,7 +227,7 @@ impl Default for WritableTxnMarkerPartitionResult {
     fn default() -> Self {
         WritableTxnMarkerPartitionResult {
             partition_index: 0,
-            error_code: 0,
+            error_code: ErrorCode::NONE,
             unknown_tagged_fields: TaggedFields::default(),
         }
     }
@@ -237,7 +237,7 @@ impl WritableTxnMarkerPartitionResult {
     /// Writes the fields for `version`; the caller has checked the version.
     pub(crate) fn write_to(&self, buf: &mut BytesMut, _version: i16) -> Result<(), EncodeError> {
         buf.put_i32(self.partition_index);
-        buf.put_i16(self.error_code);
+        buf.put_i16(self.error_code.0);
         write_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
@@ -246,7 +246,10 @@ impl WritableTxnMarkerPartitionResult {
     pub(crate) fn read_from(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.partition_index = read_i32(buf, "WritableTxnMarkerPartitionResult.partition_index")?;
-        this.error_code = read_i16(buf, "WritableTxnMarkerPartitionResult.error_code")?;
+        this.error_code = ErrorCode(read_i16(
+            buf,
+            "WritableTxnMarkerPartitionResult.error_code",
+        )?);
         this.unknown_tagged_fields =
             read_tagged_fields(buf, "WritableTxnMarkerPartitionResult", |_, _| Ok(false))?;
         Ok(this)
@@ -258,7 +261,7 @@ impl Random for WritableTxnMarkerPartitionResult {
     fn random(g: &mut Gen, _version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = g.i32();
-        this.error_code = g.i16();
+        this.error_code = ErrorCode(g.i16());
         this.unknown_tagged_fields = g.unknown_tagged_fields();
         this
     }
