@@ -31,6 +31,17 @@ pub struct StallingProxy {
     acceptor: Option<JoinHandle<()>>,
 }
 
+/// A non-blocking listener on a free loopback port (the accept loops poll
+/// it so they can notice a stop flag) and its address.
+fn loopback_listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+    let addr = listener.local_addr().expect("listener address");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    (listener, addr)
+}
+
 impl StallingProxy {
     /// Starts a proxy on a free loopback port forwarding to `upstream`.
     ///
@@ -38,11 +49,7 @@ impl StallingProxy {
     ///
     /// If no loopback port can be bound.
     pub fn start(upstream: SocketAddr) -> StallingProxy {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
+        let (listener, addr) = loopback_listener();
         let flags = Arc::new(Flags::default());
         let acceptor = {
             let flags = flags.clone();
@@ -147,11 +154,7 @@ impl ScriptedServer {
     ///
     /// If no loopback port can be bound.
     pub fn start(reply: &'static [u8]) -> ScriptedServer {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the server");
-        let addr = listener.local_addr().expect("server address");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
+        let (listener, addr) = loopback_listener();
         let flags = Arc::new(Flags::default());
         let acceptor = {
             let flags = flags.clone();

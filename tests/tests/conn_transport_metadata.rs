@@ -52,6 +52,20 @@ async fn latest_offset(conn: Conn, topic: &str, partition: i32) -> Result<i64, E
     Ok(answer.offset)
 }
 
+/// Partition 0's latest offset through `Transport::on_leader`, which
+/// retries and re-routes until the partition has a leader; bounded by LIMIT.
+async fn latest_offset_at_leader(transport: &Transport, topic: &str) -> i64 {
+    tokio::time::timeout(
+        LIMIT,
+        transport.on_leader(topic, 0, Purpose::Admin, |conn| {
+            latest_offset(conn, topic, 0)
+        }),
+    )
+    .await
+    .expect("bounded")
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_routed_requests_retry_until_the_partition_has_a_leader() {
     let broker = TestBroker::start();
@@ -66,15 +80,7 @@ async fn leader_routed_requests_retry_until_the_partition_has_a_leader() {
             kafkit_tests::RawClient::connect(addr).create_topics(&topic, 1);
         })
     };
-    let offset = tokio::time::timeout(
-        LIMIT,
-        transport.on_leader(&topic, 0, Purpose::Admin, |conn| {
-            latest_offset(conn, &topic, 0)
-        }),
-    )
-    .await
-    .expect("bounded")
-    .unwrap();
+    let offset = latest_offset_at_leader(&transport, &topic).await;
     creator.join().unwrap();
     assert_eq!(offset, 0, "a new topic is empty");
     assert!(transport.snapshot().leader(&topic, 0).is_some());
@@ -178,15 +184,7 @@ async fn a_restarted_broker_is_dialled_again() {
     broker.restart();
     // Memory storage: the topic is gone with the old process.
     broker.create_topic(&topic, 1);
-    let offset = tokio::time::timeout(
-        LIMIT,
-        transport.on_leader(&topic, 0, Purpose::Admin, |conn| {
-            latest_offset(conn, &topic, 0)
-        }),
-    )
-    .await
-    .expect("bounded")
-    .unwrap();
+    let offset = latest_offset_at_leader(&transport, &topic).await;
     assert_eq!(offset, 0);
     let after = transport.leader(&topic, 0, Purpose::Admin).await.unwrap();
     assert!(before.is_closed());

@@ -98,12 +98,23 @@ impl FakeBroker {
 }
 
 pub(crate) fn versions(max_api_versions: i16) -> ApiVersionsResponse {
-    let keys = [
-        (ApiKey::ApiVersions, 0, max_api_versions),
-        (ApiKey::Metadata, 0, 12),
-        (ApiKey::Produce, 3, 11),
-    ];
+    api_versions_response(
+        ErrorCode::NONE,
+        &[
+            (ApiKey::ApiVersions, 0, max_api_versions),
+            (ApiKey::Metadata, 0, 12),
+            (ApiKey::Produce, 3, 11),
+        ],
+    )
+}
+
+/// An ApiVersions answer with `code` advertising `(api, min, max)` ranges.
+pub(crate) fn api_versions_response(
+    code: ErrorCode,
+    keys: &[(ApiKey, i16, i16)],
+) -> ApiVersionsResponse {
     ApiVersionsResponse {
+        error_code: code,
         api_keys: keys
             .iter()
             .map(|&(k, min, max)| ApiVersion {

@@ -137,23 +137,8 @@ pub(crate) async fn negotiate(conn: &Conn, timeout: Option<Duration>) -> Result<
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafkit_protocol::messages::api_versions_response::ApiVersion;
 
-    fn response(code: ErrorCode, keys: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
-        ApiVersionsResponse {
-            error_code: code,
-            api_keys: keys
-                .iter()
-                .map(|&(k, min, max)| ApiVersion {
-                    api_key: k.as_i16(),
-                    min_version: min,
-                    max_version: max,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
+    use crate::fake_broker::api_versions_response as response;
 
     fn frame_of(body: &ApiVersionsResponse, version: i16) -> Bytes {
         let mut buf = BytesMut::new();

@@ -219,13 +219,13 @@ mod tests {
         assert_eq!(calls.get(), 5);
     }
 
-    /// The gaps between attempts, with time paused and the jitter pinned to
-    /// `unit`, for attempts that always fail with a retriable error.
-    async fn gaps(backoff: &Backoff, unit: f64) -> Vec<Duration> {
+    /// The gaps between attempts, with time paused and the jitter drawn
+    /// from `jitter`, for attempts that always fail with a retriable error.
+    async fn gaps(backoff: &Backoff, jitter: impl FnMut() -> f64) -> Vec<Duration> {
         let times = std::cell::RefCell::new(Vec::new());
         let _ = retry_with_jitter(
             backoff,
-            || unit,
+            jitter,
             || {
                 times.borrow_mut().push(tokio::time::Instant::now());
                 async { Err::<(), _>(Error::new(ErrorKind::Timeout)) }
@@ -250,9 +250,12 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         // Lowest jitter: 0.8 x; highest: 1.2 x (unit just below 1).
-        assert_eq!(gaps(&b, 0.0).await, ms(&[80, 160, 320, 640, 800, 800]));
-        assert_eq!(gaps(&b, 0.5).await, ms(&[100, 200, 400, 800, 1000, 1000]));
-        let high = gaps(&b, 0.999_999).await;
+        assert_eq!(gaps(&b, || 0.0).await, ms(&[80, 160, 320, 640, 800, 800]));
+        assert_eq!(
+            gaps(&b, || 0.5).await,
+            ms(&[100, 200, 400, 800, 1000, 1000])
+        );
+        let high = gaps(&b, || 0.999_999).await;
         let cap = ms(&[120, 240, 480, 960, 1200, 1200]);
         assert_eq!(high.len(), cap.len());
         for (gap, cap) in high.iter().zip(&cap) {
@@ -261,21 +264,8 @@ mod tests {
                 "{gap:?} vs {cap:?}"
             );
         }
-        // Random jitter stays within the same bounds.
-        let random = {
-            let times = std::cell::RefCell::new(Vec::new());
-            let _ = retry(
-                &b,
-                || {
-                    times.borrow_mut().push(tokio::time::Instant::now());
-                    async { Err::<(), _>(Error::new(ErrorKind::Timeout)) }
-                },
-                |_| {},
-            )
-            .await;
-            let times = times.into_inner();
-            times.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
-        };
+        // Random jitter (what `retry` draws) stays within the same bounds.
+        let random = gaps(&b, random_unit).await;
         for ((gap, low), high) in random
             .iter()
             .zip(ms(&[80, 160, 320, 640, 800, 800]))
