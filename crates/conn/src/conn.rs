@@ -202,7 +202,7 @@ impl Conn {
     /// Cancel safety: safe. Dropping the future before the request is
     /// handed to the driver sends nothing; after that the driver still
     /// writes the whole frame and discards the response.
-    pub async fn request<R: Request + 'static>(&self, body: R) -> Result<R::Response, Error> {
+    pub async fn request<R: Request>(&self, body: R) -> Result<R::Response, Error> {
         let version = self.version_for(R::API_KEY)?;
         self.send(version, &body, Duration::ZERO).await
     }
@@ -212,7 +212,7 @@ impl Conn {
     /// checked against the broker's range.
     ///
     /// Cancel safety: as [`request`](Conn::request).
-    pub async fn request_at<R: Request + 'static>(
+    pub async fn request_at<R: Request>(
         &self,
         version: i16,
         body: R,

@@ -3,12 +3,10 @@
 //! the answer (with its timeout), tracing and counters; and decoding, where
 //! a response that does not decode kills the connection.
 
-use std::any::Any;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafkit_protocol::messages::ProduceRequest;
 use kafkit_protocol::{ApiKey, Request, frame};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -21,7 +19,7 @@ impl Conn {
     /// Sends a typed request with `extra` added to the request timeout and
     /// decodes the answer; a response that does not decode kills the
     /// connection (the stream can no longer be trusted).
-    pub(crate) async fn send<R: Request + 'static>(
+    pub(crate) async fn send<R: Request>(
         &self,
         version: i16,
         body: &R,
@@ -42,15 +40,13 @@ impl Conn {
     }
 
     /// Encodes `body` and exchanges it for its raw response frame.
-    pub(crate) async fn roundtrip_typed<R: Request + 'static>(
+    pub(crate) async fn roundtrip_typed<R: Request>(
         &self,
         version: i16,
         body: &R,
         timeout: Option<Duration>,
     ) -> Result<Bytes, Error> {
-        let expects_response = (body as &dyn Any)
-            .downcast_ref::<ProduceRequest>()
-            .is_none_or(|p| p.acks != 0);
+        let expects_response = body.expects_response();
         let client_id = self.shared.config.client_id.as_deref();
         let encode =
             |buf: &mut BytesMut, id| frame::encode_request(buf, id, client_id, version, body);

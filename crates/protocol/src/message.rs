@@ -69,10 +69,45 @@ pub trait Request: Message {
     const API_KEY: ApiKey;
     /// The response body the broker answers with.
     type Response: Response;
+
+    /// Whether the broker answers this request at all. True for every
+    /// request but a Produce with `acks = 0`, which the broker never
+    /// answers; a client must not wait for it, and a broker must not reply.
+    fn expects_response(&self) -> bool {
+        true
+    }
 }
 
 /// A response body.
 pub trait Response: Message {
     /// The API key of the request this answers.
     const API_KEY: ApiKey;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{MetadataRequest, ProduceRequest};
+
+    #[test]
+    fn only_an_acks_zero_produce_goes_unanswered() {
+        let produce = |acks| ProduceRequest {
+            acks,
+            ..Default::default()
+        };
+        assert!(!produce(0).expects_response());
+        assert!(produce(1).expects_response());
+        assert!(produce(-1).expects_response());
+        assert!(MetadataRequest::default().expects_response());
+    }
+
+    #[test]
+    fn version_ranges_intersect_or_not() {
+        let ours = VersionRange::new(3, 13);
+        assert_eq!(
+            ours.intersect(&VersionRange::new(0, 11)),
+            Some(VersionRange::new(3, 11))
+        );
+        assert_eq!(ours.intersect(&VersionRange::new(0, 2)), None);
+    }
 }

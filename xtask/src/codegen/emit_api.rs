@@ -72,12 +72,20 @@ Self::read_from(buf, version)
     );
     match spec.kind {
         Kind::Request => {
+            // The one request the broker may leave unanswered: Produce with
+            // acks=0 (the protocol guide's "Produce" section).
+            let expects_response = if spec.name == "ProduceRequest" {
+                "\nfn expects_response(&self) -> bool {\nself.acks != 0\n}"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "impl Request for {} {{\nconst API_KEY: ApiKey = ApiKey::{};\ntype Response = super::{}Response;\n}}",
+                "impl Request for {} {{\nconst API_KEY: ApiKey = ApiKey::{};\ntype Response = super::{}Response;{}\n}}",
                 spec.name,
                 api_name(m),
-                api_name(m)
+                api_name(m),
+                expects_response
             );
         }
         Kind::Response => {

@@ -329,4 +329,7 @@ impl Message for ProduceRequest {
 impl Request for ProduceRequest {
     const API_KEY: ApiKey = ApiKey::Produce;
     type Response = super::ProduceResponse;
+    fn expects_response(&self) -> bool {
+        self.acks != 0
+    }
 }
