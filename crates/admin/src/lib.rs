@@ -1,0 +1,2 @@
+//! The kafkit admin client (work in progress).
+#![forbid(unsafe_code)]

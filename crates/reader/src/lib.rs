@@ -1,0 +1,2 @@
+//! The kafkit consumer (work in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The kafkit producer (work in progress).
+#![forbid(unsafe_code)]
