@@ -220,6 +220,20 @@ impl Conn {
         self.send(version, &body, Duration::ZERO).await
     }
 
+    /// [`request`](Conn::request) whose timeout is the request timeout
+    /// plus `extra`: for requests the broker may hold on purpose, such as a
+    /// JoinGroup that waits up to the group's rebalance timeout.
+    ///
+    /// Cancel safety: as [`request`](Conn::request).
+    pub async fn request_with_extra_timeout<R: Request>(
+        &self,
+        body: R,
+        extra: Duration,
+    ) -> Result<R::Response, Error> {
+        let version = self.version_for(R::API_KEY)?;
+        self.send(version, &body, extra).await
+    }
+
     /// Stops taking requests, waits for the in-flight ones to be answered
     /// (at most `request_timeout`), and closes the socket. Returns the error
     /// that killed the connection, if one did.
