@@ -1,0 +1,364 @@
+//! A group's committed offsets: OffsetFetch, OffsetCommit, OffsetDelete
+//! (on the group's coordinator) and the group's lag (committed offsets
+//! against the partitions' end offsets).
+
+use std::collections::BTreeMap;
+
+use kafkit_conn::{ApiKey, Conn, CoordinatorKey, Purpose};
+use kafkit_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafkit_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafkit_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafkit_protocol::messages::{OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest};
+
+use crate::error::{Result, check, partition_result};
+use crate::offsets::OffsetSpec;
+use crate::route::by_topic;
+use crate::{Admin, TopicPartition};
+
+/// OffsetFetch and OffsetCommit v10 name topics by id only; kafkit sends
+/// names, so it stays at v9 (Kafka 3.x and 4.0 speak it).
+const MAX_BY_NAME: i16 = 9;
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommittedOffset {
+    /// The next offset the group will consume.
+    pub offset: i64,
+    /// The leader epoch of the committed record, if known (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// The metadata committed with it.
+    pub metadata: Option<String>,
+}
+
+/// One partition of a group's lag ([`Admin::group_lag`]).
+#[derive(Debug, Clone)]
+pub struct PartitionLag {
+    /// The committed offset.
+    pub committed: i64,
+    /// The partition's end offset (high watermark), or why it is unknown.
+    pub end: Result<i64>,
+    /// `end - committed`, when the end offset is known.
+    pub lag: Option<i64>,
+}
+
+impl Admin {
+    /// The offsets `group` committed, for `partitions` (`None`: every
+    /// partition it committed for). Partitions without a commit are left
+    /// out (Kafka answers -1 for them). A group-wide error fails the call;
+    /// a partition's error is that partition's result.
+    ///
+    /// ```no_run
+    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
+    /// for (tp, offset) in admin.fetch_offsets("billing", None).await? {
+    ///     println!("{}/{}: {:?}", tp.topic, tp.partition, offset.map(|o| o.offset));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Cancel safety: safe (reads only).
+    #[tracing::instrument(name = "admin.fetch_offsets", skip(self))]
+    pub async fn fetch_offsets(
+        &self,
+        group: &str,
+        partitions: Option<&[TopicPartition]>,
+    ) -> Result<BTreeMap<TopicPartition, Result<CommittedOffset>>> {
+        let key = CoordinatorKey::Group(group.to_owned());
+        let topics: Option<Vec<(String, Vec<i32>)>> = partitions.map(|ps| {
+            let items: Vec<(TopicPartition, ())> = ps.iter().map(|tp| (tp.clone(), ())).collect();
+            by_topic(&items)
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().map(|(p, ())| p).collect()))
+                .collect()
+        });
+        let topics = &topics;
+        self.read_coordinator(&key, |conn| async move {
+            offset_fetch(&conn, group, topics.as_deref()).await
+        })
+        .await
+    }
+
+    /// Commits `offsets` for `group` as an admin would (no member, no
+    /// generation: the group must have no active members). One result per
+    /// partition.
+    ///
+    /// ```no_run
+    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
+    /// use std::collections::BTreeMap;
+    /// use kafkit_admin::TopicPartition;
+    /// let offsets = BTreeMap::from([(TopicPartition::new("events", 0), 42)]);
+    /// admin.commit_offsets("billing", &offsets).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Cancel safety: not safe; dropped, some offsets may have been committed.
+    #[tracing::instrument(name = "admin.commit_offsets", skip(self))]
+    pub async fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+        let key = CoordinatorKey::Group(group.to_owned());
+        let items: Vec<(TopicPartition, i64)> =
+            offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        let topics: Vec<OffsetCommitRequestTopic> = by_topic(&items)
+            .into_iter()
+            .map(|(name, ps)| OffsetCommitRequestTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(
+                        |(partition_index, committed_offset)| OffsetCommitRequestPartition {
+                            partition_index,
+                            committed_offset,
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        let response = self
+            .write(
+                || self.transport.coordinator(&key, Purpose::Admin),
+                |conn| {
+                    let request = OffsetCommitRequest {
+                        group_id: group.to_owned(),
+                        generation_id_or_member_epoch: -1,
+                        member_id: String::new(),
+                        topics: topics.clone(),
+                        ..Default::default()
+                    };
+                    async move {
+                        let version = conn.version_for(ApiKey::OffsetCommit)?.min(MAX_BY_NAME);
+                        let response = conn.request_at(version, request).await?;
+                        // A coordinator that refused every partition refused the request.
+                        let codes = response
+                            .topics
+                            .iter()
+                            .flat_map(|t| t.partitions.iter().map(|p| p.error_code));
+                        if let Some(code) = codes
+                            .clone()
+                            .next()
+                            .filter(|c| crate::route::refused(*c) && codes.clone().all(|x| x == *c))
+                        {
+                            check(code, None)?;
+                        }
+                        Ok(response)
+                    }
+                },
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        for t in response.topics {
+            for p in t.partitions {
+                out.insert(
+                    TopicPartition::new(t.name.clone(), p.partition_index),
+                    partition_result(p.error_code, None, &t.name, p.partition_index),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes `group`'s committed offsets for `partitions` (KIP-496,
+    /// Kafka 2.4+); the group must not be subscribed to their topics. A
+    /// group-wide error (`GROUP_ID_NOT_FOUND`...) fails the call.
+    ///
+    /// ```no_run
+    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
+    /// use kafkit_admin::TopicPartition;
+    /// admin.delete_offsets("billing", &[TopicPartition::new("old-topic", 0)]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Cancel safety: not safe; dropped, some offsets may have been deleted.
+    #[tracing::instrument(name = "admin.delete_offsets", skip(self))]
+    pub async fn delete_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+        let key = CoordinatorKey::Group(group.to_owned());
+        let items: Vec<(TopicPartition, ())> =
+            partitions.iter().map(|tp| (tp.clone(), ())).collect();
+        let request = OffsetDeleteRequest {
+            group_id: group.to_owned(),
+            topics: by_topic(&items)
+                .into_iter()
+                .map(|(name, ps)| OffsetDeleteRequestTopic {
+                    name,
+                    partitions: ps
+                        .into_iter()
+                        .map(|(partition_index, ())| OffsetDeleteRequestPartition {
+                            partition_index,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let response = self
+            .write(
+                || self.transport.coordinator(&key, Purpose::Admin),
+                |conn| {
+                    let request = request.clone();
+                    async move {
+                        let response = conn.request(request).await?;
+                        check(response.error_code, None)?;
+                        Ok(response)
+                    }
+                },
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        for t in response.topics {
+            for p in t.partitions {
+                out.insert(
+                    TopicPartition::new(t.name.clone(), p.partition_index),
+                    partition_result(p.error_code, None, &t.name, p.partition_index),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// `group`'s lag: for each partition it committed an offset for, the
+    /// partition's end offset (high watermark, from its leader) minus the
+    /// committed offset.
+    ///
+    /// ```no_run
+    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
+    /// let total: i64 = admin.group_lag("billing").await?.values().filter_map(|l| l.lag).sum();
+    /// println!("{total} records behind");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Cancel safety: safe (reads only).
+    #[tracing::instrument(name = "admin.group_lag", skip(self))]
+    pub async fn group_lag(&self, group: &str) -> Result<BTreeMap<TopicPartition, PartitionLag>> {
+        let committed: BTreeMap<TopicPartition, CommittedOffset> = self
+            .fetch_offsets(group, None)
+            .await?
+            .into_iter()
+            .filter_map(|(tp, o)| Some((tp, o.ok()?)))
+            .collect();
+        let specs: BTreeMap<TopicPartition, OffsetSpec> = committed
+            .keys()
+            .map(|tp| (tp.clone(), OffsetSpec::Latest))
+            .collect();
+        let mut ends = self
+            .list_offsets(&specs, crate::IsolationLevel::ReadUncommitted)
+            .await?;
+        Ok(committed
+            .into_iter()
+            .map(|(tp, c)| {
+                let end = ends
+                    .remove(&tp)
+                    .unwrap_or_else(|| Err(crate::error::invalid("no end offset answered")))
+                    .map(|o| o.offset);
+                let lag = end.as_ref().ok().map(|e| (e - c.offset).max(0));
+                (
+                    tp,
+                    PartitionLag {
+                        committed: c.offset,
+                        end,
+                        lag,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+/// OffsetFetch for one group: the v8+ batched form or the older one.
+async fn offset_fetch(
+    conn: &Conn,
+    group: &str,
+    topics: Option<&[(String, Vec<i32>)]>,
+) -> Result<BTreeMap<TopicPartition, Result<CommittedOffset>>> {
+    let version = conn.version_for(ApiKey::OffsetFetch)?.min(MAX_BY_NAME);
+    let mut request = OffsetFetchRequest::default();
+    if version >= 8 {
+        request.groups = vec![OffsetFetchRequestGroup {
+            group_id: group.to_owned(),
+            topics: topics.map(|ts| {
+                ts.iter()
+                    .map(|(name, ps)| OffsetFetchRequestTopics {
+                        name: name.clone(),
+                        partition_indexes: ps.clone(),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        }];
+    } else {
+        request.group_id = group.to_owned();
+        request.topics = topics.map(|ts| {
+            ts.iter()
+                .map(|(name, ps)| OffsetFetchRequestTopic {
+                    name: name.clone(),
+                    partition_indexes: ps.clone(),
+                    ..Default::default()
+                })
+                .collect()
+        });
+    }
+    let response = conn.request_at(version, request).await?;
+    let mut out = BTreeMap::new();
+    let mut add =
+        |topic: &str, partition: i32, offset: i64, epoch: i32, metadata: Option<String>, code| {
+            if code == kafkit_conn::ErrorCode::NONE && offset < 0 {
+                return;
+            }
+            let result = partition_result(code, None, topic, partition).map(|()| CommittedOffset {
+                offset,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+                metadata,
+            });
+            out.insert(TopicPartition::new(topic, partition), result);
+        };
+    if version >= 8 {
+        let g = response.groups.into_iter().find(|g| g.group_id == group);
+        let g = g.ok_or_else(|| {
+            crate::error::invalid(format!("the coordinator did not answer for group {group}"))
+        })?;
+        check(g.error_code, None)?;
+        for t in g.topics {
+            for p in t.partitions {
+                add(
+                    &t.name,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.metadata,
+                    p.error_code,
+                );
+            }
+        }
+    } else {
+        check(response.error_code, None)?;
+        for t in response.topics {
+            for p in t.partitions {
+                add(
+                    &t.name,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.metadata,
+                    p.error_code,
+                );
+            }
+        }
+    }
+    Ok(out)
+}
