@@ -31,11 +31,15 @@
 
 mod broker;
 mod client;
+pub mod mock_cluster;
 mod ops;
+pub mod peer;
 mod proxy;
 mod tls_proxy;
 
 pub use broker::{TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};
+pub use mock_cluster::MockCluster;
+pub use peer::{CONFLUENT_KAFKA, librdkafka_library, librdkafka_python, run_python, venv_dir};
 pub use proxy::{ScriptedServer, StallingProxy};
 pub use tls_proxy::{TestPki, TlsProxy, socat_or_skip};
