@@ -78,8 +78,9 @@ fn read_answer(frame: Bytes, version: i16) -> Result<Answer, DecodeError> {
     let response = match frame::decode_response::<ApiVersionsResponse>(frame.clone(), api, version)
     {
         Ok((_, response)) => response,
-        Err(first) if version > 0 => match frame::decode_response(frame, api, 0) {
+        Err(first) if version > 0 => match frame::decode_response(frame.clone(), api, 0) {
             Ok((_, response)) => response,
+            Err(_) if refuses_version(&frame) => return Ok(Answer::RetryAt(0)),
             Err(_) => return Err(first),
         },
         Err(e) => return Err(e),
@@ -93,6 +94,15 @@ fn read_answer(frame: Bytes, version: i16) -> Result<Answer, DecodeError> {
         ErrorCode::NONE => Ok(Answer::Versions(BrokerVersions::from_response(&response))),
         code => Ok(Answer::Failed(code)),
     }
+}
+
+/// True when a response `frame` (correlation id, then body) that decodes at
+/// no version still starts its body with `UNSUPPORTED_VERSION`.
+/// librdkafka's mock cluster (2.16) answers a flexible ApiVersions version
+/// it lacks with such a body (a one-byte key count, no tagged fields); v0,
+/// which every broker speaks, is then the version to retry at.
+fn refuses_version(frame: &[u8]) -> bool {
+    frame.get(4..6) == Some(&ErrorCode::UNSUPPORTED_VERSION.0.to_be_bytes()[..])
 }
 
 /// Runs the ApiVersions exchange on a fresh connection and stores the
@@ -195,6 +205,15 @@ mod tests {
             read_answer(frame_of(&bare, 0), 3).unwrap(),
             Answer::RetryAt(0)
         ));
+    }
+
+    #[test]
+    fn librdkafka_mock_refusal_of_a_flexible_version_retries_at_v0() {
+        // The bytes librdkafka 2.16's mock cluster sends back for an
+        // ApiVersions v4 request: correlation id 7, UNSUPPORTED_VERSION,
+        // then a body that is neither v0 nor v4.
+        let frame = Bytes::from_static(&[0, 0, 0, 7, 0, 0x23, 1, 0, 0x12, 0, 0, 0, 2, 0, 0, 0, 0]);
+        assert!(matches!(read_answer(frame, 4).unwrap(), Answer::RetryAt(0)));
     }
 
     #[test]
