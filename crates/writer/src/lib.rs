@@ -1,2 +1,117 @@
-//! The kafkit producer (work in progress).
+//! The kafkit producer: a batching, idempotent [`Writer`] in the shape of
+//! kafka-go's, over kafkit-conn's [`Transport`](kafkit_conn::Transport).
+//!
+//! ```no_run
+//! use kafkit_writer::{Message, Writer};
+//!
+//! # async fn example() -> Result<(), kafkit_writer::Error> {
+//! let writer = Writer::builder(["localhost:9092"]).topic("greetings").build().await?;
+//!
+//! // One record, synchronously: where did it land?
+//! let delivery = writer.send(Message::new("hello").with_key("user-1")).await?;
+//! let meta = delivery.await?;
+//! println!("partition {} offset {}", meta.partition, meta.offset);
+//!
+//! // Many records, one result each (partial failure is data).
+//! let batch: Vec<Message> = (0..1000).map(|i| Message::new(format!("record {i}"))).collect();
+//! for result in writer.write_messages(&batch).await? {
+//!     result?;
+//! }
+//! writer.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Behavior
+//!
+//! - **Batching.** Each record is encoded straight into its partition's open
+//!   record batch (magic 2) under one short lock; no per-record allocation
+//!   beyond what the caller's API asks for. A batch seals at
+//!   [`WriterConfig::batch_size`] records, [`WriterConfig::batch_bytes`]
+//!   bytes or after [`WriterConfig::linger`]; one background task sends
+//!   sealed batches, one ProduceRequest per broker with at most one batch
+//!   per partition, at most [`WriterConfig::max_in_flight`] requests per
+//!   broker, on the transport's pooled produce connection.
+//! - **Partitions.** An explicit [`Message::partition`] wins; otherwise the
+//!   [`Balancer`] picks. The default hashes keys with murmur2 as the Java
+//!   client does and keeps keyless records sticky per batch (KIP-480/794);
+//!   [`Hash`](struct@Hash), [`ReferenceHash`] (sarama), [`Crc32`] (librdkafka
+//!   `consistent`), [`Murmur2`], [`RoundRobin`], [`LeastBytes`] and any
+//!   closure are available.
+//! - **Topics.** A writer-wide [`WriterConfig::topic`] or a topic on each
+//!   message, never both: a message naming a topic on a writer that has
+//!   one fails with [`Error::AmbiguousTopic`]. Records of a topic whose
+//!   metadata is not known yet wait in the buffer while it is looked up.
+//! - **Backpressure.** Records count against [`WriterConfig::buffer_bytes`]
+//!   and [`WriterConfig::max_buffered_records`] from write to
+//!   acknowledgement. A full buffer makes `send`, `produce` and
+//!   `write_messages` wait, and `try_send`/`try_produce` fail with
+//!   [`Error::BufferFull`]; a leader election or an unreachable broker never
+//!   blocks a caller otherwise.
+//! - **Idempotence** (on by default with acks=all): a producer id from
+//!   InitProducerId, per-partition sequence numbers, up to 5 requests in
+//!   flight with order kept. A failed batch is retried with the same bytes
+//!   and sequence after a capped exponential backoff, ahead of every later
+//!   batch of its partition; `DUPLICATE_SEQUENCE_NUMBER` counts as success;
+//!   `OUT_OF_ORDER_SEQUENCE_NUMBER` on a partition's earliest unacked batch
+//!   and `UNKNOWN_PRODUCER_ID` bump the epoch (KIP-360) and re-stamp the
+//!   unacked batches. Retries never reorder or duplicate. Without
+//!   idempotence retries may reorder when `max_in_flight > 1`.
+//! - **Failures.** A batch fails after [`WriterConfig::max_attempts`] or
+//!   [`WriterConfig::delivery_timeout`], or at once on an error that is not
+//!   retriable; each record gets the error, with topic, partition and
+//!   broker. [`Writer::flush`] and [`Writer::close`] report how many
+//!   records failed since the last flush.
+//! - **Observability.** [`Writer::stats`]: records, bytes, batches,
+//!   requests, retries, errors, epoch bumps and a log-bucket latency
+//!   histogram. Tracing spans: `kafka_writer` (the task),
+//!   `kafka_produce` (each request: broker, batches, records),
+//!   `kafka_writer_metadata`, `kafka_init_producer_id`.
+//!
+//! # Which call to use
+//!
+//! From fastest to most convenient, all waiting only for buffer space:
+//! [`Writer::write_messages`] (one lock per 512 records and one allocation
+//! per call; await it for every result), [`Writer::produce`] (fire and
+//! forget, outcome to the [`WriterBuilder::on_delivery`] callback, no
+//! allocation), and [`Writer::send`] (a [`Delivery`] future per record,
+//! costing a oneshot channel each).
+//!
+//! # Cancel safety
+//!
+//! Records belong to the writer once a write call has put them in the
+//! buffer: dropping a [`Delivery`] or a `write_messages` future does not
+//! unsend them. `send` and `produce` are safe to cancel (before they return,
+//! nothing was written); `write_messages` may have written a prefix when
+//! dropped while waiting for buffer space. `flush` and `close` are safe to
+//! cancel. Dropping the [`Writer`] never blocks: its task sends what is
+//! buffered and stops. Each public async fn documents its own.
+//!
+//! # Features
+//!
+//! None of its own: the four codecs ([`WriterConfig::compression`]) come
+//! from kafkit-protocol's default features.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+mod accumulator;
+pub mod balancer;
+mod batch;
+mod config;
+mod error;
+mod idempotence;
+mod message;
+mod sender;
+mod stats;
+mod writer;
+
+pub use balancer::{
+    Balancer, Crc32, DefaultBalancer, Hash, LeastBytes, Murmur2, ReferenceHash, RoundRobin, Sticky,
+};
+pub use config::{DeliveryCallback, WriterBuilder, WriterConfig};
+pub use error::Error;
+pub use message::{DeliveryReport, Header, Message, RecordMetadata};
+pub use stats::{LatencyHistogram, WriterStats};
+pub use writer::{Delivery, Writer};
+
+pub use kafkit_conn::{Compression, RequiredAcks};

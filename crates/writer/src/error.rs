@@ -1,0 +1,152 @@
+//! The crate's one error type: [`Error`]. Retry loops and callers ask it
+//! questions ([`Error::is_retriable`], [`Error::code`]) rather than match
+//! on variants.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafkit_protocol::{EncodeError, ErrorCode};
+
+/// An error from the writer: why a record, a write or the writer failed.
+///
+/// Cheap to clone (one failed batch hands the same error to each of its
+/// records).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message names a topic and the writer has one too; kafkit does
+    /// not guess which one is meant.
+    #[error("the message names topic {message:?} but the writer is bound to topic {writer:?}")]
+    AmbiguousTopic {
+        /// The writer-wide topic.
+        writer: Arc<str>,
+        /// The message's topic.
+        message: String,
+    },
+    /// Neither the message nor the writer names a topic.
+    #[error("the message names no topic and the writer has none")]
+    MissingTopic,
+    /// The buffer (`buffer_bytes` or `max_buffered_records`) is full and the
+    /// call does not wait (see [`Writer::try_send`](crate::Writer::try_send)).
+    #[error("the writer's buffer is full ({records} records, {bytes} bytes buffered)")]
+    BufferFull {
+        /// Records buffered when the write was refused.
+        records: usize,
+        /// Bytes buffered when the write was refused.
+        bytes: usize,
+    },
+    /// One record is larger than `max_message_bytes`.
+    #[error("a record of about {size} bytes exceeds max_message_bytes ({max})")]
+    MessageTooLarge {
+        /// The record's estimated encoded size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An explicit partition the topic does not have.
+    #[error("topic {topic:?} has no partition {partition} ({count} partitions)")]
+    NoSuchPartition {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition asked for.
+        partition: i32,
+        /// How many partitions the topic has.
+        count: usize,
+    },
+    /// The writer is closed (or closing): nothing more is accepted.
+    #[error("the writer is closed")]
+    Closed,
+    /// The record was not acknowledged within `delivery_timeout`.
+    #[error("no acknowledgement within the delivery timeout ({0:?})")]
+    DeliveryTimeout(Duration),
+    /// An invalid configuration, found by [`WriterBuilder::build`](crate::WriterBuilder::build).
+    #[error("invalid writer configuration: {0}")]
+    Config(String),
+    /// The record could not be encoded (nothing was sent).
+    #[error("encoding the record batch failed: {0}")]
+    Encode(#[from] EncodeError),
+    /// A broker or connection error: the broker's error code for the
+    /// partition, or the connection failure, with topic, partition and
+    /// broker context. After `max_attempts` this is the last error seen.
+    #[error(transparent)]
+    Kafka(#[from] kafkit_conn::Error),
+    /// [`flush`](crate::Writer::flush) or [`close`](crate::Writer::close):
+    /// some records written since the previous flush failed; each one's own
+    /// error went to its caller. `last` is the latest of them.
+    #[error("{failed} records failed since the last flush; the latest error: {last}")]
+    RecordsFailed {
+        /// How many records failed.
+        failed: u64,
+        /// The latest failure.
+        last: Box<Error>,
+    },
+}
+
+impl Error {
+    /// True when the same write may succeed if tried again later: broker
+    /// errors Kafka marks retriable, connection failures, a full buffer and
+    /// a delivery timeout.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::BufferFull { .. } | Error::DeliveryTimeout(_) => true,
+            Error::Kafka(e) => e.is_retriable(),
+            Error::RecordsFailed { last, .. } => last.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// The broker's error code, when a broker answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Kafka(e) => e.code(),
+            Error::RecordsFailed { last, .. } => last.code(),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn broker(code: ErrorCode, message: Option<&str>) -> Error {
+        match kafkit_conn::Error::check(code, message) {
+            Ok(()) => Error::Kafka(
+                kafkit_conn::Error::check(ErrorCode::UNKNOWN_SERVER_ERROR, message)
+                    .expect_err("not NONE"),
+            ),
+            Err(e) => Error::Kafka(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_answer_questions() {
+        let e = Error::broker(ErrorCode::NOT_LEADER_OR_FOLLOWER, None);
+        assert!(e.is_retriable());
+        assert_eq!(e.code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+        let e = Error::broker(ErrorCode::MESSAGE_TOO_LARGE, Some("too big"));
+        assert!(!e.is_retriable());
+        assert!(e.to_string().contains("too big"), "{e}");
+        assert!(!Error::MissingTopic.is_retriable());
+        assert!(
+            Error::BufferFull {
+                records: 1,
+                bytes: 2
+            }
+            .is_retriable()
+        );
+        let wrapped = Error::RecordsFailed {
+            failed: 3,
+            last: Box::new(Error::broker(ErrorCode::REQUEST_TIMED_OUT, None)),
+        };
+        assert_eq!(wrapped.code(), Some(ErrorCode::REQUEST_TIMED_OUT));
+        assert!(wrapped.to_string().starts_with("3 records failed"));
+    }
+
+    #[test]
+    fn error_stays_small() {
+        // Kept in a per-record result vector: keep it a few words.
+        assert!(std::mem::size_of::<Error>() <= 48);
+    }
+}

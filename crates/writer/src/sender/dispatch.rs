@@ -1,0 +1,312 @@
+//! Sending: which batches may go now, stamping them, one ProduceRequest per
+//! broker, and the spawned task that sends it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafkit_conn::{Purpose, Transport};
+use kafkit_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafkit_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafkit_protocol::{ApiKey, ErrorCode, Uuid};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{Bump, Outcome, Sender, earliest};
+use crate::Error;
+use crate::idempotence::{self, next_sequence};
+
+/// One batch in a request: topic, partition, batch id, encoded bytes.
+type Item = (Arc<str>, i32, u64, Bytes);
+
+impl Sender {
+    /// Sends every batch that may go now; returns when to look again for
+    /// batches held back by a retry backoff or an epoch bump.
+    pub(super) fn dispatch(&mut self, now: Instant) -> Option<Instant> {
+        match self.bump {
+            Bump::Running => return None,
+            Bump::Wanted { not_before } => {
+                // The bump waits for every answer: no batch of the old epoch
+                // may still be in flight when sequences restart.
+                if self.parts.values().any(|p| !p.in_flight.is_empty()) {
+                    return None;
+                }
+                if not_before > now {
+                    return Some(not_before);
+                }
+                self.start_bump();
+                return None;
+            }
+            Bump::Idle => {}
+        }
+        let mut next = None;
+        loop {
+            let (sent, round_next) = self.dispatch_round(now);
+            next = earliest(next, round_next);
+            if sent == 0 {
+                return next;
+            }
+        }
+    }
+
+    /// One request per broker at most, one batch per partition in it.
+    fn dispatch_round(&mut self, now: Instant) -> (usize, Option<Instant>) {
+        let config = &self.shared.config;
+        let max = config.max_in_flight;
+        let snapshot = self.transport.snapshot();
+        let mut next = None;
+        let mut leaderless = false;
+        let mut requests: HashMap<i32, (String, Vec<Item>, usize)> = HashMap::new();
+        let mut failed = Vec::new();
+        for ((topic, partition), part) in &mut self.parts {
+            // Retries go first, in order, once nothing of the partition is
+            // in flight (a later batch could otherwise overtake them).
+            if !part.retries.is_empty() {
+                if !part.in_flight.is_empty() {
+                    continue;
+                }
+                part.retries.sort_by_key(|b| b.id);
+                for b in part.retries.drain(..).rev() {
+                    part.queue.push_front(b);
+                }
+            }
+            if let Some(at) = part.retry_at {
+                if at > now {
+                    next = earliest(next, Some(at));
+                    continue;
+                }
+                part.retry_at = None;
+            }
+            if part.queue.is_empty() || part.in_flight.len() >= max {
+                continue;
+            }
+            let Some(leader) = snapshot.leader(topic, *partition) else {
+                leaderless = true;
+                continue;
+            };
+            let busy = self.requests.get(&leader.id).copied().unwrap_or(0);
+            let request = requests
+                .entry(leader.id)
+                .or_insert_with(|| (leader.addr(), Vec::new(), 0));
+            if busy >= max {
+                continue;
+            }
+            let mut batch = part.queue.pop_front().expect("checked");
+            if idempotence::needs_stamp(&batch, self.producer) {
+                if let Err(e) = idempotence::stamp(&mut batch, self.producer, part.next_seq) {
+                    failed.push((batch, e));
+                    continue;
+                }
+                part.next_seq = next_sequence(part.next_seq, batch.records());
+            }
+            batch.attempts += 1;
+            let bytes = batch.encoded.clone().expect("stamped");
+            request.2 += batch.records();
+            request.1.push((topic.clone(), *partition, batch.id, bytes));
+            part.in_flight.push_back(batch);
+        }
+        for (batch, e) in failed {
+            self.fail_batch(batch, e);
+        }
+        if leaderless && !self.refreshing {
+            let e = kafkit_conn::Error::check(ErrorCode::LEADER_NOT_AVAILABLE, None)
+                .expect_err("not NONE");
+            self.transport.on_error(&e);
+            self.refresh_known(now);
+        }
+        let mut sent = 0;
+        for (broker, (addr, items, records)) in requests {
+            if items.is_empty() {
+                continue;
+            }
+            sent += items.len();
+            *self.requests.entry(broker).or_default() += 1;
+            self.spawn_produce(broker, addr, items, records);
+        }
+        (sent, next)
+    }
+
+    fn spawn_produce(&self, broker: i32, addr: String, items: Vec<Item>, records: usize) {
+        let config = &self.shared.config;
+        let acks = config.required_acks.as_i16();
+        let timeout_ms = i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let transport = self.transport.clone();
+        let tx = self.tx.clone();
+        self.shared.stats.request();
+        let span = tracing::debug_span!(
+            "kafka_produce",
+            broker,
+            addr = %addr,
+            batches = items.len(),
+            records
+        );
+        tokio::spawn(
+            async move {
+                let sent = items
+                    .iter()
+                    .map(|(t, p, id, _)| (t.clone(), *p, *id))
+                    .collect();
+                let result = produce(&transport, &addr, acks, timeout_ms, items).await;
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "produce request failed");
+                }
+                let _ = tx.send(Outcome::Produced {
+                    broker,
+                    addr,
+                    sent,
+                    result,
+                });
+            }
+            .instrument(span),
+        );
+    }
+
+    fn start_bump(&mut self) {
+        self.bump = Bump::Running;
+        let transport = self.transport.clone();
+        let tx = self.tx.clone();
+        let current = self.producer;
+        tracing::info!(
+            producer_id = current.id,
+            epoch = current.epoch,
+            "bumping the producer epoch"
+        );
+        tokio::spawn(async move {
+            let result = idempotence::init_producer_id(&transport, Some(current)).await;
+            let _ = tx.send(Outcome::Producer(result));
+        });
+    }
+}
+
+/// Sends one ProduceRequest on the broker's pooled produce connection.
+async fn produce(
+    transport: &Transport,
+    addr: &str,
+    acks: i16,
+    timeout_ms: i32,
+    items: Vec<Item>,
+) -> Result<ProduceResponse, kafkit_conn::Error> {
+    let conn = transport.conn(addr, Purpose::Produce).await?;
+    let version = conn.version_for(ApiKey::Produce)?;
+    let snapshot = transport.snapshot();
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for (topic, partition, _, records) in items {
+        let data = PartitionProduceData {
+            index: partition,
+            records: Some(records),
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| *t.name == *topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topics.push(TopicProduceData {
+                name: topic.to_string(),
+                // Produce v13 names topics by id only (KIP-516).
+                topic_id: if version >= 13 {
+                    snapshot.topic_id(&topic).unwrap_or(Uuid::ZERO)
+                } else {
+                    Uuid::ZERO
+                },
+                partition_data: vec![data],
+                ..Default::default()
+            }),
+        }
+    }
+    let request = ProduceRequest {
+        transactional_id: None,
+        acks,
+        timeout_ms,
+        topic_data: topics,
+        ..Default::default()
+    };
+    conn.request_at(version, request)
+        .await
+        .map_err(|e| e.with_broker(addr).with_api(ApiKey::Produce))
+}
+
+/// The answer for one partition of a produce response: its base offset,
+/// or the error (with context) it failed with.
+pub(super) fn partition_result(
+    response: &ProduceResponse,
+    topic: &str,
+    topic_id: Option<Uuid>,
+    partition: i32,
+    broker: &str,
+) -> Result<i64, Error> {
+    let answer = response
+        .responses
+        .iter()
+        .filter(|t| {
+            *t.name == *topic || (t.name.is_empty() && topic_id.is_some_and(|id| id == t.topic_id))
+        })
+        .flat_map(|t| &t.partition_responses)
+        .find(|p| p.index == partition);
+    let Some(answer) = answer else {
+        let e = kafkit_conn::Error::check(ErrorCode::UNKNOWN_SERVER_ERROR, None)
+            .expect_err("not NONE")
+            .with_message("the produce response does not answer for this partition");
+        return Err(Error::Kafka(
+            e.with_topic(topic, Some(partition)).with_broker(broker),
+        ));
+    };
+    match answer.error_code {
+        // A retry of a batch the broker already has (its first answer was
+        // lost): written once, which is what idempotence promises.
+        ErrorCode::NONE | ErrorCode::DUPLICATE_SEQUENCE_NUMBER => Ok(answer.base_offset),
+        code => {
+            let e = kafkit_conn::Error::check(code, answer.error_message.as_deref())
+                .expect_err("not NONE")
+                .with_topic(topic, Some(partition))
+                .with_broker(broker)
+                .with_api(ApiKey::Produce);
+            Err(Error::Kafka(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafkit_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+
+    use super::*;
+
+    fn response(topic: &str, partition: i32, code: ErrorCode, base: i64) -> ProduceResponse {
+        ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: topic.into(),
+                partition_responses: vec![PartitionProduceResponse {
+                    index: partition,
+                    error_code: code,
+                    base_offset: base,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn answers_are_found_by_topic_and_partition() {
+        let r = response("t", 1, ErrorCode::NONE, 42);
+        assert_eq!(partition_result(&r, "t", None, 1, "b:1").unwrap(), 42);
+        let missing = partition_result(&r, "t", None, 0, "b:1").unwrap_err();
+        assert!(missing.to_string().contains("does not answer"), "{missing}");
+        let r = response("t", 1, ErrorCode::DUPLICATE_SEQUENCE_NUMBER, -1);
+        assert_eq!(partition_result(&r, "t", None, 1, "b:1").unwrap(), -1);
+        let r = response("t", 1, ErrorCode::NOT_LEADER_OR_FOLLOWER, -1);
+        let e = partition_result(&r, "t", None, 1, "b:1").unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+        assert!(e.is_retriable());
+    }
+
+    #[test]
+    fn answers_by_topic_id_match_too() {
+        let id = Uuid::from_bytes([7; 16]);
+        let mut r = response("", 0, ErrorCode::NONE, 5);
+        r.responses[0].topic_id = id;
+        assert_eq!(partition_result(&r, "t", Some(id), 0, "b:1").unwrap(), 5);
+        assert!(partition_result(&r, "t", None, 0, "b:1").is_err());
+    }
+}

@@ -1,0 +1,403 @@
+//! The writer's one background task: it takes sealed batches from the
+//! accumulator, finds each partition's leader, groups batches per broker
+//! into one ProduceRequest (at most one batch per partition, at most
+//! `max_in_flight` requests per broker), and hands every record its outcome.
+//! It owns all per-partition sending state, so ordering and idempotence
+//! need no locks.
+//!
+//! Files: `mod.rs` (shared state, the loop, collecting batches, metadata),
+//! `dispatch.rs` (building and sending requests), `outcome.rs` (answers,
+//! retries, epoch bumps).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kafkit_conn::Transport;
+use kafkit_protocol::messages::ProduceResponse;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::{Duration, Instant};
+use tracing::Instrument;
+
+use crate::accumulator::Accumulator;
+use crate::batch::{Batch, Completion};
+use crate::idempotence::ProducerId;
+use crate::stats::Stats;
+use crate::{Error, WriterConfig};
+
+mod dispatch;
+mod outcome;
+
+/// What callers and the sender task share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: WriterConfig,
+    acc: Mutex<Accumulator>,
+    /// Wakes the sender: a batch sealed or opened, a flush, a close.
+    pub(crate) wake: Notify,
+    /// Wakes callers waiting for buffer space (and flushes).
+    pub(crate) space: Notify,
+    pub(crate) stats: Stats,
+    /// Flushes under way: while positive, open batches seal at once.
+    pub(crate) flushing: AtomicUsize,
+    failures: Mutex<(u64, Option<Error>)>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: WriterConfig) -> Shared {
+        Shared {
+            config,
+            acc: Mutex::new(Accumulator::default()),
+            wake: Notify::new(),
+            space: Notify::new(),
+            stats: Stats::default(),
+            flushing: AtomicUsize::new(0),
+            failures: Mutex::new((0, None)),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
+        self.acc.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes `records` failed records for the next flush to report.
+    pub(crate) fn note_failure(&self, records: u64, error: &Error) {
+        self.stats.failed(records);
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.0 += records;
+        f.1 = Some(error.clone());
+    }
+
+    /// Takes the failures noted since the last call.
+    pub(crate) fn take_failures(&self) -> Result<(), Error> {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::take(&mut *f) {
+            (failed, Some(last)) if failed > 0 => Err(Error::RecordsFailed {
+                failed,
+                last: Box::new(last),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Completes a record that never made it into a batch.
+    pub(crate) fn fail_one(&self, topic: &Arc<str>, completion: Completion, error: Error) {
+        self.note_failure(1, &error);
+        let builder = kafkit_protocol::records::RecordBatchBuilder::new(0);
+        let mut batch = Batch::new(0, topic.clone(), -1, builder);
+        batch.completions.push(completion);
+        batch.complete(Err(error), self.config.on_delivery.as_ref());
+    }
+}
+
+/// What a spawned request reports back.
+#[derive(Debug)]
+enum Outcome {
+    Produced {
+        broker: i32,
+        addr: String,
+        sent: Vec<(Arc<str>, i32, u64)>,
+        result: Result<ProduceResponse, kafkit_conn::Error>,
+    },
+    /// Partition counts of topics, after a metadata lookup.
+    Metadata {
+        topics: Vec<Arc<str>>,
+        /// A refresh of known topics, not a lookup for pending records.
+        refresh: bool,
+        result: Result<Vec<usize>, Error>,
+    },
+    Producer(Result<ProducerId, Error>),
+}
+
+/// Sending state of one partition.
+#[derive(Debug, Default)]
+struct Part {
+    /// Sealed batches waiting to be sent, in order.
+    queue: VecDeque<Batch>,
+    /// Sent and not answered, in send order.
+    in_flight: VecDeque<Batch>,
+    /// Failed, to resend (in id order) once `in_flight` is empty.
+    retries: Vec<Batch>,
+    /// The next base sequence to stamp.
+    next_seq: i32,
+    /// No new batch may go before the next retry.
+    retry_at: Option<Instant>,
+}
+
+/// Epoch bump progress (see `idempotence.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bump {
+    Idle,
+    /// Wanted; starts once nothing is in flight, not before `not_before`.
+    Wanted {
+        not_before: Instant,
+    },
+    Running,
+}
+
+pub(crate) struct Sender {
+    shared: Arc<Shared>,
+    transport: Transport,
+    parts: HashMap<(Arc<str>, i32), Part>,
+    /// Produce requests in flight per broker id.
+    requests: HashMap<i32, usize>,
+    producer: ProducerId,
+    bump: Bump,
+    /// Topics whose metadata lookup is running, or failed and waits to
+    /// retry (attempts so far, when).
+    lookups: HashMap<Arc<str>, (u32, Option<Instant>)>,
+    /// A refresh for leaderless partitions is running.
+    refreshing: bool,
+    /// When to look at leaderless partitions (or refresh topic counts) again.
+    recheck_at: Option<Instant>,
+    last_refresh: Instant,
+    tx: mpsc::UnboundedSender<Outcome>,
+    rx: mpsc::UnboundedReceiver<Outcome>,
+}
+
+impl Sender {
+    pub(crate) fn new(shared: Arc<Shared>, transport: Transport, producer: ProducerId) -> Sender {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Sender {
+            shared,
+            transport,
+            parts: HashMap::new(),
+            requests: HashMap::new(),
+            producer,
+            bump: Bump::Idle,
+            lookups: HashMap::new(),
+            refreshing: false,
+            recheck_at: None,
+            last_refresh: Instant::now(),
+            tx,
+            rx,
+        }
+    }
+
+    /// Runs until the writer is closed and every record is done.
+    pub(crate) async fn run(mut self) {
+        let span = tracing::debug_span!("kafka_writer", producer_id = self.producer.id);
+        async move {
+            loop {
+                let deadline = self.step();
+                if self.finished() {
+                    tracing::debug!("writer closed and drained");
+                    return;
+                }
+                let sleep = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+                tokio::select! {
+                    Some(o) = self.rx.recv() => self.on_outcome(o),
+                    () = self.shared.wake.notified() => {}
+                    () = tokio::time::sleep_until(sleep) => {}
+                }
+                while let Ok(o) = self.rx.try_recv() {
+                    self.on_outcome(o);
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    fn finished(&self) -> bool {
+        let acc = self.shared.lock();
+        acc.closed && acc.is_empty()
+    }
+
+    /// One turn: collect sealed batches, look up new topics, expire, send.
+    /// Returns when the loop must look again at the latest.
+    fn step(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut next = self.collect(now);
+        self.expire(now);
+        self.lookup_topics(now, &mut next);
+        let dispatch_next = self.dispatch(now);
+        for t in [dispatch_next, self.recheck_at] {
+            next = earliest(next, t);
+        }
+        next
+    }
+
+    /// Seals lingering batches and moves sealed ones to their partitions'
+    /// queues. Returns the next linger deadline.
+    fn collect(&mut self, now: Instant) -> Option<Instant> {
+        let all = self.shared.flushing.load(Ordering::Acquire) > 0;
+        let (sealed, next) = {
+            let mut acc = self.shared.lock();
+            let all = all || acc.closed;
+            let next = acc.seal_due(self.shared.config.linger, all, now);
+            (std::mem::take(&mut acc.sealed), next)
+        };
+        for batch in sealed {
+            let key = (batch.topic.clone(), batch.partition);
+            self.parts.entry(key).or_default().queue.push_back(batch);
+        }
+        next
+    }
+
+    /// Fails queued batches and pending records past the delivery timeout.
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.shared.config.delivery_timeout;
+        let mut expired = Vec::new();
+        for part in self.parts.values_mut() {
+            while part
+                .queue
+                .front()
+                .is_some_and(|b| b.created + timeout <= now)
+            {
+                expired.push(part.queue.pop_front().expect("checked"));
+            }
+        }
+        for batch in expired {
+            self.fail_batch(batch, Error::DeliveryTimeout(timeout));
+        }
+        let stale: Vec<_> = {
+            let mut acc = self.shared.lock();
+            let (stale, keep) = std::mem::take(&mut acc.pending)
+                .into_iter()
+                .partition(|p| p.since + timeout <= now);
+            acc.pending = keep;
+            let stale: Vec<crate::accumulator::Pending> = stale;
+            let bytes = stale.iter().map(|p| p.size).sum();
+            acc.release(stale.len(), bytes);
+            stale
+        };
+        for p in stale {
+            self.shared
+                .fail_one(&p.topic, p.completion, Error::DeliveryTimeout(timeout));
+        }
+    }
+
+    /// Starts metadata lookups for topics with pending records, and the
+    /// periodic one that keeps the writer's topics in the transport's use
+    /// (and learns added partitions).
+    fn lookup_topics(&mut self, now: Instant, next: &mut Option<Instant>) {
+        if self.recheck_at.is_some_and(|t| t <= now) {
+            self.recheck_at = None;
+        }
+        let wanted: HashSet<Arc<str>> = {
+            let acc = self.shared.lock();
+            acc.pending.iter().map(|p| p.topic.clone()).collect()
+        };
+        for topic in wanted {
+            let state = self.lookups.entry(topic.clone()).or_insert((0, Some(now)));
+            match state.1 {
+                Some(at) if at <= now => {
+                    state.1 = None;
+                    self.spawn_lookup(vec![topic], false);
+                }
+                Some(at) => *next = earliest(*next, Some(at)),
+                None => {}
+            }
+        }
+        if now.duration_since(self.last_refresh) >= Duration::from_secs(30) && !self.refreshing {
+            self.last_refresh = now;
+            self.refresh_known(now);
+        }
+    }
+
+    /// Looks up the partition counts of the topics being written.
+    fn refresh_known(&mut self, now: Instant) {
+        let mut topics: Vec<Arc<str>> = self.parts.keys().map(|(t, _)| t.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        if topics.is_empty() {
+            return;
+        }
+        self.refreshing = true;
+        self.recheck_at = Some(now + Duration::from_millis(100));
+        self.spawn_lookup(topics, true);
+    }
+
+    fn spawn_lookup(&self, topics: Vec<Arc<str>>, refresh: bool) {
+        let transport = self.transport.clone();
+        let tx = self.tx.clone();
+        let span = tracing::debug_span!("kafka_writer_metadata", topics = topics.len());
+        tokio::spawn(
+            async move {
+                let names: Vec<&str> = topics.iter().map(|t| &**t).collect();
+                let result = match transport.cluster_for(&names).await {
+                    Ok(cluster) => Ok(names.iter().map(|t| cluster.partition_count(t)).collect()),
+                    Err(e) => Err(Error::Kafka(e)),
+                };
+                let _ = tx.send(Outcome::Metadata {
+                    topics,
+                    refresh,
+                    result,
+                });
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Records the buffer space of done records as free and wakes waiters.
+    fn release(&self, records: usize, bytes: usize) {
+        if records == 0 {
+            return;
+        }
+        self.shared.lock().release(records, bytes);
+        self.shared.space.notify_waiters();
+    }
+
+    /// Fails a batch for good.
+    fn fail_batch(&mut self, batch: Batch, error: Error) {
+        tracing::debug!(topic = %batch.topic, partition = batch.partition, records = batch.records(), error = %error, "batch failed");
+        if !self.producer.is_none() && batch.encoded.is_some() && self.bump == Bump::Idle {
+            // Its sequence may or may not be on the broker: a new epoch
+            // makes the next batches independent of it.
+            self.bump = Bump::Wanted {
+                not_before: Instant::now(),
+            };
+        }
+        self.shared.note_failure(batch.records() as u64, &error);
+        let (records, size) = (batch.records(), batch.size);
+        batch.complete(Err(error), self.shared.config.on_delivery.as_ref());
+        self.release(records, size);
+    }
+
+    /// Hands an acknowledged batch's records their offsets.
+    fn ack_batch(&mut self, batch: Batch, base_offset: i64) -> (usize, usize) {
+        let (records, size) = (batch.records(), batch.size);
+        self.shared
+            .stats
+            .acked(records as u64, size as u64, batch.created.elapsed());
+        batch.complete(Ok(base_offset), self.shared.config.on_delivery.as_ref());
+        (records, size)
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_picks_the_sooner() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert_eq!(earliest(Some(now), Some(later)), Some(now));
+        assert_eq!(earliest(None, Some(later)), Some(later));
+        assert_eq!(earliest(Some(now), None), Some(now));
+        assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn failures_are_reported_once() {
+        let shared = Shared::new(WriterConfig::default());
+        shared.take_failures().unwrap();
+        shared.note_failure(2, &Error::Closed);
+        shared.note_failure(1, &Error::MissingTopic);
+        let e = shared.take_failures().unwrap_err();
+        assert!(matches!(e, Error::RecordsFailed { failed: 3, .. }), "{e}");
+        shared.take_failures().unwrap();
+        assert_eq!(shared.stats.snapshot().errors, 3);
+    }
+}

@@ -1,0 +1,266 @@
+//! Answers: acknowledged batches, retries that keep order, epoch bumps, and
+//! metadata lookups for topics with pending records.
+
+use std::sync::Arc;
+
+use kafkit_conn::RequiredAcks;
+use kafkit_protocol::ErrorCode;
+use kafkit_protocol::messages::ProduceResponse;
+use tokio::time::Instant;
+
+use super::dispatch::partition_result;
+use super::{Bump, Outcome, Part, Sender};
+use crate::Error;
+use crate::accumulator::Pending;
+use crate::batch::Batch;
+use crate::idempotence::ProducerId;
+
+impl Sender {
+    pub(super) fn on_outcome(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Produced {
+                broker,
+                addr,
+                sent,
+                result,
+            } => self.on_produced(broker, &addr, sent, result),
+            Outcome::Metadata {
+                topics,
+                refresh,
+                result,
+            } => self.on_metadata(topics, refresh, result),
+            Outcome::Producer(result) => self.on_producer(result),
+        }
+    }
+
+    fn on_produced(
+        &mut self,
+        broker: i32,
+        addr: &str,
+        sent: Vec<(Arc<str>, i32, u64)>,
+        result: Result<ProduceResponse, kafkit_conn::Error>,
+    ) {
+        if let Some(n) = self.requests.get_mut(&broker) {
+            *n = n.saturating_sub(1);
+        }
+        let acks_none = self.shared.config.required_acks == RequiredAcks::None;
+        let snapshot = self.transport.snapshot();
+        let (mut records, mut bytes) = (0, 0);
+        for (topic, partition, id) in sent {
+            let Some(batch) = self.take_in_flight(&topic, partition, id) else {
+                continue;
+            };
+            let result = match &result {
+                Err(e) => Err(Error::Kafka(e.clone())),
+                Ok(_) if acks_none => Ok(-1),
+                Ok(response) => {
+                    let topic_id = snapshot.topic_id(&topic);
+                    partition_result(response, &topic, topic_id, partition, addr)
+                }
+            };
+            match result {
+                Ok(base_offset) => {
+                    let (r, b) = self.ack_batch(batch, base_offset);
+                    records += r;
+                    bytes += b;
+                }
+                Err(e) => {
+                    if let Error::Kafka(k) = &e {
+                        self.transport.on_error(k);
+                    }
+                    self.on_batch_error(batch, e);
+                }
+            }
+        }
+        self.release(records, bytes);
+    }
+
+    fn take_in_flight(&mut self, topic: &Arc<str>, partition: i32, id: u64) -> Option<Batch> {
+        let part = self.parts.get_mut(&(topic.clone(), partition))?;
+        let at = part.in_flight.iter().position(|b| b.id == id)?;
+        part.in_flight.remove(at)
+    }
+
+    /// A batch failed: retry it in order, bump the epoch first, or fail it.
+    fn on_batch_error(&mut self, batch: Batch, error: Error) {
+        let now = Instant::now();
+        let config = &self.shared.config;
+        let code = error.code();
+        let idempotent = !self.producer.is_none();
+        let part = self
+            .parts
+            .entry((batch.topic.clone(), batch.partition))
+            .or_default();
+        let earlier_unacked = part
+            .in_flight
+            .iter()
+            .chain(&part.retries)
+            .any(|b| b.id < batch.id);
+        let out_of_order = code == Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        // Out of order behind an earlier failure is expected: that batch
+        // goes first on the retry. On the earliest unacked batch it means
+        // the broker lost our sequence: only a new epoch recovers.
+        let bump = idempotent
+            && (code == Some(ErrorCode::UNKNOWN_PRODUCER_ID) || (out_of_order && !earlier_unacked));
+        let retriable = bump || out_of_order || error.is_retriable();
+        let expired = batch.created + config.delivery_timeout <= now;
+        if retriable && batch.attempts < config.max_attempts && !expired {
+            let delay = config.retry_delay(batch.attempts);
+            tracing::debug!(
+                topic = %batch.topic,
+                partition = batch.partition,
+                attempt = batch.attempts,
+                ?delay,
+                error = %error,
+                "retrying batch"
+            );
+            part.retry_at = Some(part.retry_at.map_or(now + delay, |t| t.max(now + delay)));
+            part.retries.push(batch);
+            self.shared.stats.retry();
+            if bump && self.bump == Bump::Idle {
+                self.bump = Bump::Wanted { not_before: now };
+            }
+            return;
+        }
+        let error = if retriable && expired {
+            Error::DeliveryTimeout(config.delivery_timeout)
+        } else {
+            error
+        };
+        self.fail_batch(batch, error);
+    }
+
+    fn on_producer(&mut self, result: Result<ProducerId, Error>) {
+        match result {
+            Ok(producer) => {
+                tracing::info!(
+                    producer_id = producer.id,
+                    epoch = producer.epoch,
+                    "new producer epoch"
+                );
+                self.producer = producer;
+                self.bump = Bump::Idle;
+                self.shared.stats.epoch_bump();
+                for part in self.parts.values_mut() {
+                    part.next_seq = 0;
+                    part.retry_at = None;
+                    requeue_retries(part);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "producer epoch bump failed; trying again");
+                let wait = self.shared.config.backoff_max;
+                self.bump = Bump::Wanted {
+                    not_before: Instant::now() + wait,
+                };
+                // Queued, they expire at the delivery timeout if this lasts.
+                for part in self.parts.values_mut() {
+                    requeue_retries(part);
+                }
+            }
+        }
+    }
+
+    fn on_metadata(
+        &mut self,
+        topics: Vec<Arc<str>>,
+        refresh: bool,
+        result: Result<Vec<usize>, Error>,
+    ) {
+        if refresh {
+            self.refreshing = false;
+        }
+        let now = Instant::now();
+        let counts = match &result {
+            Ok(counts) => counts.clone(),
+            Err(_) => vec![0; topics.len()],
+        };
+        for (topic, count) in topics.into_iter().zip(counts) {
+            if count > 0 {
+                self.topic_known(&topic, count);
+                continue;
+            }
+            if refresh || !self.lookups.contains_key(&topic) {
+                continue;
+            }
+            let error = match &result {
+                Err(e) => e.clone(),
+                Ok(_) => Error::Kafka(
+                    kafkit_conn::Error::check(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None)
+                        .expect_err("not NONE")
+                        .with_topic(&topic, None),
+                ),
+            };
+            let attempts = self.lookups.get(&topic).map_or(0, |s| s.0) + 1;
+            if attempts < self.shared.config.max_attempts {
+                let at = now + self.shared.config.retry_delay(attempts);
+                tracing::debug!(topic = %topic, attempts, error = %error, "topic not ready");
+                self.lookups.insert(topic, (attempts, Some(at)));
+            } else {
+                self.lookups.remove(&topic);
+                self.fail_pending(&topic, error);
+            }
+        }
+    }
+
+    /// A topic's partition count is known: its pending records go into
+    /// batches.
+    fn topic_known(&mut self, topic: &Arc<str>, count: usize) {
+        self.lookups.remove(topic);
+        let config = &self.shared.config;
+        let mut failed = Vec::new();
+        {
+            let mut acc = self.shared.lock();
+            acc.set_partitions(topic, count);
+            let (mine, others) = std::mem::take(&mut acc.pending)
+                .into_iter()
+                .partition::<Vec<_>, _>(|p| p.topic == *topic);
+            acc.pending = others;
+            for p in mine {
+                let Pending {
+                    message,
+                    timestamp,
+                    size,
+                    completion,
+                    ..
+                } = p;
+                if let Err((e, completion)) =
+                    acc.append(config, topic, &message, timestamp, size, completion)
+                {
+                    acc.release(1, size);
+                    failed.push((completion, e));
+                }
+            }
+        }
+        for (completion, e) in failed {
+            self.shared.fail_one(topic, completion, e);
+        }
+    }
+
+    fn fail_pending(&mut self, topic: &Arc<str>, error: Error) {
+        let mine = {
+            let mut acc = self.shared.lock();
+            let (mine, others) = std::mem::take(&mut acc.pending)
+                .into_iter()
+                .partition::<Vec<_>, _>(|p| p.topic == *topic);
+            acc.pending = others;
+            let bytes = mine.iter().map(|p| p.size).sum();
+            acc.release(mine.len(), bytes);
+            mine
+        };
+        tracing::debug!(topic = %topic, records = mine.len(), error = %error, "topic lookup failed");
+        for p in mine {
+            self.shared.fail_one(topic, p.completion, error.clone());
+        }
+        self.shared.space.notify_waiters();
+    }
+}
+
+/// Puts a partition's failed batches back at the front of its queue, in
+/// order.
+fn requeue_retries(part: &mut Part) {
+    part.retries.sort_by_key(|b| b.id);
+    for b in part.retries.drain(..).rev() {
+        part.queue.push_front(b);
+    }
+}

@@ -1,0 +1,366 @@
+//! [`Writer`]: the handle callers write through, and [`Delivery`], the
+//! future of one sent record.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use kafkit_conn::{Transport, TransportConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::batch::{Completion, Group};
+use crate::idempotence::{self, ProducerId};
+use crate::message::millis;
+use crate::sender::{Sender, Shared};
+use crate::{Error, Message, RecordMetadata, WriterBuilder, WriterConfig, WriterStats};
+
+/// Records appended per lock in `write_messages`, so the sender task and
+/// other callers get the lock between chunks.
+const CHUNK: usize = 512;
+
+/// A Kafka producer. See the [crate docs](crate) for behavior and the
+/// fastest way to call it.
+///
+/// `Writer` is `Send + Sync`: share it by reference or in an `Arc`.
+/// Dropping it never blocks: the background task sends what is buffered
+/// and stops; [`close`](Writer::close) does the same and waits, reporting
+/// failures.
+#[derive(Debug)]
+pub struct Writer {
+    shared: Arc<Shared>,
+    transport: Transport,
+    task: Mutex<Option<JoinHandle<()>>>,
+    next_id: AtomicU64,
+}
+
+/// The outcome of one [`send`](Writer::send): resolves to the record's
+/// partition and offset once the broker acknowledges it, or to its error.
+/// Dropping it does not cancel the record.
+#[derive(Debug)]
+#[must_use = "a Delivery tells whether the record was written"]
+pub struct Delivery {
+    rx: oneshot::Receiver<Result<RecordMetadata, Error>>,
+}
+
+impl Future for Delivery {
+    type Output = Result<RecordMetadata, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+impl Writer {
+    /// A builder that bootstraps a new [`Transport`] from `bootstrap`.
+    pub fn builder<S: Into<String>>(bootstrap: impl IntoIterator<Item = S>) -> WriterBuilder {
+        WriterBuilder::new(Err(TransportConfig::new(bootstrap)))
+    }
+
+    /// A builder that shares an existing [`Transport`] (its metadata cache
+    /// and connections) with other clients.
+    pub fn with_transport(transport: Transport) -> WriterBuilder {
+        WriterBuilder::new(Ok(transport))
+    }
+
+    pub(crate) async fn start(transport: Transport, config: WriterConfig) -> Result<Writer, Error> {
+        let producer = if config.is_idempotent() {
+            idempotence::init_producer_id(&transport, None).await?
+        } else {
+            ProducerId::NONE
+        };
+        let shared = Arc::new(Shared::new(config));
+        let task = tokio::spawn(Sender::new(shared.clone(), transport.clone(), producer).run());
+        Ok(Writer {
+            shared,
+            transport,
+            task: Mutex::new(Some(task)),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// The writer's settings.
+    pub fn config(&self) -> &WriterConfig {
+        &self.shared.config
+    }
+
+    /// The transport the writer sends through.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Counters and the latency histogram.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Records and bytes written and not yet done.
+    pub fn buffered(&self) -> (usize, usize) {
+        let acc = self.shared.lock();
+        (acc.buffered_records, acc.buffered_bytes)
+    }
+
+    /// The topic a message goes to and its estimated size, or why it
+    /// cannot be written.
+    fn check<'a>(&'a self, message: &'a Message) -> Result<(&'a str, usize), Error> {
+        let topic = match (&self.shared.config.topic, &message.topic) {
+            (Some(writer), Some(topic)) => {
+                return Err(Error::AmbiguousTopic {
+                    writer: writer.clone(),
+                    message: topic.clone(),
+                });
+            }
+            (Some(writer), None) => &**writer,
+            (None, Some(topic)) => topic.as_str(),
+            (None, None) => return Err(Error::MissingTopic),
+        };
+        let size = message.estimated_size();
+        let max = self.shared.config.max_message_bytes;
+        if size > max {
+            return Err(Error::MessageTooLarge { size, max });
+        }
+        Ok((topic, size))
+    }
+
+    /// Appends one record unless the buffer is full; gives the completion
+    /// back on failure.
+    fn try_enqueue(
+        &self,
+        message: &Message,
+        timestamp: i64,
+        completion: Completion,
+    ) -> Result<(), (Error, Completion)> {
+        let (topic, size) = match self.check(message) {
+            Ok(checked) => checked,
+            Err(e) => return Err((e, completion)),
+        };
+        let config = &self.shared.config;
+        let wake = {
+            let mut acc = self.shared.lock();
+            if let Err(e) = acc.reserve(config, size) {
+                return Err((e, completion));
+            }
+            match acc.append(config, topic, message, timestamp, size, completion) {
+                Ok(wake) => wake,
+                Err(failed) => {
+                    acc.release(1, size);
+                    return Err(failed);
+                }
+            }
+        };
+        if wake.sender {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// [`try_enqueue`](Self::try_enqueue), waiting for buffer space.
+    async fn enqueue(&self, message: &Message, mut completion: Completion) -> Result<(), Error> {
+        let timestamp = millis(SystemTime::now());
+        loop {
+            let notified = self.shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_enqueue(message, timestamp, completion) {
+                Ok(()) => return Ok(()),
+                Err((Error::BufferFull { .. }, back)) => {
+                    completion = back;
+                    notified.await;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes one record and returns its [`Delivery`] at once, waiting only
+    /// while the buffer is full. `writer.send(m).await?.await?` is a
+    /// synchronous send.
+    ///
+    /// Costs a oneshot channel per record; [`write_messages`](Self::write_messages)
+    /// and [`produce`](Self::produce) do not.
+    ///
+    /// Cancel safety: safe. Dropped while waiting for space, the record is
+    /// not written; once it returns, the record is written whatever happens
+    /// to the `Delivery`.
+    pub async fn send(&self, message: Message) -> Result<Delivery, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(&message, Completion::Oneshot(tx)).await?;
+        Ok(Delivery { rx })
+    }
+
+    /// [`send`](Self::send) without waiting: fails with
+    /// [`Error::BufferFull`] when the buffer is full.
+    pub fn try_send(&self, message: Message) -> Result<Delivery, Error> {
+        let (tx, rx) = oneshot::channel();
+        let timestamp = millis(SystemTime::now());
+        self.try_enqueue(&message, timestamp, Completion::Oneshot(tx))
+            .map_err(|(e, _)| e)?;
+        Ok(Delivery { rx })
+    }
+
+    /// Fire and forget: writes one record and returns its id at once
+    /// (waiting only while the buffer is full). Its outcome goes to the
+    /// [`on_delivery`](crate::WriterBuilder::on_delivery) callback as a
+    /// [`DeliveryReport`](crate::DeliveryReport) with that id, and failures
+    /// to the next [`flush`](Self::flush). No per-record allocation.
+    ///
+    /// Cancel safety: safe; dropped while waiting for space, the record is
+    /// not written.
+    pub async fn produce(&self, message: &Message) -> Result<u64, Error> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.enqueue(message, Completion::Report(id)).await?;
+        Ok(id)
+    }
+
+    /// [`produce`](Self::produce) without waiting: fails with
+    /// [`Error::BufferFull`] when the buffer is full.
+    pub fn try_produce(&self, message: &Message) -> Result<u64, Error> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let timestamp = millis(SystemTime::now());
+        self.try_enqueue(message, timestamp, Completion::Report(id))
+            .map_err(|(e, _)| e)?;
+        Ok(id)
+    }
+
+    /// Writes `messages` and returns once every one is acknowledged or
+    /// failed, with one result per message, in order: partial failure is
+    /// data. A message that cannot be written at all (no topic, two
+    /// topics, too large) fails alone. Waits while the buffer is full. The
+    /// fastest way to write: one lock per 512 records, one allocation per
+    /// call.
+    ///
+    /// Errors: [`Error::Closed`] if the writer is closed.
+    ///
+    /// Cancel safety: not cancel safe. Dropped while waiting for buffer
+    /// space, a prefix of `messages` is written; dropped later, every
+    /// message is written and the results are lost.
+    pub async fn write_messages(
+        &self,
+        messages: &[Message],
+    ) -> Result<Vec<Result<RecordMetadata, Error>>, Error> {
+        if self.shared.lock().closed {
+            return Err(Error::Closed);
+        }
+        let group = Group::new(messages.len());
+        let timestamp = millis(SystemTime::now());
+        let config = &self.shared.config;
+        let mut i = 0;
+        while i < messages.len() {
+            let notified = self.shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (mut wake, mut full) = (false, false);
+            {
+                let mut acc = self.shared.lock();
+                let end = (i + CHUNK).min(messages.len());
+                while i < end {
+                    let m = &messages[i];
+                    let index = i as u32;
+                    let (topic, size) = match self.check(m) {
+                        Ok(checked) => checked,
+                        Err(e) => {
+                            group.set(index, Err(e));
+                            i += 1;
+                            continue;
+                        }
+                    };
+                    match acc.reserve(config, size) {
+                        Ok(()) => {}
+                        Err(Error::BufferFull { .. }) => {
+                            full = true;
+                            break;
+                        }
+                        Err(e) => {
+                            group.set(index, Err(e));
+                            i += 1;
+                            continue;
+                        }
+                    }
+                    let completion = Completion::Group(group.clone(), index);
+                    match acc.append(config, topic, m, timestamp, size, completion) {
+                        Ok(w) => wake |= w.sender,
+                        Err((e, _)) => {
+                            acc.release(1, size);
+                            group.set(index, Err(e));
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            if wake {
+                self.shared.wake.notify_one();
+            }
+            if full {
+                notified.await;
+            }
+        }
+        Ok(group.wait().await)
+    }
+
+    /// Sends every buffered record now (without waiting out `linger`) and
+    /// waits until all are done, including records written meanwhile.
+    /// Reports the records that failed since the previous flush or close
+    /// (each one's own error went to its writer).
+    ///
+    /// Cancel safety: safe; records keep going.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let _flushing = Flushing::start(&self.shared);
+        loop {
+            let notified = self.shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.lock().is_empty() {
+                break;
+            }
+            notified.await;
+        }
+        self.shared.take_failures()
+    }
+
+    /// Stops taking records ([`Error::Closed`]), flushes, waits for the
+    /// background task, and reports failed records as
+    /// [`flush`](Self::flush) does. Later calls return `Ok` at once.
+    ///
+    /// Cancel safety: safe; the writer stays closed and the background task
+    /// still sends what was written.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+        let flushed = self.flush().await;
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        flushed
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // The task sends what is buffered, then stops on its own.
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+/// Counts a flush in progress (open batches seal at once meanwhile).
+struct Flushing<'a>(&'a Shared);
+
+impl<'a> Flushing<'a> {
+    fn start(shared: &'a Shared) -> Flushing<'a> {
+        shared.flushing.fetch_add(1, Ordering::AcqRel);
+        shared.wake.notify_one();
+        Flushing(shared)
+    }
+}
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        self.0.flushing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
