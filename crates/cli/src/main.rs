@@ -1,0 +1,2 @@
+//! The `kafkit` command-line tool (work in progress).
+fn main() {}
