@@ -136,7 +136,6 @@ impl IsolationLevel {
 /// [`Transport::on_leader`] while the error is retriable).
 ///
 /// Cancel safety: safe (a read-only request).
-#[allow(dead_code)] // the fetcher (next commit) calls it
 pub(crate) async fn resolve(
     transport: &Transport,
     tp: &TopicPartition,
