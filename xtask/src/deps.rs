@@ -19,22 +19,49 @@ pub fn ensure_socat() -> Result<()> {
     ensure_package("socat", "socat")
 }
 
+/// Makes sure Debian's `librdkafka-dev` headers are there: the mock
+/// cluster harness (`kafkit_tests::MockCluster`) builds a small C program
+/// against them. The harness installs them itself when it runs as root;
+/// doing it here first keeps apt out of the test run.
+pub fn ensure_librdkafka_dev() -> Result<()> {
+    let header = "/usr/include/librdkafka/rdkafka_mock.h";
+    ensure(&format!("`{header}`"), "librdkafka-dev", || {
+        Path::new(header).is_file()
+    })
+}
+
+/// What `cargo xtask bench` needs to build the rdkafka crate's bundled
+/// librdkafka (feature `cmake-build`): `cmake` and libcurl's headers.
+pub fn ensure_bench_packages() -> Result<()> {
+    ensure_package("cmake", "cmake")?;
+    ensure("libcurl's headers", "libcurl4-openssl-dev", || {
+        Path::new("/usr/include/x86_64-linux-gnu/curl/curl.h").is_file()
+            || Path::new("/usr/include/curl/curl.h").is_file()
+    })
+}
+
 fn ensure_package(binary: &str, package: &str) -> Result<()> {
-    if on_path(binary) {
+    ensure(&format!("`{binary}`"), package, || on_path(binary))
+}
+
+/// Installs `package` with apt unless `present()` says what it provides
+/// (`what`, for messages) is there already.
+fn ensure(what: &str, package: &str, present: impl Fn() -> bool) -> Result<()> {
+    if present() {
         return Ok(());
     }
     if !is_root() || !on_path("apt-get") {
         println!(
-            "warning: `{binary}` is not installed and this is not a root Debian shell; \
-             tests that need it will fail. Install it with `sudo apt-get install {package}`."
+            "warning: {what} is not installed and this is not a root Debian shell; \
+             what needs it will fail. Install it with `sudo apt-get install {package}`."
         );
         return Ok(());
     }
     apt_get_update()?;
-    println!("installing `{package}` (needed by the integration tests)");
+    println!("installing `{package}` (for {what})");
     run(apt_get().args(["install", "-y", "--no-install-recommends", package]))?;
-    if !on_path(binary) {
-        bail!("`apt-get install {package}` succeeded but `{binary}` is still not on PATH");
+    if !present() {
+        bail!("`apt-get install {package}` succeeded but {what} is still missing");
     }
     Ok(())
 }

@@ -5,7 +5,9 @@
 //! - `test`, `lint`, `test-kafka`, `demo`: see [`mod@test`].
 //! - `check-layers`: see [`layers`].
 //! - `install-tansu`: see [`tansu`]; `broker`: see [`broker`].
+//! - `bench`: see [`bench`].
 
+mod bench;
 mod broker;
 mod codegen;
 mod deps;
@@ -32,6 +34,9 @@ commands:
                                cluster at 127.0.0.1:9092-9094 (needs a Docker engine)
   check-layers                 fail if a crate depends on one not below it:
                                protocol <- conn <- reader/writer/admin <- kafkit/cli
+  bench produce|consume|all [--records N] [--runs N]
+                               kafkit vs librdkafka (rdkafka crate) throughput,
+                               CPU and memory on a local tansu; release build
   broker [--port PORT]         run tansu on 127.0.0.1:PORT (default 9092) until Ctrl-C
   install-tansu [--force]      install the tansu test broker at .tools/tansu
   codegen [--check]            regenerate kafkit-protocol's messages (--check: fail if stale)
@@ -62,6 +67,7 @@ fn dispatch() -> Result<()> {
         "test-kafka" => test::test_kafka(rest),
         "check-layers" => layers::run_command(rest),
         "install-tansu" => tansu::run_command(rest),
+        "bench" => bench::run_command(rest),
         "broker" => broker::run_command(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

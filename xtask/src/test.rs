@@ -76,8 +76,9 @@ fn lint_steps(steps: &mut Steps) {
 /// (and `KAFKIT_BROKERS_TANSU=1`, so tests skip only tansu's known bugs)
 /// pointing at it, and stops the broker afterwards, whether the tests passed
 /// or not. Tests that stop or restart a broker start a private one. It
-/// also installs `socat` (for the TLS tests) when it is missing and this
-/// runs as root, as CI does.
+/// also installs `socat` (for the TLS tests) and `librdkafka-dev` (for the
+/// librdkafka mock cluster harness) when missing and this runs as root, as
+/// CI does.
 ///
 /// With `--docker` the tests run against the three-broker Apache Kafka
 /// cluster of `docker/docker-compose.yml` instead, which must already be up
@@ -95,6 +96,8 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
     let binary = tansu::ensure()?;
     // The TLS tests put socat in front of tansu, which has no TLS.
     deps::ensure_socat()?;
+    // The mock cluster harness compiles a C program against these headers.
+    deps::ensure_librdkafka_dev()?;
     // Dropped (killed and reaped) when this function returns, pass or fail.
     let broker = Broker::start(&binary, 0, true)?;
     println!(

@@ -1,0 +1,163 @@
+//! kafkit's throughput benchmarks: kafkit against librdkafka (through the
+//! rdkafka crate), on the same workload, against the same broker.
+//!
+//! ```text
+//! kafkit-bench produce|consume|all --brokers HOST:PORT [--records N] [--runs N]
+//! ```
+//!
+//! `cargo xtask bench` builds this in release mode, starts a tansu broker and
+//! runs it. Each client runs in a child process of its own (this binary with
+//! the hidden `child` command), so the CPU time (user + system, every
+//! thread) and the peak RSS (VmHWM) in the table are that client's alone.
+//!
+//! - **produce**: 1M records of 100 bytes to 6 partitions (record `i` to
+//!   partition `i % 6`), acks=all, linger 5 ms, no compression, timed from
+//!   the first record to the last acknowledgement.
+//! - **consume**: the same records, written once beforehand, read from the
+//!   start of all 6 partitions (librdkafka's `BaseConsumer` with an
+//!   assignment, kafkit's `Reader`), timed from assignment to the last
+//!   record. A counting global allocator reports allocations per record;
+//!   it sees Rust allocations only, so it is shown for kafkit alone.
+
+mod alloc;
+mod librdkafka;
+mod measure;
+mod report;
+mod run;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// What one client is asked to do.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub brokers: String,
+    pub topic: String,
+    pub records: u64,
+    pub record_size: usize,
+    pub partitions: u32,
+    pub linger: Duration,
+}
+
+/// The benchmark's record value: `size` bytes of printable filler.
+pub fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// Which client a child process measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Librdkafka,
+}
+
+impl Client {
+    pub const ALL: &[Client] = &[Client::Librdkafka];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Librdkafka => "librdkafka",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Client> {
+        Client::ALL.iter().copied().find(|c| c.name() == name)
+    }
+}
+
+/// What a child process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Produce,
+    Consume,
+    /// Writes the consume bench's records (with librdkafka); not measured.
+    Fill,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Produce => "produce",
+            Mode::Consume => "consume",
+            Mode::Fill => "fill",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Mode> {
+        [Mode::Produce, Mode::Consume, Mode::Fill]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+const USAGE: &str =
+    "usage: kafkit-bench produce|consume|all --brokers HOST:PORT [--records N] [--runs N]";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("child") => child(&args[1..]),
+        Some(mode @ ("produce" | "consume" | "all")) => {
+            let options = Options::parse(&args[1..])?;
+            run::benchmarks(mode, &options)
+        }
+        _ => bail!("{USAGE}"),
+    }
+}
+
+/// The orchestrator's options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub brokers: String,
+    pub records: u64,
+    pub runs: u32,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options {
+            brokers: String::new(),
+            records: 1_000_000,
+            runs: 1,
+        };
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let value = it
+                .next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+            match flag.as_str() {
+                "--brokers" => options.brokers = value.clone(),
+                "--records" => options.records = value.parse().context("--records")?,
+                "--runs" => options.runs = value.parse().context("--runs")?,
+                _ => bail!("unknown option {flag}\n{USAGE}"),
+            }
+        }
+        if options.brokers.is_empty() {
+            bail!("--brokers is required\n{USAGE}");
+        }
+        if options.records == 0 || options.runs == 0 {
+            bail!("--records and --runs must be positive");
+        }
+        Ok(options)
+    }
+}
+
+/// `child CLIENT MODE BROKERS TOPIC RECORDS`: runs one client and prints its
+/// [`measure::Measurement`] line.
+fn child(args: &[String]) -> Result<()> {
+    let [client, mode, brokers, topic, records] = args else {
+        bail!("usage: kafkit-bench child CLIENT MODE BROKERS TOPIC RECORDS");
+    };
+    let client = Client::from_name(client).with_context(|| format!("unknown client {client}"))?;
+    let mode = Mode::from_name(mode).with_context(|| format!("unknown mode {mode}"))?;
+    let workload = run::workload(brokers, topic, records.parse().context("records")?);
+    let measurement = match (client, mode) {
+        (Client::Librdkafka, Mode::Produce | Mode::Fill) => librdkafka::produce(&workload)?,
+        (Client::Librdkafka, Mode::Consume) => librdkafka::consume(&workload)?,
+    };
+    println!("{measurement}");
+    Ok(())
+}
