@@ -3,6 +3,7 @@
 
 mod error;
 mod fetcher;
+mod fetcher;
 mod message;
 mod offsets;
 
@@ -16,6 +17,7 @@ pub use config::{ReaderBuilder, ReaderConfig};
 pub use reader::{Reader, ReaderStats};
 
 pub use error::{Error, ErrorKind};
+pub use fetcher::{FetchConfig, FetchStats, Fetcher};
 pub use fetcher::{FetchConfig, FetchStats, Fetcher};
 pub use message::{Header, HeaderIter, Headers, Message, TimestampType};
 pub use offsets::{IsolationLevel, OffsetReset, StartOffset, TopicPartition};
