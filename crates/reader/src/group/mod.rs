@@ -7,6 +7,10 @@ use std::sync::Arc;
 use crate::TopicPartition;
 
 mod assignor;
+pub(crate) mod client;
+mod leader;
+mod listener;
+pub(crate) mod membership;
 pub mod protocol;
 mod range;
 mod roundrobin;
@@ -15,6 +19,7 @@ mod sticky;
 pub use assignor::{
     Assignments, Assignor, AssignorFn, Member, RebalanceProtocol, TopicCounts, cooperative_adjust,
 };
+pub use listener::{Rebalance, RebalanceKind, RebalanceListener};
 pub use range::RangeAssignor;
 pub use roundrobin::RoundRobinAssignor;
 pub use sticky::{CooperativeStickyAssignor, StickyAssignor};

@@ -1,0 +1,237 @@
+//! Offset commits: which offsets are ready to commit, and OffsetCommit.
+//!
+//! An offset becomes committable only when the application says its
+//! record is processed ([`Committer::commit_messages`]), or, for
+//! `read_message`, when the record is handed out. Per partition the
+//! highest one wins and commits never go backwards: a commit is sent only
+//! for partitions whose marked offset is past the committed one, and
+//! commits are serialised so an older one can never land after a newer
+//! one. Only partitions the member is assigned are tracked; a record of a
+//! partition revoked since it was read is not committed (its new owner
+//! reads it again: at-least-once).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use crate::group::client::{Generation, GroupClient};
+use crate::{Error, Message, TopicPartition};
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Part {
+    /// The next offset to commit (processed + 1), if any was marked.
+    marked: Option<i64>,
+    /// What the group has committed (as read at assignment or sent since).
+    committed: Option<i64>,
+}
+
+/// What commits share: the reader, [`Committer`] handles and the interval
+/// task.
+#[derive(Debug)]
+pub(crate) struct Commits {
+    client: GroupClient,
+    generation: Arc<Mutex<Generation>>,
+    parts: Mutex<HashMap<TopicPartition, Part>>,
+    /// Held across snapshot and request: commits never overtake.
+    serial: tokio::sync::Mutex<()>,
+    /// `commit_messages` commits at once (no `commit_interval`).
+    pub(crate) sync: bool,
+    pub(crate) commits: AtomicU64,
+    pub(crate) errors: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Commits {
+    pub(crate) fn new(client: GroupClient, generation: Arc<Mutex<Generation>>, sync: bool) -> Self {
+        Commits {
+            client,
+            generation,
+            parts: Mutex::new(HashMap::new()),
+            serial: tokio::sync::Mutex::new(()),
+            sync,
+            commits: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn client(&self) -> &GroupClient {
+        &self.client
+    }
+
+    /// Starts tracking an assigned partition with its committed offset.
+    pub(crate) fn track(&self, tp: TopicPartition, committed: Option<i64>) {
+        lock(&self.parts).insert(
+            tp,
+            Part {
+                marked: None,
+                committed,
+            },
+        );
+    }
+
+    /// Stops tracking partitions (revoked or lost); unsent marks are dropped.
+    pub(crate) fn untrack(&self, tps: &[TopicPartition]) {
+        let mut parts = lock(&self.parts);
+        for tp in tps {
+            parts.remove(tp);
+        }
+    }
+
+    /// Marks `next` (the offset after the last processed record) as ready
+    /// for `tp`. False when `tp` is not assigned.
+    pub(crate) fn mark(&self, tp: &TopicPartition, next: i64) -> bool {
+        match lock(&self.parts).get_mut(tp) {
+            Some(part) => {
+                part.marked = Some(part.marked.map_or(next, |m| m.max(next)));
+                true
+            }
+            None => {
+                tracing::debug!(partition = %tp, next, "not assigned: offset not committed");
+                false
+            }
+        }
+    }
+
+    /// Marks every message as processed.
+    pub(crate) fn mark_messages(&self, messages: &[Message]) {
+        for m in messages {
+            self.mark(
+                &TopicPartition::new(m.topic.clone(), m.partition),
+                m.offset + 1,
+            );
+        }
+    }
+
+    /// The committed offset of `tp`, as far as this member knows.
+    pub(crate) fn committed(&self, tp: &TopicPartition) -> Option<i64> {
+        lock(&self.parts).get(tp)?.committed
+    }
+
+    /// Partitions whose marked offset is past the committed one.
+    fn dirty(&self, only: Option<&[TopicPartition]>) -> Vec<(TopicPartition, i64)> {
+        lock(&self.parts)
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
+            .filter_map(|(tp, p)| match (p.marked, p.committed) {
+                (Some(m), Some(c)) if m <= c => None,
+                (Some(m), _) => Some((tp.clone(), m)),
+                (None, _) => None,
+            })
+            .collect()
+    }
+
+    /// Commits what is marked and not yet committed (all partitions, or
+    /// `only` those), retrying retriable errors.
+    ///
+    /// Cancel safety: the commit may or may not reach the broker when the
+    /// future is dropped; nothing is lost (it stays marked).
+    pub(crate) async fn commit_marked(&self, only: Option<&[TopicPartition]>) -> Result<(), Error> {
+        let _serial = self.serial.lock().await;
+        let offsets = self.dirty(only);
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let generation = lock(&self.generation).clone();
+        let span = tracing::debug_span!(
+            "kafka_commit",
+            group = %self.client.group_id(),
+            generation = generation.generation_id,
+            partitions = offsets.len()
+        );
+        let result = self
+            .client
+            .transport()
+            .retry(|| self.client.commit(&generation, &offsets))
+            .instrument(span)
+            .await;
+        match result {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                let mut parts = lock(&self.parts);
+                for (tp, offset) in offsets {
+                    if let Some(p) = parts.get_mut(&tp) {
+                        p.committed = Some(p.committed.map_or(offset, |c| c.max(offset)));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                let e = Error::from(e);
+                tracing::warn!(error = %e, "commit failed");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Commits offsets of a group reader from anywhere: a cheap `Clone` handle
+/// for tasks that process messages apart from the reader (see
+/// [`Reader::committer`](crate::Reader::committer)).
+#[derive(Debug, Clone)]
+pub struct Committer {
+    pub(crate) inner: Arc<Commits>,
+}
+
+impl Committer {
+    /// Marks `messages` as processed; each partition's highest offset wins.
+    /// Without a `commit_interval` the offsets are committed before this
+    /// returns, and its error returned; with one they go out with the next
+    /// periodic commit.
+    ///
+    /// A message of a partition this member no longer owns is skipped: its
+    /// new owner reads it again.
+    ///
+    /// Cancel safety: once marked, the offsets stay marked; dropping the
+    /// future may leave the commit unsent until the next commit.
+    pub async fn commit_messages(&self, messages: &[Message]) -> Result<(), Error> {
+        self.inner.mark_messages(messages);
+        if self.inner.sync {
+            let tps: Vec<TopicPartition> = messages
+                .iter()
+                .map(|m| TopicPartition::new(m.topic.clone(), m.partition))
+                .collect();
+            self.inner.commit_marked(Some(&tps)).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits every marked offset now, whatever the `commit_interval`.
+    ///
+    /// Cancel safety: as [`commit_messages`](Committer::commit_messages).
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.inner.commit_marked(None).await
+    }
+}
+
+/// Commits what is marked every `interval` until the [`Commits`] go away.
+pub(crate) fn spawn_interval(
+    commits: &Arc<Commits>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let weak: Weak<Commits> = Arc::downgrade(commits);
+    let span = tracing::debug_span!("kafka_commit_interval", ?interval);
+    tokio::spawn(
+        async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(commits) = weak.upgrade() else {
+                    return;
+                };
+                // Errors are kept for close() and stats; the offsets stay
+                // marked and go out with the next tick.
+                let _ = commits.commit_marked(None).await;
+            }
+        }
+        .instrument(span),
+    )
+}

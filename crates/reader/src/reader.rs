@@ -1,0 +1,318 @@
+//! [`Reader`]: the high-level consumer, in kafka-go's shape. A partition
+//! reader reads one partition from a start offset; a group reader joins a
+//! consumer group and reads what the group assigns it, committing offsets
+//! (see the crate docs for the commit modes).
+
+use std::time::SystemTime;
+
+use kafkit_conn::Transport;
+
+use crate::commit::Committer;
+use crate::config::{ReaderBuilder, ReaderConfig};
+use crate::group::RebalanceListener;
+use crate::{Error, FetchStats, Fetcher, Message, StartOffset, TopicPartition};
+
+mod group;
+
+use group::GroupReader;
+
+/// Counters and state of a [`Reader`], from [`Reader::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReaderStats {
+    /// The fetcher's counters (fetches, bytes, buffered bytes, lag).
+    pub fetch: FetchStats,
+    /// Messages handed to the application.
+    pub messages: u64,
+    /// Successful OffsetCommit requests.
+    pub commits: u64,
+    /// Failed OffsetCommit requests (after retries).
+    pub commit_errors: u64,
+    /// Assignments received from the group.
+    pub rebalances: u64,
+    /// The current group generation, `None` for a partition reader or
+    /// before the first assignment.
+    pub generation: Option<i32>,
+    /// Partitions read now.
+    pub partitions: usize,
+    /// Messages between the position and the end of the log, summed over
+    /// the partitions read (as [`Reader::lag`]).
+    pub lag: i64,
+}
+
+/// The consumer. See the [crate docs](crate) for an example and the
+/// semantics of each read and commit call.
+///
+/// Dropping a reader stops its background tasks without blocking and
+/// without leaving the group (the coordinator notices after the session
+/// timeout and the partitions are read again from the last commit);
+/// [`close`](Reader::close) commits, leaves and reports errors.
+#[derive(Debug)]
+pub struct Reader {
+    transport: Transport,
+    fetcher: Fetcher,
+    config: ReaderConfig,
+    partition: Option<TopicPartition>,
+    group: Option<GroupReader>,
+    /// A message `read_message` could not commit, handed out again next.
+    pending: Option<Message>,
+    messages: u64,
+    closed: bool,
+}
+
+impl Reader {
+    /// A builder bootstrapping from `brokers`.
+    pub fn builder<S: Into<String>>(brokers: impl IntoIterator<Item = S>) -> ReaderBuilder {
+        ReaderBuilder::new(brokers)
+    }
+
+    /// Validates `config`, connects to the cluster and starts reading: a
+    /// partition reader from `start_offset`, a group reader by joining the
+    /// group in the background (the first messages come once the group has
+    /// assigned partitions).
+    ///
+    /// Cancel safety: safe; nothing is shared until it returns.
+    pub async fn new(config: ReaderConfig) -> Result<Reader, Error> {
+        Reader::start(config, None).await
+    }
+
+    pub(crate) async fn start(
+        config: ReaderConfig,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<Reader, Error> {
+        config.validate()?;
+        let transport = Transport::connect(config.transport_config()).await?;
+        let mut fetcher = Fetcher::new(transport.clone(), config.fetch.clone());
+        let (partition, group) = if config.is_group() {
+            (
+                None,
+                Some(GroupReader::start(&transport, &config, listener)),
+            )
+        } else {
+            let topic = config.topic.clone().expect("validated");
+            let tp = TopicPartition::new(topic, config.partition.expect("validated"));
+            fetcher.assign(vec![(tp.clone(), config.start_offset)]);
+            (Some(tp), None)
+        };
+        tracing::debug!(config = ?config, "reader started");
+        Ok(Reader {
+            transport,
+            fetcher,
+            config,
+            partition,
+            group,
+            pending: None,
+            messages: 0,
+            closed: false,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ReaderConfig {
+        &self.config
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::closed("the reader is closed"));
+        }
+        Ok(())
+    }
+
+    /// The next message, without committing anything: mark it processed
+    /// with [`commit_messages`](Reader::commit_messages) once done with it
+    /// (at-least-once). In group mode this is also where rebalances are
+    /// applied and the rebalance listener runs.
+    ///
+    /// Cancel safety: safe. A message is taken only when returned; a
+    /// rebalance interrupted halfway is finished by the next call.
+    pub async fn fetch_message(&mut self) -> Result<Message, Error> {
+        self.next(true)
+            .await
+            .map(|m| m.expect("waits for a message"))
+    }
+
+    /// Returns a message, or with `wait_message` false `None` right after
+    /// a rebalance was applied (for the per-partition streams).
+    pub(crate) async fn next(&mut self, wait_message: bool) -> Result<Option<Message>, Error> {
+        self.check_open()?;
+        loop {
+            if let Some(g) = &mut self.group {
+                let applied = g.pump(&mut self.fetcher, &mut self.pending).await?;
+                if applied && !wait_message {
+                    return Ok(None);
+                }
+            }
+            if let Some(m) = self.pending.take() {
+                return Ok(Some(m));
+            }
+            let message = match &mut self.group {
+                Some(g) => tokio::select! {
+                    waited = g.wait_event() => { waited?; continue; }
+                    m = self.fetcher.next() => m?,
+                },
+                None => self.fetcher.next().await?,
+            };
+            self.messages += 1;
+            return Ok(Some(message));
+        }
+    }
+
+    /// The next message; in group mode its offset is committed as it is
+    /// handed out (synchronously, or with the next periodic commit when a
+    /// `commit_interval` is set): *at-most-once*, as kafka-go's
+    /// `ReadMessage` with a `GroupID`. If that commit fails, the error is
+    /// returned and the same message comes back from the next call.
+    ///
+    /// Cancel safety: safe; dropped during the commit, the message is
+    /// handed out again by the next call.
+    pub async fn read_message(&mut self) -> Result<Message, Error> {
+        let message = self.fetch_message().await?;
+        if let Some(g) = &self.group {
+            // Parked while committing: a cancelled or failed commit hands
+            // it out again.
+            self.pending = Some(message.clone());
+            g.commit_read(&message).await?;
+            self.pending = None;
+        }
+        Ok(message)
+    }
+
+    /// Marks `messages` processed (the highest offset of each partition
+    /// wins; commits never go backwards) and, without a `commit_interval`,
+    /// commits them before returning. Group mode only.
+    ///
+    /// Cancel safety: as [`Committer::commit_messages`].
+    pub async fn commit_messages(&mut self, messages: &[Message]) -> Result<(), Error> {
+        self.check_open()?;
+        self.committer()?.commit_messages(messages).await
+    }
+
+    /// A handle that commits for this reader from other tasks (group mode).
+    pub fn committer(&self) -> Result<Committer, Error> {
+        match &self.group {
+            Some(g) => Ok(Committer {
+                inner: g.commits.clone(),
+            }),
+            None => Err(Error::config("commits need a group_id")),
+        }
+    }
+
+    /// Partition mode: continue from `offset` (buffered messages are
+    /// dropped).
+    pub fn set_offset(&mut self, offset: i64) -> Result<(), Error> {
+        self.seek_partition(StartOffset::Offset(offset))
+    }
+
+    /// Partition mode: continue from the first message at or after `time`
+    /// (ListOffsets by timestamp).
+    pub fn set_offset_at(&mut self, time: SystemTime) -> Result<(), Error> {
+        self.seek_partition(StartOffset::Timestamp(time))
+    }
+
+    fn seek_partition(&mut self, start: StartOffset) -> Result<(), Error> {
+        let tp = self
+            .partition
+            .clone()
+            .ok_or_else(|| Error::config("set_offset is for partition readers; use seek"))?;
+        self.seek(&tp, start)
+    }
+
+    /// Continues `tp`, which must be read now, from `start`.
+    pub fn seek(&mut self, tp: &TopicPartition, start: StartOffset) -> Result<(), Error> {
+        self.check_open()?;
+        if !self.fetcher.assignment().contains(tp) {
+            return Err(Error::config(format!(
+                "{tp} is not assigned to this reader"
+            )));
+        }
+        self.pending = None;
+        self.fetcher.seek(tp, start);
+        Ok(())
+    }
+
+    /// Partition mode: the offset of the next message, `None` until known.
+    pub fn offset(&self) -> Option<i64> {
+        self.fetcher.position(self.partition.as_ref()?)
+    }
+
+    /// The partitions read now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        match &self.group {
+            Some(g) => g.assignment.clone(),
+            None => self.partition.iter().cloned().collect(),
+        }
+    }
+
+    /// Messages between the position and the end of the log, summed over
+    /// the partitions read, as of the last fetches (no IO). Partitions not
+    /// fetched yet count 0.
+    pub fn lag(&self) -> i64 {
+        self.fetcher.stats().lag
+    }
+
+    /// [`lag`](Reader::lag) from a fresh end offset (ListOffsets) of each
+    /// partition read. A partition whose position is unknown yet counts
+    /// from its committed offset, else not at all.
+    ///
+    /// Cancel safety: safe (read-only requests).
+    pub async fn read_lag(&self) -> Result<i64, Error> {
+        let isolation = self.config.fetch.isolation_level;
+        let mut lag = 0;
+        for tp in self.assignment() {
+            let position = self
+                .fetcher
+                .position(&tp)
+                .or_else(|| self.group.as_ref().and_then(|g| g.commits.committed(&tp)));
+            let Some(position) = position else { continue };
+            let end = crate::offsets::resolve(&self.transport, &tp, StartOffset::Latest, isolation)
+                .await?;
+            lag += (end - position).max(0);
+        }
+        Ok(lag)
+    }
+
+    /// Counters and state.
+    pub fn stats(&self) -> ReaderStats {
+        let fetch = self.fetcher.stats();
+        let (commits, commit_errors) = self.group.as_ref().map_or((0, 0), |g| g.commit_counts());
+        ReaderStats {
+            fetch,
+            messages: self.messages,
+            commits,
+            commit_errors,
+            rebalances: self.group.as_ref().map_or(0, |g| g.rebalances),
+            generation: self
+                .group
+                .as_ref()
+                .map(|g| g.generation_id)
+                .filter(|g| *g >= 0),
+            partitions: self.assignment().len(),
+            lag: fetch.lag,
+        }
+    }
+
+    /// Stops reading. In group mode: runs the listener for the revocation
+    /// of every partition, commits what is marked, and leaves the group
+    /// (a static member does not leave, KIP-345), returning the commit
+    /// error, else the LeaveGroup error. Later calls fail with a closed
+    /// error; closing again returns `Ok`.
+    ///
+    /// Cancel safety: not cancel safe: dropped halfway, the reader is
+    /// closed but the commit or LeaveGroup may not have been sent.
+    pub async fn close(&mut self) -> Result<(), Error> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        let result = match &mut self.group {
+            Some(g) => g.close(&mut self.fetcher).await,
+            None => Ok(()),
+        };
+        let assigned = self.fetcher.assignment();
+        self.fetcher.unassign(&assigned);
+        self.pending = None;
+        tracing::debug!(ok = result.is_ok(), "reader closed");
+        result
+    }
+}

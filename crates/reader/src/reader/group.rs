@@ -1,0 +1,361 @@
+//! The reader's side of a consumer group: starts the membership task and
+//! the interval committer, and applies the membership's events to the
+//! fetcher (assign with committed offsets, revoke with a synchronous
+//! commit, lose without one), running the rebalance listener in between.
+//!
+//! Events are applied inside the reader's own calls. An event being
+//! applied sits in `current` until it is done, so a call cancelled halfway
+//! (dropped `fetch_message` future) resumes it on the next call instead of
+//! losing it.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use kafkit_conn::Transport;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::commit::{Commits, spawn_interval};
+use crate::group::client::{Generation, GroupClient};
+use crate::group::membership::{GroupEvent, Membership, MembershipConfig};
+use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
+use crate::{Error, Fetcher, Message, ReaderConfig, StartOffset, TopicPartition};
+
+/// What a listener asked for: commits, then seeks.
+type ListenerAsks = (Vec<(TopicPartition, i64)>, Vec<(TopicPartition, StartOffset)>);
+
+pub(crate) struct GroupReader {
+    events: mpsc::UnboundedReceiver<GroupEvent>,
+    queued: VecDeque<GroupEvent>,
+    /// The event being applied, and whether its listener already ran.
+    current: Option<(GroupEvent, bool)>,
+    pub(crate) commits: Arc<Commits>,
+    generation: Arc<Mutex<Generation>>,
+    listener: Option<Box<dyn RebalanceListener>>,
+    membership: JoinHandle<()>,
+    interval: Option<JoinHandle<()>>,
+    pub(crate) assignment: Vec<TopicPartition>,
+    pub(crate) generation_id: i32,
+    pub(crate) rebalances: u64,
+    reset: StartOffset,
+    fatal: Option<Error>,
+    static_member: bool,
+}
+
+impl std::fmt::Debug for GroupReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupReader")
+            .field("group", &self.commits.client().group_id())
+            .field("generation", &self.generation_id)
+            .field("assignment", &self.assignment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupReader {
+    pub(crate) fn start(
+        transport: &Transport,
+        config: &ReaderConfig,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> GroupReader {
+        let group_id = config.group_id.clone().expect("group mode");
+        let client = GroupClient::new(transport.clone(), group_id);
+        let generation = Arc::new(Mutex::new(Generation::new(
+            config.group_instance_id.clone(),
+        )));
+        let commits = Arc::new(Commits::new(
+            client.clone(),
+            generation.clone(),
+            config.commit_interval.is_none(),
+        ));
+        let (tx, events) = mpsc::unbounded_channel();
+        let membership = Membership::new(
+            client,
+            MembershipConfig {
+                topics: config.subscribed_topics(),
+                session_timeout: config.session_timeout,
+                rebalance_timeout: config.rebalance_timeout,
+                heartbeat_interval: config.heartbeat_interval,
+                retry_backoff: config.retry_backoff,
+                assignors: config.assignors.clone(),
+            },
+            config.group_instance_id.clone(),
+            generation.clone(),
+            tx,
+        );
+        let interval = config.commit_interval.map(|d| spawn_interval(&commits, d));
+        GroupReader {
+            events,
+            queued: VecDeque::new(),
+            current: None,
+            commits,
+            generation,
+            listener,
+            membership: tokio::spawn(membership.run()),
+            interval,
+            assignment: Vec::new(),
+            generation_id: -1,
+            rebalances: 0,
+            reset: config
+                .auto_offset_reset
+                .start()
+                .unwrap_or(StartOffset::Earliest),
+            fatal: None,
+            static_member: config.group_instance_id.is_some(),
+        }
+    }
+
+    /// Waits for the next event and queues it. Cancel safe.
+    pub(crate) async fn wait_event(&mut self) -> Result<(), Error> {
+        match self.events.recv().await {
+            Some(ev) => {
+                self.queued.push_back(ev);
+                Ok(())
+            }
+            None => Err(self
+                .fatal
+                .clone()
+                .unwrap_or_else(|| Error::closed("the group membership stopped"))),
+        }
+    }
+
+    /// Applies every event that is ready. True when one was applied.
+    pub(crate) async fn pump(
+        &mut self,
+        fetcher: &mut Fetcher,
+        pending: &mut Option<Message>,
+    ) -> Result<bool, Error> {
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        while let Ok(ev) = self.events.try_recv() {
+            self.queued.push_back(ev);
+        }
+        let mut any = false;
+        loop {
+            if self.current.is_none() {
+                match self.queued.pop_front() {
+                    Some(ev) => self.current = Some((ev, false)),
+                    None => return Ok(any),
+                }
+            }
+            any = true;
+            self.apply_current(fetcher, pending).await?;
+        }
+    }
+
+    fn run_listener(
+        &mut self,
+        kind: RebalanceKind,
+        partitions: &[TopicPartition],
+        assignment: &[TopicPartition],
+    ) -> ListenerAsks {
+        let Some(listener) = self.listener.as_mut() else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut r = Rebalance {
+            kind,
+            partitions,
+            assignment,
+            generation: self.generation_id,
+            committed: partitions
+                .iter()
+                .map(|tp| (tp.clone(), self.commits.committed(tp)))
+                .collect(),
+            commits: Vec::new(),
+            seeks: Vec::new(),
+        };
+        listener.on_rebalance(&mut r);
+        (r.commits, r.seeks)
+    }
+
+    async fn apply_current(
+        &mut self,
+        fetcher: &mut Fetcher,
+        pending: &mut Option<Message>,
+    ) -> Result<(), Error> {
+        let (event, listened) = self.current.take().expect("an event to apply");
+        match event {
+            GroupEvent::Fatal(e) => {
+                self.fatal = Some(e.clone());
+                Err(e)
+            }
+            GroupEvent::Revoke {
+                partitions,
+                lost,
+                done,
+            } => {
+                let kind = if lost {
+                    RebalanceKind::Lost
+                } else {
+                    RebalanceKind::Revoked
+                };
+                if !listened {
+                    let remaining: Vec<TopicPartition> = self
+                        .assignment
+                        .iter()
+                        .filter(|tp| !partitions.contains(tp))
+                        .cloned()
+                        .collect();
+                    let (commits, _) = self.run_listener(kind, &partitions, &remaining);
+                    for (tp, next) in commits {
+                        self.commits.mark(&tp, next);
+                    }
+                }
+                // Stop handing out their messages before anything awaits.
+                fetcher.unassign(&partitions);
+                if pending.as_ref().is_some_and(|m| {
+                    partitions.contains(&TopicPartition::new(m.topic.clone(), m.partition))
+                }) {
+                    *pending = None;
+                }
+                let mut result = Ok(());
+                if !lost {
+                    self.current = Some((
+                        GroupEvent::Revoke {
+                            partitions: partitions.clone(),
+                            lost,
+                            done,
+                        },
+                        true,
+                    ));
+                    result = self.commits.commit_marked(Some(&partitions)).await;
+                    let Some((GroupEvent::Revoke { done: d, .. }, _)) = self.current.take() else {
+                        unreachable!("the revocation was parked in current")
+                    };
+                    let _ = d.send(());
+                } else {
+                    let _ = done.send(());
+                }
+                self.commits.untrack(&partitions);
+                self.assignment.retain(|tp| !partitions.contains(tp));
+                tracing::info!(count = partitions.len(), ?kind, "partitions revoked");
+                result
+            }
+            GroupEvent::Assign {
+                added,
+                assignment,
+                generation,
+            } => {
+                self.generation_id = generation;
+                self.rebalances += 1;
+                let committed = if added.is_empty() {
+                    Default::default()
+                } else {
+                    let client = self.commits.client().clone();
+                    let fetched = client
+                        .transport()
+                        .retry(|| client.fetch_offsets(&added))
+                        .await;
+                    match fetched {
+                        Ok(c) => c,
+                        Err(e) => {
+                            self.current = Some((
+                                GroupEvent::Assign {
+                                    added,
+                                    assignment,
+                                    generation,
+                                },
+                                false,
+                            ));
+                            return Err(e.into());
+                        }
+                    }
+                };
+                let mut starts: Vec<(TopicPartition, StartOffset)> = Vec::new();
+                for tp in &added {
+                    let offset = committed.get(tp).copied().flatten();
+                    self.commits.track(tp.clone(), offset);
+                    starts.push((tp.clone(), offset.map_or(self.reset, StartOffset::Offset)));
+                }
+                self.assignment = assignment.clone();
+                let (commits, seeks) =
+                    self.run_listener(RebalanceKind::Assigned, &added, &assignment);
+                for (tp, start) in seeks {
+                    if let Some(s) = starts.iter_mut().find(|(t, _)| *t == tp) {
+                        s.1 = start;
+                    } else if self.assignment.contains(&tp) {
+                        fetcher.seek(&tp, start);
+                    }
+                }
+                tracing::info!(
+                    added = added.len(),
+                    total = assignment.len(),
+                    generation,
+                    "partitions assigned"
+                );
+                fetcher.assign(starts);
+                for (tp, next) in commits {
+                    self.commits.mark(&tp, next);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks a message handed out by `read_message` and commits it when
+    /// commits are synchronous.
+    pub(crate) async fn commit_read(&self, m: &Message) -> Result<(), Error> {
+        let tp = TopicPartition::new(m.topic.clone(), m.partition);
+        self.commits.mark(&tp, m.offset + 1);
+        if self.commits.sync {
+            self.commits.commit_marked(Some(&[tp])).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn commit_counts(&self) -> (u64, u64) {
+        (
+            self.commits.commits.load(Ordering::Relaxed),
+            self.commits.errors.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops the membership, revokes everything (listener, then a
+    /// synchronous commit of what is marked) and leaves the group (static
+    /// members stay, KIP-345). Returns the commit error first, else the
+    /// leave error.
+    pub(crate) async fn close(&mut self, fetcher: &mut Fetcher) -> Result<(), Error> {
+        self.membership.abort();
+        let mut result = Ok(());
+        if self.fatal.is_none() && !self.assignment.is_empty() {
+            let assignment = self.assignment.clone();
+            let (commits, _) = self.run_listener(RebalanceKind::Revoked, &assignment, &[]);
+            for (tp, next) in commits {
+                self.commits.mark(&tp, next);
+            }
+            fetcher.unassign(&assignment);
+            result = self.commits.commit_marked(None).await;
+        }
+        if let Some(interval) = self.interval.take() {
+            interval.abort();
+        }
+        let generation = self
+            .generation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !self.static_member && !generation.member_id.is_empty() {
+            let left = self.commits.client().leave(&generation).await;
+            if let (Ok(()), Err(e)) = (&result, left) {
+                tracing::debug!(error = %e, "LeaveGroup failed");
+                result = Err(e.into());
+            }
+        }
+        let gone: BTreeSet<TopicPartition> = self.assignment.drain(..).collect();
+        self.commits.untrack(&gone.into_iter().collect::<Vec<_>>());
+        result
+    }
+}
+
+impl Drop for GroupReader {
+    fn drop(&mut self) {
+        // No LeaveGroup here (it would block): the coordinator notices
+        // after the session timeout. close() leaves at once.
+        self.membership.abort();
+        if let Some(interval) = &self.interval {
+            interval.abort();
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Consumer groups against tansu: members share the partitions, a member
+//! that leaves hands its partitions over, a crashed member's uncommitted
+//! records are read again, and a restarted member resumes at its commit.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafkit_conn::Message as Record;
+use kafkit_reader::{Error, Reader, TopicPartition};
+use kafkit_tests::{TestBroker, unique_topic};
+
+/// Writes `count` records to each partition; values are `partition:index`.
+async fn produce(broker: &TestBroker, topic: &str, partitions: i32, count: usize) {
+    for p in 0..partitions {
+        let conn = kafkit_conn::dial_leader(broker.bootstrap(), topic, p)
+            .await
+            .unwrap();
+        let records: Vec<Record> = (0..count).map(|i| Record::new(format!("{p}:{i}"))).collect();
+        conn.write_messages(&records).await.unwrap();
+    }
+}
+
+async fn group_reader(broker: &TestBroker, group: &str, topic: &str) -> Reader {
+    Reader::builder([broker.bootstrap()])
+        .group_id(group)
+        .topics([topic])
+        .session_timeout(Duration::from_secs(2))
+        .heartbeat_interval(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A member reading in its own task, committing each record, publishing
+/// its assignment.
+struct Member {
+    assignment: Arc<Mutex<Vec<TopicPartition>>>,
+    seen: Arc<Mutex<Vec<(i32, i64)>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+fn spawn_member(mut reader: Reader) -> Member {
+    let assignment = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (a, s, st) = (assignment.clone(), seen.clone(), stop.clone());
+    let task = tokio::spawn(async move {
+        while !st.load(Ordering::SeqCst) {
+            match tokio::time::timeout(Duration::from_millis(100), reader.fetch_message()).await {
+                Ok(Ok(m)) => {
+                    s.lock().unwrap().push((m.partition, m.offset));
+                    reader.commit_messages(&[m]).await?;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {}
+            }
+            *a.lock().unwrap() = reader.assignment();
+        }
+        reader.close().await
+    });
+    Member {
+        assignment,
+        seen,
+        stop,
+        task,
+    }
+}
+
+impl Member {
+    fn owned(&self) -> BTreeSet<i32> {
+        self.assignment.lock().unwrap().iter().map(|tp| tp.partition).collect()
+    }
+    async fn close(self) -> Vec<(i32, i64)> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap().unwrap();
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn eventually(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_split_six_partitions_and_the_survivor_takes_all() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-split");
+    let group = unique_topic("rg-split-group");
+    broker.create_topic(&topic, 6);
+    produce(&broker, &topic, 6, 5).await;
+
+    let a = spawn_member(group_reader(&broker, &group, &topic).await);
+    eventually("a owns all six", Duration::from_secs(15), || a.owned().len() == 6).await;
+    let b = spawn_member(group_reader(&broker, &group, &topic).await);
+    eventually("a and b own three each", Duration::from_secs(20), || {
+        let (oa, ob) = (a.owned(), b.owned());
+        oa.len() == 3 && ob.len() == 3 && oa.is_disjoint(&ob)
+    })
+    .await;
+
+    // b leaves (close commits and sends LeaveGroup): a gets all six back.
+    let b_seen = b.close().await;
+    eventually("a owns all six again", Duration::from_secs(15), || a.owned().len() == 6).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let a_seen = a.close().await;
+
+    // Every record read once: commits are synchronous and revocations
+    // commit first, so nobody reads what another already committed.
+    let mut all: Vec<(i32, i64)> = a_seen.iter().chain(&b_seen).copied().collect();
+    all.sort_unstable();
+    let expected: Vec<(i32, i64)> = (0..6).flat_map(|p| (0..5).map(move |o| (p, o))).collect();
+    assert_eq!(all, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_members_uncommitted_records_are_read_again() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-crash");
+    let group = unique_topic("rg-crash-group");
+    broker.create_topic(&topic, 1);
+    produce(&broker, &topic, 1, 10).await;
+
+    let mut first = group_reader(&broker, &group, &topic).await;
+    let mut read = Vec::new();
+    for _ in 0..5 {
+        read.push(first.fetch_message().await.unwrap());
+    }
+    // Only the first two are processed and committed; then a crash.
+    first.commit_messages(&read[..2]).await.unwrap();
+    drop(first);
+
+    // The next member gets the partition once the dead one's session
+    // expires, and starts right after the last commit.
+    let mut second = group_reader(&broker, &group, &topic).await;
+    let m = tokio::time::timeout(Duration::from_secs(20), second.fetch_message())
+        .await
+        .expect("the partition is reassigned")
+        .unwrap();
+    assert_eq!(m.offset, 2, "uncommitted records are delivered again");
+    assert_eq!(m.value_bytes(), b"0:2");
+    second.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_member_resumes_exactly_at_its_commit() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-resume");
+    let group = unique_topic("rg-resume-group");
+    broker.create_topic(&topic, 1);
+    produce(&broker, &topic, 1, 20).await;
+
+    let mut reader = group_reader(&broker, &group, &topic).await;
+    for expected in 0..7 {
+        let m = reader.fetch_message().await.unwrap();
+        assert_eq!(m.offset, expected);
+        reader.commit_messages(&[m]).await.unwrap();
+    }
+    // Read on without committing: these come back after the restart.
+    reader.fetch_message().await.unwrap();
+    reader.close().await.unwrap();
+
+    let mut again = group_reader(&broker, &group, &topic).await;
+    let m = again.fetch_message().await.unwrap();
+    assert_eq!(m.offset, 7);
+    assert!(again.stats().rebalances >= 1);
+    again.close().await.unwrap();
+}
