@@ -114,4 +114,4 @@ pub use message::{DeliveryReport, Header, Message, RecordMetadata};
 pub use stats::{LatencyHistogram, WriterStats};
 pub use writer::{Delivery, Writer};
 
-pub use kafkit_conn::{Compression, RequiredAcks};
+pub use kafkit_conn::{Compression, ErrorCode, RequiredAcks};
