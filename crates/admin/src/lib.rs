@@ -82,6 +82,7 @@ mod offsets;
 mod quotas;
 mod route;
 mod scram;
+mod topic_changes;
 mod topics;
 mod transactions;
 mod wire;
@@ -109,9 +110,8 @@ pub use kafkit_protocol::Uuid;
 pub use offsets::{IsolationLevel, ListedOffset, OffsetSpec};
 pub use quotas::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
 pub use scram::{ScramAlteration, ScramCredentialInfo, ScramMechanism};
-pub use topics::{
-    CreatedTopic, NewPartitions, NewTopic, PartitionDescription, TopicDescription, TopicDetail,
-};
+pub use topic_changes::{CreatedTopic, NewPartitions, NewTopic};
+pub use topics::{PartitionDescription, TopicDescription, TopicDetail};
 pub use transactions::{
     ProducerState, TransactionDescription, TransactionListing, TransactionListings,
 };

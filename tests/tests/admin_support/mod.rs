@@ -1,6 +1,7 @@
 //! A scripted Kafka peer for the admin calls tansu lacks: tiny tokio TCP
 //! servers that answer ApiVersions (every API at kafkit's versions) and
-//! Metadata themselves, and hand every other request to the test's
+//! Metadata and FindCoordinator (the last broker coordinates every group
+//! and transaction) themselves, and hand every other request to the test's
 //! handler, which answers with a canned response built from the generated
 //! response types. A handler answering `None` closes the connection (a
 //! network failure).
@@ -13,10 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use kafkit_protocol::messages::api_versions_response::ApiVersion;
+use kafkit_protocol::messages::find_coordinator_response::Coordinator;
 use kafkit_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafkit_protocol::messages::{ApiVersionsResponse, MetadataResponse, RequestBody, ResponseBody};
+use kafkit_protocol::messages::{
+    ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataResponse,
+    RequestBody, ResponseBody,
+};
 use kafkit_protocol::{ApiKey, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -121,6 +126,9 @@ async fn serve(node: i32, mut socket: TcpStream, (addrs, controller, seen, handl
                         topics,
                     )))
                 }
+                RequestBody::FindCoordinator(r) => Some(ResponseBody::FindCoordinator(
+                    coordinator(&addrs, r, version),
+                )),
                 other => {
                     seen.lock().unwrap().push((node, other.clone()));
                     handler(node, other)
@@ -137,6 +145,39 @@ async fn serve(node: i32, mut socket: TcpStream, (addrs, controller, seen, handl
         match socket.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+    }
+}
+
+/// Every group and transactional id is coordinated by the last broker.
+fn coordinator(
+    addrs: &[SocketAddr],
+    request: &FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let (node_id, addr) = (addrs.len() as i32, addrs[addrs.len() - 1]);
+    let (host, port) = (addr.ip().to_string(), i32::from(addr.port()));
+    if version >= 4 {
+        FindCoordinatorResponse {
+            coordinators: request
+                .coordinator_keys
+                .iter()
+                .map(|key| Coordinator {
+                    key: key.clone(),
+                    node_id,
+                    host: host.clone(),
+                    port,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    } else {
+        FindCoordinatorResponse {
+            node_id,
+            host,
+            port,
+            ..Default::default()
         }
     }
 }
