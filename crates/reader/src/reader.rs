@@ -158,6 +158,16 @@ impl Reader {
         }
     }
 
+    /// Applies the group's pending rebalance events without reading.
+    /// True when one was applied.
+    pub(crate) async fn apply_rebalances(&mut self) -> Result<bool, Error> {
+        self.check_open()?;
+        match &mut self.group {
+            Some(g) => g.pump(&mut self.fetcher, &mut self.pending).await,
+            None => Ok(false),
+        }
+    }
+
     /// The next message; in group mode its offset is committed as it is
     /// handed out (synchronously, or with the next periodic commit when a
     /// `commit_interval` is set): *at-most-once*, as kafka-go's

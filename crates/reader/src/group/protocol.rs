@@ -30,7 +30,7 @@ pub const SUBSCRIPTION_VERSION: i16 = 3;
 pub const ASSIGNMENT_VERSION: i16 = 3;
 
 /// One member's subscription, decoded from its JoinGroup metadata.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
     /// The topics the member wants.
     pub topics: Vec<String>,
@@ -43,6 +43,18 @@ pub struct Subscription {
     pub generation: i32,
     /// The member's rack (v3+).
     pub rack_id: Option<String>,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Subscription {
+            topics: Vec::new(),
+            user_data: None,
+            owned_partitions: Vec::new(),
+            generation: -1,
+            rack_id: None,
+        }
+    }
 }
 
 /// Encodes `sub` as version-prefixed `ConsumerProtocolSubscription` bytes.

@@ -23,7 +23,10 @@ use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
 use crate::{Error, Fetcher, Message, ReaderConfig, StartOffset, TopicPartition};
 
 /// What a listener asked for: commits, then seeks.
-type ListenerAsks = (Vec<(TopicPartition, i64)>, Vec<(TopicPartition, StartOffset)>);
+type ListenerAsks = (
+    Vec<(TopicPartition, i64)>,
+    Vec<(TopicPartition, StartOffset)>,
+);
 
 pub(crate) struct GroupReader {
     events: mpsc::UnboundedReceiver<GroupEvent>,
@@ -32,7 +35,9 @@ pub(crate) struct GroupReader {
     current: Option<(GroupEvent, bool)>,
     pub(crate) commits: Arc<Commits>,
     generation: Arc<Mutex<Generation>>,
-    listener: Option<Box<dyn RebalanceListener>>,
+    /// In a mutex only so that the reader is `Sync` (it is only used
+    /// through `&mut self`, with `get_mut`).
+    listener: Option<Mutex<Box<dyn RebalanceListener>>>,
     membership: JoinHandle<()>,
     interval: Option<JoinHandle<()>>,
     pub(crate) assignment: Vec<TopicPartition>,
@@ -91,7 +96,7 @@ impl GroupReader {
             current: None,
             commits,
             generation,
-            listener,
+            listener: listener.map(Mutex::new),
             membership: tokio::spawn(membership.run()),
             interval,
             assignment: Vec::new(),
@@ -151,7 +156,11 @@ impl GroupReader {
         partitions: &[TopicPartition],
         assignment: &[TopicPartition],
     ) -> ListenerAsks {
-        let Some(listener) = self.listener.as_mut() else {
+        let Some(listener) = self
+            .listener
+            .as_mut()
+            .map(|l| l.get_mut().unwrap_or_else(|e| e.into_inner()))
+        else {
             return (Vec::new(), Vec::new());
         };
         let mut r = Rebalance {
