@@ -190,6 +190,11 @@ impl Chunk {
         }
     }
 
+    /// Applies the read_committed filter (before reading starts).
+    pub(crate) fn set_filter(&mut self, filter: TxnFilter) {
+        self.filter = Some(filter);
+    }
+
     /// The next message; `None` once the chunk is read (the position is
     /// then its end). A corrupt batch is one error, after which the chunk
     /// is done and the position stays at that batch.

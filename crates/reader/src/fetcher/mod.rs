@@ -6,7 +6,8 @@
 //! driver share), `driver.rs` (the background task: offset lookups, fetch
 //! planning by leader, answers, resets, backoff), `chunk.rs` (one
 //! partition's records from one answer, turned into [`Message`]s without
-//! per-record allocation, with the read_committed filter).
+//! per-record allocation, with the read_committed filter), `message_set.rs`
+//! (the same path as a public iterator, [`MessageSet`]).
 
 use std::sync::Arc;
 
@@ -19,9 +20,11 @@ use crate::{Error, IsolationLevel, Message, StartOffset, TopicPartition};
 mod chunk;
 mod config;
 mod driver;
+mod message_set;
 mod state;
 
 pub use config::FetchConfig;
+pub use message_set::MessageSet;
 
 use chunk::Chunk;
 use driver::Driver;
