@@ -1,23 +1,14 @@
-//! The cluster: DescribeCluster, leader elections, partition
-//! reassignments (KIP-455) and log dirs.
-
-use std::collections::BTreeMap;
+//! The cluster as a whole: DescribeCluster (KIP-700), falling back to
+//! Metadata on brokers that predate it. Elections, reassignments and log
+//! dirs are in `replicas.rs`.
 
 use kafkit_conn::ErrorKind;
-use kafkit_protocol::messages::alter_partition_reassignments_request::{
-    ReassignablePartition, ReassignableTopic,
-};
-use kafkit_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
-use kafkit_protocol::messages::elect_leaders_request::TopicPartitions;
-use kafkit_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafkit_protocol::messages::{
-    AlterPartitionReassignmentsRequest, DescribeClusterRequest, DescribeLogDirsRequest,
-    ElectLeadersRequest, ListPartitionReassignmentsRequest, MetadataRequest,
+    DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse,
 };
 
-use crate::error::{Result, check, partition_result};
-use crate::route::by_topic;
-use crate::{Admin, TopicPartition};
+use crate::Admin;
+use crate::error::{Result, check};
 
 /// A broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,52 +38,6 @@ pub struct ClusterDescription {
     pub authorized_operations: Option<i32>,
 }
 
-/// The kind of leader election ([`Admin::elect_leaders`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElectionType {
-    /// Move leadership back to the preferred (first) replica.
-    Preferred,
-    /// Elect an out-of-sync replica when no in-sync one is left (may lose data).
-    Unclean,
-}
-
-/// A partition being reassigned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reassignment {
-    /// The replicas now.
-    pub replicas: Vec<i32>,
-    /// The replicas being added.
-    pub adding: Vec<i32>,
-    /// The replicas being removed.
-    pub removing: Vec<i32>,
-}
-
-/// One partition in a log dir.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogDirPartition {
-    /// Its size on disk, in bytes.
-    pub size: u64,
-    /// How far the replica lags the leader (or a future replica the current one).
-    pub offset_lag: i64,
-    /// True for a future replica being moved into this dir.
-    pub is_future: bool,
-}
-
-/// A broker's log dir.
-#[derive(Debug, Clone)]
-pub struct LogDir {
-    /// The dir's path.
-    pub path: String,
-    /// Its error (`KAFKA_STORAGE_ERROR` for an offline dir), as data.
-    pub error: Option<crate::Error>,
-    /// Its partitions.
-    pub partitions: BTreeMap<TopicPartition, LogDirPartition>,
-    /// Total and usable bytes of its volume (v4+).
-    pub total_bytes: Option<u64>,
-    /// Usable bytes (v4+).
-    pub usable_bytes: Option<u64>,
-}
-
 impl Admin {
     /// The cluster id, controller and brokers (DescribeCluster, KIP-700;
     /// Metadata on brokers older than Kafka 2.8).
@@ -109,341 +54,115 @@ impl Admin {
     #[tracing::instrument(name = "admin.describe_cluster", skip(self))]
     pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
         self.read_any(|conn| async move {
-            let response = match conn.request(DescribeClusterRequest::default()).await {
+            match conn.request(DescribeClusterRequest::default()).await {
                 Err(e) if matches!(e.kind(), ErrorKind::UnsupportedVersion { .. }) => {
-                    let m = conn
-                        .request(MetadataRequest {
-                            topics: Some(Vec::new()),
-                            ..Default::default()
-                        })
-                        .await?;
-                    return Ok(ClusterDescription {
-                        cluster_id: m.cluster_id,
-                        controller: (m.controller_id >= 0).then_some(m.controller_id),
-                        brokers: m
-                            .brokers
-                            .into_iter()
-                            .map(|b| BrokerDescription {
-                                id: b.node_id,
-                                host: b.host,
-                                port: b.port,
-                                rack: b.rack,
-                                fenced: false,
-                            })
-                            .collect(),
-                        authorized_operations: None,
-                    });
+                    let request = MetadataRequest {
+                        topics: Some(Vec::new()),
+                        ..Default::default()
+                    };
+                    Ok(from_metadata(conn.request(request).await?))
                 }
-                other => other?,
-            };
-            check(response.error_code, response.error_message.as_deref())?;
-            let mut brokers: Vec<BrokerDescription> = response
-                .brokers
-                .into_iter()
-                .map(|b| BrokerDescription {
-                    id: b.broker_id,
-                    host: b.host,
-                    port: b.port,
-                    rack: b.rack,
-                    fenced: b.is_fenced,
-                })
-                .collect();
-            brokers.sort_by_key(|b| b.id);
-            Ok(ClusterDescription {
-                cluster_id: Some(response.cluster_id),
-                controller: (response.controller_id >= 0).then_some(response.controller_id),
-                brokers,
-                authorized_operations: (response.cluster_authorized_operations != i32::MIN)
-                    .then_some(response.cluster_authorized_operations),
-            })
+                other => from_describe_cluster(other?),
+            }
         })
         .await
     }
+}
 
-    /// Elects leaders for `partitions` (`None`: every partition that needs
-    /// it), on the controller. One result per partition;
-    /// `ELECTION_NOT_NEEDED` means the leader already is the one wanted.
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// use kafkit_admin::{ElectionType, TopicPartition};
-    /// admin.elect_leaders(ElectionType::Preferred, Some(&[TopicPartition::new("events", 0)])).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: not safe; dropped, some leaders may have moved.
-    #[tracing::instrument(name = "admin.elect_leaders", skip(self))]
-    pub async fn elect_leaders(
-        &self,
-        election: ElectionType,
-        partitions: Option<&[TopicPartition]>,
-    ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-        let request = ElectLeadersRequest {
-            election_type: match election {
-                ElectionType::Preferred => 0,
-                ElectionType::Unclean => 1,
-            },
-            topic_partitions: partitions.map(|ps| {
-                let items: Vec<(TopicPartition, ())> =
-                    ps.iter().map(|tp| (tp.clone(), ())).collect();
-                by_topic(&items)
-                    .into_iter()
-                    .map(|(topic, ps)| TopicPartitions {
-                        topic,
-                        partitions: ps.into_iter().map(|(p, ())| p).collect(),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            timeout_ms: self.timeout_ms(),
-            ..Default::default()
-        };
-        let response = self
-            .write_controller(|conn| {
-                let request = request.clone();
-                async move {
-                    let response = conn.request(request).await?;
-                    check(response.error_code, None)?;
-                    Ok(response)
-                }
-            })
-            .await?;
-        let mut out = BTreeMap::new();
-        for t in response.replica_election_results {
-            for p in t.partition_result {
-                let result = partition_result(
-                    p.error_code,
-                    p.error_message.as_deref(),
-                    &t.topic,
-                    p.partition_id,
-                );
-                out.insert(TopicPartition::new(t.topic.clone(), p.partition_id), result);
-            }
-        }
-        Ok(out)
-    }
+fn from_describe_cluster(response: DescribeClusterResponse) -> Result<ClusterDescription> {
+    check(response.error_code, response.error_message.as_deref())?;
+    let mut brokers: Vec<BrokerDescription> = response
+        .brokers
+        .into_iter()
+        .map(|b| BrokerDescription {
+            id: b.broker_id,
+            host: b.host,
+            port: b.port,
+            rack: b.rack,
+            fenced: b.is_fenced,
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    Ok(ClusterDescription {
+        cluster_id: Some(response.cluster_id),
+        controller: (response.controller_id >= 0).then_some(response.controller_id),
+        brokers,
+        authorized_operations: (response.cluster_authorized_operations != i32::MIN)
+            .then_some(response.cluster_authorized_operations),
+    })
+}
 
-    /// Starts moving partitions to new replicas (`Some`), or cancels an
-    /// ongoing move (`None`), on the controller (KIP-455, Kafka 2.4+). One
-    /// result per partition.
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// use std::collections::BTreeMap;
-    /// use kafkit_admin::TopicPartition;
-    /// let moves = BTreeMap::from([(TopicPartition::new("events", 0), Some(vec![2, 3, 4]))]);
-    /// admin.alter_partition_reassignments(&moves).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: not safe; dropped, some moves may have started.
-    #[tracing::instrument(name = "admin.alter_partition_reassignments", skip(self))]
-    pub async fn alter_partition_reassignments(
-        &self,
-        reassignments: &BTreeMap<TopicPartition, Option<Vec<i32>>>,
-    ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-        let items: Vec<(TopicPartition, Option<Vec<i32>>)> = reassignments
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let request = AlterPartitionReassignmentsRequest {
-            timeout_ms: self.timeout_ms(),
-            topics: by_topic(&items)
-                .into_iter()
-                .map(|(name, ps)| ReassignableTopic {
-                    name,
-                    partitions: ps
-                        .into_iter()
-                        .map(|(partition_index, replicas)| ReassignablePartition {
-                            partition_index,
-                            replicas,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
-        let response = self
-            .write_controller(|conn| {
-                let request = request.clone();
-                async move {
-                    let response = conn.request(request).await?;
-                    check(response.error_code, response.error_message.as_deref())?;
-                    Ok(response)
-                }
-            })
-            .await?;
-        let mut out = BTreeMap::new();
-        for t in response.responses {
-            for p in t.partitions {
-                let result = partition_result(
-                    p.error_code,
-                    p.error_message.as_deref(),
-                    &t.name,
-                    p.partition_index,
-                );
-                out.insert(
-                    TopicPartition::new(t.name.clone(), p.partition_index),
-                    result,
-                );
-            }
-        }
-        Ok(out)
-    }
-
-    /// The reassignments in progress, for `partitions` (`None`: all), from
-    /// the controller.
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// for (tp, r) in admin.list_partition_reassignments(None).await? {
-    ///     println!("{}/{}: adding {:?}", tp.topic, tp.partition, r.adding);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: safe (reads only).
-    #[tracing::instrument(name = "admin.list_partition_reassignments", skip(self))]
-    pub async fn list_partition_reassignments(
-        &self,
-        partitions: Option<&[TopicPartition]>,
-    ) -> Result<BTreeMap<TopicPartition, Reassignment>> {
-        let request = ListPartitionReassignmentsRequest {
-            timeout_ms: self.timeout_ms(),
-            topics: partitions.map(|ps| {
-                let items: Vec<(TopicPartition, ())> =
-                    ps.iter().map(|tp| (tp.clone(), ())).collect();
-                by_topic(&items)
-                    .into_iter()
-                    .map(|(name, ps)| ListPartitionReassignmentsTopics {
-                        name,
-                        partition_indexes: ps.into_iter().map(|(p, ())| p).collect(),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            ..Default::default()
-        };
-        let response = self
-            .transport
-            .retry(|| async {
-                let conn = self.controller_conn().await?;
-                let response = conn.request(request.clone()).await?;
-                check(response.error_code, response.error_message.as_deref())?;
-                Ok(response)
-            })
-            .await?;
-        let mut out = BTreeMap::new();
-        for t in response.topics {
-            for p in t.partitions {
-                let r = Reassignment {
-                    replicas: p.replicas,
-                    adding: p.adding_replicas,
-                    removing: p.removing_replicas,
-                };
-                out.insert(TopicPartition::new(t.name.clone(), p.partition_index), r);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The log dirs of each broker in `brokers`, with the partitions of
-    /// `topics` in them (`None`: every partition). One result per broker.
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// for (broker, dirs) in admin.describe_log_dirs(&[1, 2], None).await? {
-    ///     for dir in dirs? {
-    ///         println!("{broker}: {} holds {} partitions", dir.path, dir.partitions.len());
-    ///     }
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: safe (reads only).
-    #[tracing::instrument(name = "admin.describe_log_dirs", skip(self))]
-    pub async fn describe_log_dirs(
-        &self,
-        brokers: &[i32],
-        topics: Option<&[TopicPartition]>,
-    ) -> Result<BTreeMap<i32, Result<Vec<LogDir>>>> {
-        let request = DescribeLogDirsRequest {
-            topics: topics.map(|ps| {
-                let items: Vec<(TopicPartition, ())> =
-                    ps.iter().map(|tp| (tp.clone(), ())).collect();
-                by_topic(&items)
-                    .into_iter()
-                    .map(|(topic, ps)| DescribableLogDirTopic {
-                        topic,
-                        partitions: ps.into_iter().map(|(p, ())| p).collect(),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            ..Default::default()
-        };
-        let mut out = BTreeMap::new();
-        for &broker in brokers {
-            let answer = self
-                .read_broker(broker, |conn| {
-                    let request = request.clone();
-                    async move {
-                        let response = conn.request(request).await?;
-                        check(response.error_code, None)?;
-                        Ok(response)
-                    }
-                })
-                .await;
-            let result = answer.map(|response| {
-                response
-                    .results
-                    .into_iter()
-                    .map(|d| LogDir {
-                        error: check(d.error_code, None).err(),
-                        partitions: d
-                            .topics
-                            .iter()
-                            .flat_map(|t| {
-                                t.partitions.iter().map(|p| {
-                                    let part = LogDirPartition {
-                                        size: p.partition_size.max(0) as u64,
-                                        offset_lag: p.offset_lag,
-                                        is_future: p.is_future_key,
-                                    };
-                                    (TopicPartition::new(t.name.clone(), p.partition_index), part)
-                                })
-                            })
-                            .collect(),
-                        path: d.log_dir,
-                        total_bytes: (d.total_bytes >= 0).then_some(d.total_bytes as u64),
-                        usable_bytes: (d.usable_bytes >= 0).then_some(d.usable_bytes as u64),
-                    })
-                    .collect()
-            });
-            out.insert(broker, result);
-        }
-        Ok(out)
+fn from_metadata(m: MetadataResponse) -> ClusterDescription {
+    let mut brokers: Vec<BrokerDescription> = m
+        .brokers
+        .into_iter()
+        .map(|b| BrokerDescription {
+            id: b.node_id,
+            host: b.host,
+            port: b.port,
+            rack: b.rack,
+            fenced: false,
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    ClusterDescription {
+        cluster_id: m.cluster_id,
+        controller: (m.controller_id >= 0).then_some(m.controller_id),
+        brokers,
+        authorized_operations: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafkit_conn::ErrorCode;
+    use kafkit_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+    use kafkit_protocol::messages::metadata_response::MetadataResponseBroker;
 
     #[test]
-    fn reassignment_holds_the_three_replica_sets() {
-        let r = Reassignment {
-            replicas: vec![1, 2, 3],
-            adding: vec![3],
-            removing: vec![1],
+    fn describe_cluster_answers_are_sorted_and_checked() {
+        let broker = |id| DescribeClusterBroker {
+            broker_id: id,
+            host: "h".into(),
+            port: 9092,
+            ..Default::default()
         };
-        assert_eq!(r.clone(), r);
-        assert_ne!(ElectionType::Preferred, ElectionType::Unclean);
+        let response = DescribeClusterResponse {
+            cluster_id: "c".into(),
+            controller_id: 2,
+            brokers: vec![broker(3), broker(1)],
+            ..Default::default()
+        };
+        let d = from_describe_cluster(response.clone()).unwrap();
+        assert_eq!(d.brokers.iter().map(|b| b.id).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!((d.controller, d.authorized_operations), (Some(2), None));
+        let refused = DescribeClusterResponse {
+            error_code: ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+            ..response
+        };
+        assert_eq!(
+            from_describe_cluster(refused).unwrap_err().code(),
+            Some(ErrorCode::CLUSTER_AUTHORIZATION_FAILED)
+        );
+    }
+
+    #[test]
+    fn old_brokers_are_described_from_metadata() {
+        let m = MetadataResponse {
+            cluster_id: None,
+            controller_id: -1,
+            brokers: vec![MetadataResponseBroker {
+                node_id: 5,
+                host: "h".into(),
+                port: 1,
+                rack: Some("r".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let d = from_metadata(m);
+        assert_eq!((d.cluster_id, d.controller), (None, None));
+        assert_eq!(d.brokers[0].rack.as_deref(), Some("r"));
     }
 }

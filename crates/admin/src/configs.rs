@@ -5,11 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use kafkit_protocol::messages::DescribeConfigsRequest;
 use kafkit_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafkit_protocol::messages::{
-    AlterConfigsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest,
-    alter_configs_request, incremental_alter_configs_request,
-};
 
 use crate::Admin;
 use crate::error::{Result, check};
@@ -31,7 +28,7 @@ pub enum ConfigResource {
 }
 
 impl ConfigResource {
-    fn wire(&self) -> (i8, String) {
+    pub(crate) fn wire(&self) -> (i8, String) {
         match self {
             ConfigResource::Topic(t) => (2, t.clone()),
             ConfigResource::Broker(id) => (4, id.to_string()),
@@ -41,7 +38,7 @@ impl ConfigResource {
         }
     }
 
-    fn from_wire(kind: i8, name: &str) -> Option<ConfigResource> {
+    pub(crate) fn from_wire(kind: i8, name: &str) -> Option<ConfigResource> {
         Some(match kind {
             2 => ConfigResource::Topic(name.to_owned()),
             4 => ConfigResource::Broker(name.parse().ok()?),
@@ -53,7 +50,7 @@ impl ConfigResource {
     }
 
     /// The broker that must answer for this resource, if any.
-    fn broker(&self) -> Option<i32> {
+    pub(crate) fn broker(&self) -> Option<i32> {
         match self {
             // The empty name means the cluster-wide default: any broker.
             ConfigResource::Broker(id) | ConfigResource::BrokerLogger(id) => Some(*id),
@@ -145,37 +142,7 @@ pub struct ConfigEntry {
     pub documentation: Option<String>,
 }
 
-/// One change for [`Admin::incremental_alter_configs`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum AlterConfigOp {
-    /// Sets `name` to a value.
-    Set(String, String),
-    /// Removes `name`'s setting (back to the default).
-    Delete(String),
-    /// Appends values to a list config.
-    Append(String, String),
-    /// Removes values from a list config.
-    Subtract(String, String),
-}
-
-impl AlterConfigOp {
-    fn wire(&self) -> incremental_alter_configs_request::AlterableConfig {
-        let (name, op, value) = match self {
-            AlterConfigOp::Set(n, v) => (n, 0, Some(v.clone())),
-            AlterConfigOp::Delete(n) => (n, 1, None),
-            AlterConfigOp::Append(n, v) => (n, 2, Some(v.clone())),
-            AlterConfigOp::Subtract(n, v) => (n, 3, Some(v.clone())),
-        };
-        incremental_alter_configs_request::AlterableConfig {
-            name: name.clone(),
-            config_operation: op,
-            value,
-            ..Default::default()
-        }
-    }
-}
-
-type PerResource<T> = BTreeMap<ConfigResource, Result<T>>;
+pub(crate) type PerResource<T> = BTreeMap<ConfigResource, Result<T>>;
 
 impl Admin {
     /// Describes the configs of `resources`, with the values they override
@@ -247,157 +214,13 @@ impl Admin {
         }
         Ok(out)
     }
-
-    /// Changes configs one by one (set, delete, append, subtract; KIP-339,
-    /// Kafka 2.3+), leaving the others as they are; with `validate_only`
-    /// the broker only checks. One result per resource.
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// use kafkit_admin::{AlterConfigOp, ConfigResource};
-    /// let ops = vec![AlterConfigOp::Set("retention.ms".into(), "3600000".into())];
-    /// admin.incremental_alter_configs(&[(ConfigResource::Topic("events".into()), ops)], false).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: not safe; dropped, some resources may have changed.
-    #[tracing::instrument(name = "admin.incremental_alter_configs", skip(self))]
-    pub async fn incremental_alter_configs(
-        &self,
-        changes: &[(ConfigResource, Vec<AlterConfigOp>)],
-        validate_only: bool,
-    ) -> Result<PerResource<()>> {
-        let mut out = BTreeMap::new();
-        let resources: Vec<ConfigResource> = changes.iter().map(|(r, _)| r.clone()).collect();
-        for (broker, group) in split(&resources) {
-            let request = IncrementalAlterConfigsRequest {
-                resources: changes
-                    .iter()
-                    .filter(|(r, _)| group.contains(r))
-                    .map(|(r, ops)| {
-                        let (resource_type, resource_name) = r.wire();
-                        incremental_alter_configs_request::AlterConfigsResource {
-                            resource_type,
-                            resource_name,
-                            configs: ops.iter().map(AlterConfigOp::wire).collect(),
-                            ..Default::default()
-                        }
-                    })
-                    .collect(),
-                validate_only,
-                ..Default::default()
-            };
-            let response = self.alter_on(broker, request).await;
-            match response {
-                Ok(r) => out.extend(r.responses.into_iter().filter_map(|r| {
-                    let resource = ConfigResource::from_wire(r.resource_type, &r.resource_name)?;
-                    Some((resource, check(r.error_code, r.error_message.as_deref())))
-                })),
-                Err(e) if broker.is_some() => {
-                    out.extend(group.into_iter().map(|r| (r, Err(e.clone()))))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Replaces the whole set of dynamic configs of each resource with
-    /// `configs` (the legacy AlterConfigs: configs left out are reset).
-    /// Prefer [`incremental_alter_configs`](Admin::incremental_alter_configs).
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// use std::collections::BTreeMap;
-    /// use kafkit_admin::ConfigResource;
-    /// let configs = BTreeMap::from([("retention.ms".to_string(), "3600000".to_string())]);
-    /// admin.alter_configs(&[(ConfigResource::Topic("events".into()), configs)], false).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: not safe; dropped, some resources may have changed.
-    #[tracing::instrument(name = "admin.alter_configs", skip(self))]
-    pub async fn alter_configs(
-        &self,
-        changes: &[(ConfigResource, BTreeMap<String, String>)],
-        validate_only: bool,
-    ) -> Result<PerResource<()>> {
-        let mut out = BTreeMap::new();
-        let resources: Vec<ConfigResource> = changes.iter().map(|(r, _)| r.clone()).collect();
-        for (broker, group) in split(&resources) {
-            let request = AlterConfigsRequest {
-                resources: changes
-                    .iter()
-                    .filter(|(r, _)| group.contains(r))
-                    .map(|(r, configs)| {
-                        let (resource_type, resource_name) = r.wire();
-                        alter_configs_request::AlterConfigsResource {
-                            resource_type,
-                            resource_name,
-                            configs: configs
-                                .iter()
-                                .map(|(name, value)| alter_configs_request::AlterableConfig {
-                                    name: name.clone(),
-                                    value: Some(value.clone()),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            ..Default::default()
-                        }
-                    })
-                    .collect(),
-                validate_only,
-                ..Default::default()
-            };
-            let conn = || async {
-                match broker {
-                    Some(id) => self.transport.broker(id, kafkit_conn::Purpose::Admin).await,
-                    None => self.any_conn().await,
-                }
-            };
-            let response = self
-                .write(conn, |c| {
-                    let request = request.clone();
-                    async move { c.request(request).await }
-                })
-                .await;
-            match response {
-                Ok(r) => out.extend(r.responses.into_iter().filter_map(|r| {
-                    let resource = ConfigResource::from_wire(r.resource_type, &r.resource_name)?;
-                    Some((resource, check(r.error_code, r.error_message.as_deref())))
-                })),
-                Err(e) if broker.is_some() => {
-                    out.extend(group.into_iter().map(|r| (r, Err(e.clone()))))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
-    async fn alter_on(
-        &self,
-        broker: Option<i32>,
-        request: IncrementalAlterConfigsRequest,
-    ) -> Result<kafkit_protocol::messages::IncrementalAlterConfigsResponse> {
-        let conn = || async {
-            match broker {
-                Some(id) => self.transport.broker(id, kafkit_conn::Purpose::Admin).await,
-                None => self.any_conn().await,
-            }
-        };
-        self.write(conn, |c| {
-            let request = request.clone();
-            async move { c.request(request).await }
-        })
-        .await
-    }
 }
 
-/// Resources grouped by the broker that must answer (`None`: any).
-fn split(resources: &[ConfigResource]) -> BTreeMap<Option<i32>, Vec<ConfigResource>> {
+/// Resources grouped by the broker that must answer (`None`: any). The
+/// `None` group sorts first: it is sent first, and its failure (which fails
+/// the whole call) happens before anything else was sent, so no result is
+/// lost; a named broker's failure fails only its own resources.
+pub(crate) fn split(resources: &[ConfigResource]) -> BTreeMap<Option<i32>, Vec<ConfigResource>> {
     let mut groups: BTreeMap<Option<i32>, Vec<ConfigResource>> = BTreeMap::new();
     for r in resources {
         groups.entry(r.broker()).or_default().push(r.clone());
@@ -457,20 +280,5 @@ mod tests {
         ]);
         assert_eq!(groups[&None].len(), 2);
         assert_eq!(groups[&Some(2)].len(), 2);
-    }
-
-    #[test]
-    fn incremental_ops_have_kip_339_codes() {
-        let codes: Vec<i8> = [
-            AlterConfigOp::Set("a".into(), "1".into()),
-            AlterConfigOp::Delete("a".into()),
-            AlterConfigOp::Append("a".into(), "x".into()),
-            AlterConfigOp::Subtract("a".into(), "x".into()),
-        ]
-        .iter()
-        .map(|op| op.wire().config_operation)
-        .collect();
-        assert_eq!(codes, [0, 1, 2, 3]);
-        assert_eq!(AlterConfigOp::Delete("a".into()).wire().value, None);
     }
 }

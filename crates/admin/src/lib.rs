@@ -73,6 +73,7 @@
 
 mod acls;
 mod cluster;
+mod config_alter;
 mod configs;
 mod consumer_protocol;
 mod error;
@@ -80,6 +81,7 @@ mod group_offsets;
 mod groups;
 mod offsets;
 mod quotas;
+mod replicas;
 mod route;
 mod scram;
 mod topic_changes;
@@ -95,12 +97,9 @@ pub use acls::{
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, DeletedAcl, PatternType,
     ResourceType,
 };
-pub use cluster::{
-    BrokerDescription, ClusterDescription, ElectionType, LogDir, LogDirPartition, Reassignment,
-};
-pub use configs::{
-    AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, ConfigType,
-};
+pub use cluster::{BrokerDescription, ClusterDescription};
+pub use config_alter::AlterConfigOp;
+pub use configs::{ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, ConfigType};
 pub use consumer_protocol::{Assignment, Subscription};
 pub use error::{Error, ErrorKind, Result};
 pub use group_offsets::{CommittedOffset, PartitionLag};
@@ -109,6 +108,7 @@ pub use kafkit_conn::ErrorCode;
 pub use kafkit_protocol::Uuid;
 pub use offsets::{IsolationLevel, ListedOffset, OffsetSpec};
 pub use quotas::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
+pub use replicas::{ElectionType, LogDir, LogDirPartition, Reassignment};
 pub use scram::{ScramAlteration, ScramCredentialInfo, ScramMechanism};
 pub use topic_changes::{CreatedTopic, NewPartitions, NewTopic};
 pub use topics::{PartitionDescription, TopicDescription, TopicDetail};

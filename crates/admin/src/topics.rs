@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use kafkit_conn::Conn;
+use kafkit_conn::{Conn, ErrorCode, ErrorKind};
 use kafkit_protocol::Uuid;
 use kafkit_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafkit_protocol::messages::{MetadataRequest, MetadataResponse};
 
 use crate::configs::ConfigResource;
-use crate::error::{Result, check, topic_result};
+use crate::error::{Result, broker_error, check, topic_result};
 use crate::{Admin, ConfigSource};
 
 /// A topic as [`Admin::list_topics`] lists it (sarama's `TopicDetail`).
@@ -81,30 +81,7 @@ impl Admin {
         include_internal: bool,
     ) -> Result<BTreeMap<String, TopicDetail>> {
         let metadata = self.read_any(|conn| metadata(conn, None)).await?;
-        let mut topics = BTreeMap::new();
-        for topic in metadata.topics {
-            let Some(name) = topic.name else { continue };
-            if (topic.is_internal && !include_internal) || !topic.error_code.is_ok() {
-                continue;
-            }
-            let replica_assignment: BTreeMap<i32, Vec<i32>> = topic
-                .partitions
-                .iter()
-                .map(|p| (p.partition_index, p.replica_nodes.clone()))
-                .collect();
-            let replication_factor = replica_assignment
-                .get(&0)
-                .or_else(|| replica_assignment.values().next())
-                .map_or(0, |r| r.len() as i16);
-            let detail = TopicDetail {
-                num_partitions: topic.partitions.len() as i32,
-                replication_factor,
-                replica_assignment,
-                config_entries: BTreeMap::new(),
-                internal: topic.is_internal,
-            };
-            topics.insert(name, detail);
-        }
+        let mut topics = details(metadata, include_internal);
         if topics.is_empty() {
             return Ok(topics);
         }
@@ -112,7 +89,14 @@ impl Admin {
             .keys()
             .map(|t| ConfigResource::Topic(t.clone()))
             .collect();
-        for (resource, configs) in self.describe_configs(&resources, false).await? {
+        let configs = match self.describe_configs(&resources, false).await {
+            // A broker without DescribeConfigs (Kafka < 0.11): no configs to show.
+            Err(e) if matches!(e.kind(), ErrorKind::UnsupportedVersion { .. }) => {
+                return Ok(topics);
+            }
+            other => other?,
+        };
+        for (resource, configs) in configs {
             let (ConfigResource::Topic(name), Ok(configs)) = (resource, configs) else {
                 continue;
             };
@@ -152,36 +136,79 @@ impl Admin {
             return Ok(BTreeMap::new());
         }
         let metadata = self.read_any(|conn| metadata(conn, Some(topics))).await?;
-        let mut out = BTreeMap::new();
-        for topic in metadata.topics {
-            let Some(name) = topic.name else { continue };
-            if !topics.contains(&name.as_str()) {
-                continue;
-            }
-            let result = topic_result(topic.error_code, None, &name).map(|()| TopicDescription {
-                name: name.clone(),
-                id: topic.topic_id,
-                internal: topic.is_internal,
-                partitions: topic
-                    .partitions
-                    .into_iter()
-                    .map(|p| PartitionDescription {
-                        partition: p.partition_index,
-                        leader: (p.leader_id >= 0).then_some(p.leader_id),
-                        leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
-                        replicas: p.replica_nodes,
-                        isr: p.isr_nodes,
-                        offline: p.offline_replicas,
-                        error: check(p.error_code, None)
-                            .map_err(|e| e.with_topic(&name, Some(p.partition_index)))
-                            .err(),
-                    })
-                    .collect(),
-            });
-            out.insert(name, result);
-        }
-        Ok(out)
+        Ok(descriptions(metadata, topics))
     }
+}
+
+/// The topics of a Metadata answer as [`TopicDetail`]s; topics with an
+/// error (being created or deleted) are left out, as sarama does.
+fn details(metadata: MetadataResponse, include_internal: bool) -> BTreeMap<String, TopicDetail> {
+    let mut topics = BTreeMap::new();
+    for topic in metadata.topics {
+        let Some(name) = topic.name else { continue };
+        if (topic.is_internal && !include_internal) || !topic.error_code.is_ok() {
+            continue;
+        }
+        let replica_assignment: BTreeMap<i32, Vec<i32>> = topic
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.replica_nodes.clone()))
+            .collect();
+        let replication_factor = replica_assignment
+            .get(&0)
+            .or_else(|| replica_assignment.values().next())
+            .map_or(0, |r| r.len() as i16);
+        let detail = TopicDetail {
+            num_partitions: topic.partitions.len() as i32,
+            replication_factor,
+            replica_assignment,
+            config_entries: BTreeMap::new(),
+            internal: topic.is_internal,
+        };
+        topics.insert(name, detail);
+    }
+    topics
+}
+
+/// The answer for each of `asked`; a topic the broker left out is unknown.
+fn descriptions(
+    metadata: MetadataResponse,
+    asked: &[&str],
+) -> BTreeMap<String, Result<TopicDescription>> {
+    let mut out = BTreeMap::new();
+    for topic in metadata.topics {
+        let Some(name) = topic.name else { continue };
+        if !asked.contains(&name.as_str()) {
+            continue;
+        }
+        let result = topic_result(topic.error_code, None, &name).map(|()| TopicDescription {
+            name: name.clone(),
+            id: topic.topic_id,
+            internal: topic.is_internal,
+            partitions: topic
+                .partitions
+                .into_iter()
+                .map(|p| PartitionDescription {
+                    partition: p.partition_index,
+                    leader: (p.leader_id >= 0).then_some(p.leader_id),
+                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                    replicas: p.replica_nodes,
+                    isr: p.isr_nodes,
+                    offline: p.offline_replicas,
+                    error: check(p.error_code, None)
+                        .map_err(|e| e.with_topic(&name, Some(p.partition_index)))
+                        .err(),
+                })
+                .collect(),
+        });
+        out.insert(name, result);
+    }
+    for name in asked {
+        out.entry(name.to_string()).or_insert_with(|| {
+            Err(broker_error(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).with_topic(name, None))
+        });
+    }
+    out
 }
 
 /// Metadata for `topics` (`None`: all), never creating any.
@@ -199,4 +226,85 @@ async fn metadata(conn: Conn, topics: Option<&[&str]>) -> Result<MetadataRespons
         ..Default::default()
     };
     conn.request(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafkit_protocol::messages::metadata_response::{
+        MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    fn topic(
+        name: &str,
+        internal: bool,
+        code: ErrorCode,
+        replicas: &[&[i32]],
+    ) -> MetadataResponseTopic {
+        MetadataResponseTopic {
+            name: Some(name.into()),
+            is_internal: internal,
+            error_code: code,
+            partitions: replicas
+                .iter()
+                .enumerate()
+                .map(|(i, r)| MetadataResponsePartition {
+                    partition_index: i as i32,
+                    leader_id: r.first().copied().unwrap_or(-1),
+                    leader_epoch: 4,
+                    replica_nodes: r.to_vec(),
+                    isr_nodes: r[..1.min(r.len())].to_vec(),
+                    offline_replicas: r.get(2).map(|&b| vec![b]).unwrap_or_default(),
+                    error_code: if r.is_empty() {
+                        ErrorCode::LEADER_NOT_AVAILABLE
+                    } else {
+                        ErrorCode::NONE
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn metadata() -> MetadataResponse {
+        MetadataResponse {
+            topics: vec![
+                topic("orders", false, ErrorCode::NONE, &[&[1, 2, 3], &[2, 3, 1]]),
+                topic("__consumer_offsets", true, ErrorCode::NONE, &[&[1]]),
+                topic("creating", false, ErrorCode::LEADER_NOT_AVAILABLE, &[]),
+                topic("headless", false, ErrorCode::NONE, &[&[]]),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn details_map_names_to_partitions_and_replication() {
+        let all = details(metadata(), false);
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["headless", "orders"]);
+        let orders = &all["orders"];
+        assert_eq!((orders.num_partitions, orders.replication_factor), (2, 3));
+        assert_eq!(orders.replica_assignment[&1], [2, 3, 1]);
+        assert!(details(metadata(), true)["__consumer_offsets"].internal);
+    }
+
+    #[test]
+    fn descriptions_keep_partition_errors_and_name_missing_topics() {
+        let out = descriptions(metadata(), &["orders", "headless", "nowhere"]);
+        let orders = out["orders"].as_ref().unwrap();
+        assert_eq!(orders.partitions[1].leader, Some(2));
+        assert_eq!(orders.partitions[1].isr, [2]);
+        assert_eq!(orders.partitions[0].offline, [3]);
+        assert_eq!(orders.partitions[0].leader_epoch, Some(4));
+        let headless = &out["headless"].as_ref().unwrap().partitions[0];
+        assert_eq!(headless.leader, None);
+        assert_eq!(
+            headless.error.as_ref().and_then(|e| e.code()),
+            Some(ErrorCode::LEADER_NOT_AVAILABLE)
+        );
+        let missing = out["nowhere"].as_ref().unwrap_err();
+        assert_eq!(missing.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+        assert!(!out.contains_key("creating"), "only the topics asked for");
+    }
 }
