@@ -14,7 +14,7 @@ use std::sync::Arc;
 use kafkit_protocol::records::RecordBatchBuilder;
 use tokio::time::{Duration, Instant};
 
-use crate::batch::{Batch, Completion};
+use crate::batch::{Batch, Completion, Group};
 use crate::message::millis;
 use crate::{Error, Message, WriterConfig};
 
@@ -37,6 +37,25 @@ pub(crate) struct Pending {
     pub(crate) since: Instant,
 }
 
+/// How an appended record reports its outcome.
+#[derive(Debug)]
+pub(crate) enum Sink<'a> {
+    /// Its own completion.
+    Owned(Completion),
+    /// Record `.1` of a `write_messages` call's group (see
+    /// [`Batch::push_grouped`]).
+    Grouped(&'a Arc<Group>, u32),
+}
+
+impl Sink<'_> {
+    pub(crate) fn into_completion(self) -> Completion {
+        match self {
+            Sink::Owned(c) => c,
+            Sink::Grouped(group, index) => Completion::Group(group.clone(), index),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct TopicAcc {
     name: Arc<str>,
@@ -46,7 +65,11 @@ struct TopicAcc {
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Accumulator {
-    topics: HashMap<Arc<str>, TopicAcc>,
+    topics: Vec<TopicAcc>,
+    index: HashMap<Arc<str>, usize>,
+    /// The topic of the last append: most writers write one topic, and a
+    /// string comparison is cheaper than hashing it.
+    last: usize,
     /// Sealed batches, in seal order, for the sender to take.
     pub(crate) sealed: Vec<Batch>,
     pub(crate) pending: Vec<Pending>,
@@ -88,19 +111,37 @@ impl Accumulator {
     /// The partition count of a known topic.
     #[cfg(test)]
     pub(crate) fn partition_count(&self, topic: &str) -> Option<usize> {
-        self.topics.get(topic).map(|t| t.open.len())
+        self.index.get(topic).map(|&i| self.topics[i].open.len())
+    }
+
+    fn topic_index(&mut self, topic: &str) -> Option<usize> {
+        if self
+            .topics
+            .get(self.last)
+            .is_some_and(|t| &*t.name == topic)
+        {
+            return Some(self.last);
+        }
+        let i = *self.index.get(topic)?;
+        self.last = i;
+        Some(i)
     }
 
     /// Learns (or re-learns) a topic's partition count. A topic that grew
     /// gets more slots; open batches are kept.
     pub(crate) fn set_partitions(&mut self, topic: &Arc<str>, count: usize) {
-        let entry = self
-            .topics
-            .entry(topic.clone())
-            .or_insert_with(|| TopicAcc {
-                name: topic.clone(),
-                open: Vec::new(),
-            });
+        let i = match self.index.get(topic) {
+            Some(&i) => i,
+            None => {
+                self.topics.push(TopicAcc {
+                    name: topic.clone(),
+                    open: Vec::new(),
+                });
+                self.index.insert(topic.clone(), self.topics.len() - 1);
+                self.topics.len() - 1
+            }
+        };
+        let entry = &mut self.topics[i];
         if entry.open.len() < count {
             entry.open.resize_with(count, || None);
         }
@@ -109,26 +150,27 @@ impl Accumulator {
     /// Appends one record whose buffer space is already reserved.
     /// `timestamp` is used unless the message has its own. Records of an
     /// unknown topic wait in `pending`.
-    pub(crate) fn append(
+    pub(crate) fn append<'s>(
         &mut self,
         config: &WriterConfig,
         topic: &str,
         message: &Message,
         timestamp: i64,
         size: usize,
-        completion: Completion,
-    ) -> Result<Wake, (Error, Completion)> {
-        let Some(t) = self.topics.get_mut(topic) else {
+        sink: Sink<'s>,
+    ) -> Result<Wake, (Error, Sink<'s>)> {
+        let Some(i) = self.topic_index(topic) else {
             self.pending.push(Pending {
                 topic: Arc::from(topic),
                 message: message.clone(),
                 timestamp,
-                completion,
+                completion: sink.into_completion(),
                 size,
                 since: Instant::now(),
             });
             return Ok(Wake { sender: true });
         };
+        let t = &mut self.topics[i];
         let count = t.open.len();
         let partition = match message.partition {
             Some(p) if p >= 0 && (p as usize) < count => p,
@@ -138,7 +180,7 @@ impl Accumulator {
                     partition: p,
                     count,
                 };
-                return Err((e, completion));
+                return Err((e, sink));
             }
             None => config
                 .balancer
@@ -180,9 +222,12 @@ impl Accumulator {
             if open.records() == 0 {
                 *slot = None;
             }
-            return Err((e.into(), completion));
+            return Err((e.into(), sink));
         }
-        open.completions.push(completion);
+        match sink {
+            Sink::Owned(c) => open.completions.push(c),
+            Sink::Grouped(group, index) => open.push_grouped(group, index),
+        }
         open.size += size;
         Ok(wake)
     }
@@ -196,7 +241,7 @@ impl Accumulator {
         now: Instant,
     ) -> Option<Instant> {
         let mut next: Option<Instant> = None;
-        for t in self.topics.values_mut() {
+        for t in &mut self.topics {
             for slot in &mut t.open {
                 let Some(open) = slot else { continue };
                 let due = open.created + linger;
@@ -232,7 +277,7 @@ mod tests {
 
     fn add(acc: &mut Accumulator, c: &WriterConfig, m: &Message) -> Result<Wake, Error> {
         acc.reserve(c, 10)?;
-        acc.append(c, "t", m, 1, 10, Completion::Report(0))
+        acc.append(c, "t", m, 1, 10, Sink::Owned(Completion::Report(0)))
             .map_err(|(e, _)| e)
     }
 

@@ -27,6 +27,11 @@ pub(crate) enum Completion {
     Oneshot(oneshot::Sender<Result<RecordMetadata, Error>>),
     /// Record `.1` of a [`Writer::write_messages`](crate::Writer::write_messages) call.
     Group(Arc<Group>, u32),
+    /// Record `.0` of the same group as the batch's previous `Group` entry:
+    /// a run of one call's records costs one `Arc` clone, not one each
+    /// (the clone and its drop happen on different threads, so each would
+    /// move the counter's cache line between cores).
+    Next(u32),
     /// [`Writer::produce`](crate::Writer::produce): reported to the callback.
     Report(u64),
 }
@@ -122,6 +127,8 @@ pub(crate) struct Batch {
     pub(crate) size: usize,
     /// When its first record was written (linger, latency, delivery timeout).
     pub(crate) created: Instant,
+    /// The group of the last `Group` completion, which `Next` entries mean.
+    run_group: Option<Arc<Group>>,
     /// Sends so far.
     pub(crate) attempts: u32,
 }
@@ -144,6 +151,22 @@ impl Batch {
             size: 0,
             created: Instant::now(),
             attempts: 0,
+            run_group: None,
+        }
+    }
+
+    /// Adds the completion of record `index` of `group`.
+    pub(crate) fn push_grouped(&mut self, group: &Arc<Group>, index: u32) {
+        if self
+            .run_group
+            .as_ref()
+            .is_some_and(|g| Arc::ptr_eq(g, group))
+        {
+            self.completions.push(Completion::Next(index));
+        } else {
+            self.run_group = Some(group.clone());
+            self.completions
+                .push(Completion::Group(group.clone(), index));
         }
     }
 
@@ -166,20 +189,25 @@ impl Batch {
             }),
             Err(e) => Err(e.clone()),
         };
-        // Consecutive records of one `write_messages` call share a lock.
+        // A run of one `write_messages` call's records shares one lock.
+        let mut current: Option<Arc<Group>> = None;
         let mut records = self.completions.into_iter().enumerate().peekable();
         while let Some((i, completion)) = records.next() {
             match completion {
                 Completion::Group(group, index) => {
+                    current = Some(group);
+                    let group = current.as_ref().expect("just set");
                     let mut state = group.lock();
                     Group::set_locked(&mut state, &group.done, index, result(i));
-                    while let Some((j, Completion::Group(next, next_index))) = records.peek() {
-                        if !Arc::ptr_eq(next, &group) {
-                            break;
-                        }
+                    while let Some((j, Completion::Next(next_index))) = records.peek() {
                         let (j, next_index) = (*j, *next_index);
                         records.next();
                         Group::set_locked(&mut state, &group.done, next_index, result(j));
+                    }
+                }
+                Completion::Next(index) => {
+                    if let Some(group) = &current {
+                        group.set(index, result(i));
                     }
                 }
                 Completion::Oneshot(tx) => {
@@ -212,25 +240,26 @@ mod tests {
 
     #[tokio::test]
     async fn offsets_follow_the_base_offset() {
-        let group = Group::new(3);
+        let group = Group::new(4);
+        let other = Group::new(1);
         let (tx, rx) = oneshot::channel();
-        let b = batch_with(vec![
-            Completion::Group(group.clone(), 2),
-            Completion::Oneshot(tx),
-            Completion::Group(group.clone(), 0),
-        ]);
+        let mut b = batch_with(Vec::new());
+        b.push_grouped(&group, 3);
+        b.completions.push(Completion::Oneshot(tx));
+        b.push_grouped(&group, 0);
+        b.push_grouped(&other, 0);
+        b.push_grouped(&group, 2);
+        assert!(matches!(b.completions[2], Completion::Next(0)));
+        assert!(matches!(b.completions[4], Completion::Group(_, 2)));
         b.complete(Ok(100), None);
-        assert_eq!(
-            rx.await.unwrap().unwrap(),
-            RecordMetadata {
-                partition: 2,
-                offset: 101
-            }
-        );
+        let meta = rx.await.unwrap().unwrap();
+        assert_eq!((meta.partition, meta.offset), (2, 101));
+        assert_eq!(other.wait().await[0].as_ref().unwrap().offset, 103);
         group.set(1, Err(Error::MissingTopic));
         let results = group.wait().await;
+        assert_eq!(results[3].as_ref().unwrap().offset, 100);
         assert_eq!(results[0].as_ref().unwrap().offset, 102);
-        assert_eq!(results[2].as_ref().unwrap().offset, 100);
+        assert_eq!(results[2].as_ref().unwrap().offset, 104);
         assert!(matches!(results[1], Err(Error::MissingTopic)));
     }
 

@@ -12,6 +12,7 @@ use kafkit_conn::{Transport, TransportConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::accumulator::Sink;
 use crate::batch::{Completion, Group};
 use crate::idempotence::{self, ProducerId};
 use crate::message::millis;
@@ -145,11 +146,18 @@ impl Writer {
             if let Err(e) = acc.reserve(config, size) {
                 return Err((e, completion));
             }
-            match acc.append(config, topic, message, timestamp, size, completion) {
+            match acc.append(
+                config,
+                topic,
+                message,
+                timestamp,
+                size,
+                Sink::Owned(completion),
+            ) {
                 Ok(wake) => wake,
-                Err(failed) => {
+                Err((e, sink)) => {
                     acc.release(1, size);
-                    return Err(failed);
+                    return Err((e, sink.into_completion()));
                 }
             }
         };
@@ -160,12 +168,19 @@ impl Writer {
     }
 
     /// [`try_enqueue`](Self::try_enqueue), waiting for buffer space.
-    async fn enqueue(&self, message: &Message, mut completion: Completion) -> Result<(), Error> {
+    async fn enqueue(&self, message: &Message, completion: Completion) -> Result<(), Error> {
         let timestamp = millis(SystemTime::now());
+        // The common case first: registering as a waiter costs a lock.
+        let mut completion = match self.try_enqueue(message, timestamp, completion) {
+            Ok(()) => return Ok(()),
+            Err((Error::BufferFull { .. }, back)) => back,
+            Err((e, _)) => return Err(e),
+        };
         loop {
             let notified = self.shared.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Space freed between the failed try and `enable` is seen here.
             match self.try_enqueue(message, timestamp, completion) {
                 Ok(()) => return Ok(()),
                 Err((Error::BufferFull { .. }, back)) => {
@@ -281,8 +296,8 @@ impl Writer {
                             continue;
                         }
                     }
-                    let completion = Completion::Group(group.clone(), index);
-                    match acc.append(config, topic, m, timestamp, size, completion) {
+                    let sink = Sink::Grouped(&group, index);
+                    match acc.append(config, topic, m, timestamp, size, sink) {
                         Ok(w) => wake |= w.sender,
                         Err((e, _)) => {
                             acc.release(1, size);

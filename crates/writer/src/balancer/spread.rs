@@ -17,7 +17,10 @@ use crate::Message;
 pub struct Sticky {
     switch_bytes: usize,
     random: Random,
-    current: Mutex<HashMap<String, (i32, usize)>>,
+    /// Per topic: the current partition and the bytes written to it. A
+    /// short list scanned by string comparison: cheaper than hashing the
+    /// topic for the few topics a writer has.
+    current: Mutex<Vec<(String, i32, usize)>>,
 }
 
 impl Default for Sticky {
@@ -34,7 +37,7 @@ impl Sticky {
         Sticky {
             switch_bytes: switch_bytes.max(1),
             random: Random::new(),
-            current: Mutex::new(HashMap::new()),
+            current: Mutex::new(Vec::new()),
         }
     }
 
@@ -57,7 +60,7 @@ impl Balancer for Sticky {
     fn balance(&self, topic: &str, message: &Message, partitions: usize) -> i32 {
         let size = message.estimated_size();
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((partition, written)) = current.get_mut(topic) {
+        if let Some((_, partition, written)) = current.iter_mut().find(|(t, ..)| t == topic) {
             if *written < self.switch_bytes && (*partition as usize) < partitions {
                 *written += size;
                 return *partition;
@@ -68,7 +71,7 @@ impl Balancer for Sticky {
             return next;
         }
         let first = self.pick_other(None, partitions);
-        current.insert(topic.to_owned(), (first, size));
+        current.push((topic.to_owned(), first, size));
         first
     }
 }

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::dispatch::partition_result;
 use super::{Bump, Outcome, Part, Sender};
 use crate::Error;
-use crate::accumulator::Pending;
+use crate::accumulator::{Pending, Sink};
 use crate::batch::Batch;
 use crate::idempotence::ProducerId;
 
@@ -224,11 +224,10 @@ impl Sender {
                     completion,
                     ..
                 } = p;
-                if let Err((e, completion)) =
-                    acc.append(config, topic, &message, timestamp, size, completion)
-                {
+                let sink = Sink::Owned(completion);
+                if let Err((e, sink)) = acc.append(config, topic, &message, timestamp, size, sink) {
                     acc.release(1, size);
-                    failed.push((completion, e));
+                    failed.push((sink.into_completion(), e));
                 }
             }
         }
