@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kafkit_conn::{ApiKey, Conn, CoordinatorKey, Purpose};
+use kafkit_conn::{ApiKey, Conn, CoordinatorKey, ErrorCode, Purpose};
 use kafkit_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -14,7 +14,9 @@ use kafkit_protocol::messages::offset_delete_request::{
 use kafkit_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
-use kafkit_protocol::messages::{OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest};
+use kafkit_protocol::messages::{
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetFetchResponse,
+};
 
 use crate::error::{Result, check, partition_result};
 use crate::offsets::OffsetSpec;
@@ -314,10 +316,21 @@ async fn offset_fetch(
         });
     }
     let response = conn.request_at(version, request).await?;
+    committed_offsets(response, version, group)
+}
+
+/// The committed offsets in an OffsetFetch answer at `version`, from the
+/// v8+ per-group list or the older top-level fields. Partitions without a
+/// commit (offset -1 and no error) are left out.
+fn committed_offsets(
+    response: OffsetFetchResponse,
+    version: i16,
+    group: &str,
+) -> Result<BTreeMap<TopicPartition, Result<CommittedOffset>>> {
     let mut out = BTreeMap::new();
     let mut add =
         |topic: &str, partition: i32, offset: i64, epoch: i32, metadata: Option<String>, code| {
-            if code == kafkit_conn::ErrorCode::NONE && offset < 0 {
+            if code == ErrorCode::NONE && offset < 0 {
                 return;
             }
             let result = partition_result(code, None, topic, partition).map(|()| CommittedOffset {
@@ -361,4 +374,88 @@ async fn offset_fetch(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafkit_protocol::messages::offset_fetch_response::{
+        OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+        OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    };
+
+    #[test]
+    fn batched_answers_give_offsets_epochs_and_partition_errors() {
+        let partition =
+            |partition_index, committed_offset, error_code| OffsetFetchResponsePartitions {
+                partition_index,
+                committed_offset,
+                committed_leader_epoch: 2,
+                metadata: Some("m".into()),
+                error_code,
+                ..Default::default()
+            };
+        let response = OffsetFetchResponse {
+            groups: vec![OffsetFetchResponseGroup {
+                group_id: "g".into(),
+                topics: vec![OffsetFetchResponseTopics {
+                    name: "t".into(),
+                    partitions: vec![
+                        partition(0, 42, ErrorCode::NONE),
+                        partition(1, -1, ErrorCode::NONE),
+                        partition(2, -1, ErrorCode::UNSTABLE_OFFSET_COMMIT),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let out = committed_offsets(response, 9, "g").unwrap();
+        let p0 = out[&TopicPartition::new("t", 0)].as_ref().unwrap();
+        assert_eq!(
+            (p0.offset, p0.leader_epoch, p0.metadata.as_deref()),
+            (42, Some(2), Some("m"))
+        );
+        assert!(
+            !out.contains_key(&TopicPartition::new("t", 1)),
+            "no commit, no entry"
+        );
+        let p2 = out[&TopicPartition::new("t", 2)].as_ref().unwrap_err();
+        assert_eq!(p2.code(), Some(ErrorCode::UNSTABLE_OFFSET_COMMIT));
+        assert!(
+            committed_offsets(OffsetFetchResponse::default(), 9, "g").is_err(),
+            "no answer for the group"
+        );
+    }
+
+    #[test]
+    fn older_answers_fail_the_call_on_a_group_error() {
+        let response = OffsetFetchResponse {
+            error_code: ErrorCode::GROUP_AUTHORIZATION_FAILED,
+            topics: vec![OffsetFetchResponseTopic {
+                name: "t".into(),
+                partitions: vec![OffsetFetchResponsePartition {
+                    partition_index: 0,
+                    committed_offset: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let e = committed_offsets(response.clone(), 7, "g").unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::GROUP_AUTHORIZATION_FAILED));
+        let ok = OffsetFetchResponse {
+            error_code: ErrorCode::NONE,
+            ..response
+        };
+        assert_eq!(
+            committed_offsets(ok, 7, "g").unwrap()[&TopicPartition::new("t", 0)]
+                .as_ref()
+                .unwrap()
+                .offset,
+            1
+        );
+    }
 }

@@ -35,6 +35,22 @@ pub struct QuotaFilter {
     pub matching: QuotaMatch,
 }
 
+impl QuotaFilter {
+    fn wire(&self) -> ComponentData {
+        let (match_type, name) = match &self.matching {
+            QuotaMatch::Exact(n) => (0, Some(n.clone())),
+            QuotaMatch::Default => (1, None),
+            QuotaMatch::Any => (2, None),
+        };
+        ComponentData {
+            entity_type: self.entity_type.clone(),
+            match_type,
+            r#match: name,
+            ..Default::default()
+        }
+    }
+}
+
 /// Changes to one entity's quotas.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaAlteration {
@@ -68,22 +84,7 @@ impl Admin {
         strict: bool,
     ) -> Result<Vec<(QuotaEntity, BTreeMap<String, f64>)>> {
         let request = DescribeClientQuotasRequest {
-            components: filter
-                .iter()
-                .map(|c| {
-                    let (match_type, name) = match &c.matching {
-                        QuotaMatch::Exact(n) => (0, Some(n.clone())),
-                        QuotaMatch::Default => (1, None),
-                        QuotaMatch::Any => (2, None),
-                    };
-                    ComponentData {
-                        entity_type: c.entity_type.clone(),
-                        match_type,
-                        r#match: name,
-                        ..Default::default()
-                    }
-                })
-                .collect(),
+            components: filter.iter().map(QuotaFilter::wire).collect(),
             strict,
             ..Default::default()
         };
@@ -184,5 +185,30 @@ impl Admin {
                 (entity, check(e.error_code, e.error_message.as_deref()))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_use_kip_546_match_types() {
+        let filter = |matching| {
+            QuotaFilter {
+                entity_type: "user".into(),
+                matching,
+            }
+            .wire()
+        };
+        let exact = filter(QuotaMatch::Exact("alice".into()));
+        assert_eq!(
+            (exact.match_type, exact.r#match.as_deref()),
+            (0, Some("alice"))
+        );
+        let default = filter(QuotaMatch::Default);
+        assert_eq!((default.match_type, default.r#match), (1, None));
+        assert_eq!(filter(QuotaMatch::Any).match_type, 2);
+        assert_eq!(exact.entity_type, "user");
     }
 }
