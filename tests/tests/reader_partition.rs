@@ -270,12 +270,17 @@ async fn several_partitions_are_read_together_with_lag_and_stats() {
     assert!(stats.fetches >= 1 && stats.bytes > 0, "{stats:?}");
     assert_eq!(stats.lag, 0);
 
-    // Lag is what remains to read.
+    // Lag is what remains to read; read_lag asks the broker.
+    assert_eq!(fetcher.read_lag(&tps[0]).await.unwrap(), 0);
     fetcher.seek(&tps[0], StartOffset::Offset(7));
     assert_eq!(fetcher.lag(&tps[0]), Some(3));
+    assert_eq!(fetcher.read_lag(&tps[0]).await.unwrap(), 3);
+    assert!(fetcher.is_assigned(&tps[1]));
     fetcher.unassign(&tps[1..]);
     assert_eq!(fetcher.assignment(), vec![tps[0].clone()]);
+    assert!(!fetcher.is_assigned(&tps[1]));
     assert_eq!(fetcher.lag(&tps[1]), None);
+    assert!(fetcher.read_lag(&tps[1]).await.is_err());
     assert_eq!(next(&mut fetcher).await.offset, 7);
 }
 

@@ -77,6 +77,8 @@ pub(crate) struct Driver {
     tasks: JoinSet<Done>,
     running: HashMap<Id, Running>,
     busy: HashSet<i32>,
+    /// Brokers that asked us to wait (`throttle_time_ms`, KIP-219), until when.
+    throttled: HashMap<i32, Instant>,
     next_request: u64,
     round: usize,
 }
@@ -90,6 +92,7 @@ impl Driver {
             tasks: JoinSet::new(),
             running: HashMap::new(),
             busy: HashSet::new(),
+            throttled: HashMap::new(),
             next_request: 0,
             round: 0,
         }
@@ -184,14 +187,20 @@ impl Driver {
                 return Some(now + self.config.retry_backoff);
             }
         };
+        let mut wake_at = wake_at;
+        self.throttled.retain(|_, until| *until > now);
         let mut by_broker: HashMap<i32, Vec<Planned>> = HashMap::new();
         for p in candidates {
             match cluster.leader(&p.tp.topic, p.tp.partition) {
-                Some(leader) if !self.busy.contains(&leader.id) => {
-                    by_broker.entry(leader.id).or_default().push(p);
-                }
-                Some(_) => {}
+                Some(leader) if self.busy.contains(&leader.id) => {}
+                Some(leader) => match self.throttled.get(&leader.id) {
+                    Some(&until) => wake_at = Some(wake_at.map_or(until, |w| w.min(until))),
+                    None => by_broker.entry(leader.id).or_default().push(p),
+                },
                 None => {
+                    if !cluster.contains_topic(&p.tp.topic) {
+                        tracing::warn!(tp = %p.tp, "the metadata does not know the topic");
+                    }
                     let e = kafkit_conn::Error::check(ErrorCode::LEADER_NOT_AVAILABLE, None)
                         .expect_err("an error code")
                         .with_topic(&p.tp.topic, Some(p.tp.partition));
@@ -326,7 +335,7 @@ impl Driver {
                     _ => Err(kafkit_conn::Error::new(kafkit_conn::ErrorKind::Closed)
                         .with_message("fetch task failed")),
                 };
-                self.finish_fetch(request, &parts, result);
+                self.finish_fetch(broker, request, &parts, result);
             }
             (
                 Running::Resolve {
@@ -382,6 +391,7 @@ impl Driver {
 
     fn finish_fetch(
         &mut self,
+        broker: i32,
         request: u64,
         parts: &[Planned],
         result: Result<FetchResponse, kafkit_conn::Error>,
@@ -411,6 +421,13 @@ impl Driver {
             }
         };
         st.counters.fetches += 1;
+        if response.throttle_time_ms > 0 {
+            // KIP-219: the broker answered at once but wants no new fetch
+            // from us until the throttle time has passed.
+            let wait = std::time::Duration::from_millis(response.throttle_time_ms as u64);
+            tracing::debug!(broker, ?wait, "throttled by the broker");
+            self.throttled.insert(broker, Instant::now() + wait);
+        }
         for topic in response.responses {
             for data in topic.partitions {
                 let planned = parts.iter().find(|p| {

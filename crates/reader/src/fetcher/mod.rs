@@ -15,6 +15,7 @@ use kafkit_conn::Transport;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::offsets::resolve;
 use crate::{Error, IsolationLevel, Message, StartOffset, TopicPartition};
 
 mod chunk;
@@ -72,6 +73,8 @@ pub struct FetchStats {
 #[derive(Debug)]
 pub struct Fetcher {
     shared: Arc<Shared>,
+    transport: Transport,
+    isolation_level: IsolationLevel,
     read_committed: bool,
     /// The chunk being read; not in the shared state, so handing out a
     /// message takes no lock.
@@ -93,17 +96,20 @@ impl Fetcher {
     /// Outside a tokio runtime (it spawns its background task).
     pub fn new(transport: Transport, config: FetchConfig) -> Fetcher {
         let shared = Arc::new(Shared::default());
-        let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
+        let isolation_level = config.isolation_level;
+        let read_committed = isolation_level == IsolationLevel::ReadCommitted;
         let (broken, driver) = match config.validate() {
             Ok(()) => {
                 let span = tracing::debug_span!("fetcher");
-                let driver = Driver::new(transport, config, shared.clone());
+                let driver = Driver::new(transport.clone(), config, shared.clone());
                 (None, Some(tokio::spawn(driver.run().instrument(span))))
             }
             Err(e) => (Some(e), None),
         };
         Fetcher {
             shared,
+            transport,
+            isolation_level,
             read_committed,
             current: None,
             messages: 0,
@@ -153,6 +159,11 @@ impl Fetcher {
         out
     }
 
+    /// True when `tp` is assigned.
+    pub fn is_assigned(&self, tp: &TopicPartition) -> bool {
+        self.shared.lock().parts.contains_key(tp)
+    }
+
     /// Moves `tp` to `offset`: the next message of `tp` that
     /// [`next`](Fetcher::next) returns is the one at that offset (or the
     /// first after it, on compacted topics). Buffered data of `tp` is
@@ -178,7 +189,8 @@ impl Fetcher {
     /// The next message of any assigned partition, waiting for one.
     ///
     /// Messages of one partition come in offset order; partitions are
-    /// interleaved answer by answer. Errors the caller must see come out
+    /// interleaved answer by answer. With nothing assigned (or every
+    /// partition stopped by an error) it waits until there is. Errors the caller must see come out
     /// here, before later messages; the fetcher keeps going afterwards.
     ///
     /// Cancel safety: safe. The only wait is for the background task to
@@ -262,6 +274,28 @@ impl Fetcher {
             .get(tp)?
             .end_offset(self.read_committed)?;
         Some((end - position).max(0))
+    }
+
+    /// Asks the partition's leader for the end of the log now (ListOffsets
+    /// latest: the high watermark, or the last stable offset under
+    /// read_committed) and returns how far `tp`'s position is behind it
+    /// (kafka-go's `ReadLag`). Unlike [`lag`](Fetcher::lag) it needs no
+    /// fetch to have answered, and costs a request.
+    ///
+    /// Cancel safety: safe (a read-only request).
+    pub async fn read_lag(&self, tp: &TopicPartition) -> Result<i64, Error> {
+        let position = self.position(tp).ok_or_else(|| {
+            Error::config("read_lag: the partition is not assigned or its start is unresolved")
+                .with_partition(tp.topic.clone(), tp.partition)
+        })?;
+        let end = resolve(
+            &self.transport,
+            tp,
+            StartOffset::Latest,
+            self.isolation_level,
+        )
+        .await?;
+        Ok((end - position).max(0))
     }
 
     /// The high watermark of `tp` from the last fetch, if any.
