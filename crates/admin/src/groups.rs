@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use futures_util::future::join_all;
 use kafkit_conn::{ApiKey, CoordinatorKey, ErrorKind};
 use kafkit_protocol::messages::{DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
 
@@ -99,7 +100,7 @@ impl Admin {
     #[tracing::instrument(name = "admin.list_groups", skip(self))]
     pub async fn list_groups(&self, states: &[&str]) -> Result<GroupListings> {
         let mut out = GroupListings::default();
-        for id in self.broker_ids().await? {
+        let answers = join_all(self.broker_ids().await?.into_iter().map(|id| async move {
             let answer = self
                 .read_broker(id, |conn| async move {
                     let version = conn.version_for(ApiKey::ListGroups)?;
@@ -117,6 +118,10 @@ impl Admin {
                     Ok((version, response.groups))
                 })
                 .await;
+            (id, answer)
+        }))
+        .await;
+        for (id, answer) in answers {
             match answer {
                 Ok((version, groups)) => {
                     out.groups.extend(groups.into_iter().map(|g| GroupListing {
@@ -160,7 +165,7 @@ impl Admin {
         groups: &[&str],
     ) -> Result<BTreeMap<String, Result<GroupDescription>>> {
         let mut out = BTreeMap::new();
-        for &group in groups {
+        let answers = join_all(groups.iter().map(|&group| async move {
             let key = CoordinatorKey::Group(group.to_owned());
             let answer = self
                 .read_coordinator(&key, |conn| async move {
@@ -183,6 +188,10 @@ impl Admin {
                     Ok((conn.addr().to_owned(), described))
                 })
                 .await;
+            (group, answer)
+        }))
+        .await;
+        for (group, answer) in answers {
             let result = match answer {
                 Ok((coordinator, g)) => check(g.error_code, g.error_message.as_deref()).map(|()| {
                     let consumer = g.protocol_type == "consumer";
@@ -220,7 +229,7 @@ impl Admin {
     #[tracing::instrument(name = "admin.delete_groups", skip(self))]
     pub async fn delete_groups(&self, groups: &[&str]) -> Result<BTreeMap<String, Result<()>>> {
         let mut out = BTreeMap::new();
-        for &group in groups {
+        let answers = join_all(groups.iter().map(|&group| async move {
             let key = CoordinatorKey::Group(group.to_owned());
             let answer = self
                 .write(
@@ -246,6 +255,10 @@ impl Admin {
                     },
                 )
                 .await;
+            (group, answer)
+        }))
+        .await;
+        for (group, answer) in answers {
             let result = match answer {
                 Ok(()) => Ok(()),
                 Err(e) => Err(per_group(e)?),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::join_all;
 use kafkit_conn::{Conn, Purpose};
 use kafkit_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
@@ -236,18 +237,25 @@ impl Admin {
             for (tp, e) in missing {
                 settle(&mut out, &mut retry, tp, Err(e), last, self);
             }
-            for (leader, partitions) in leaders {
+            // One request per leader, all in flight at once.
+            let requests = leaders.into_iter().map(|(leader, partitions)| {
                 let batch: Vec<(TopicPartition, K)> = partitions
                     .iter()
                     .map(|tp| (tp.clone(), items[tp].clone()))
                     .collect();
-                let answer = match self.transport.broker(leader, Purpose::Admin).await {
-                    Ok(conn) => {
-                        let addr = conn.addr().to_owned();
-                        call(conn, batch).await.map_err(|e| e.with_broker(&addr))
-                    }
-                    Err(e) => Err(e),
-                };
+                let call = &call;
+                async move {
+                    let answer = match self.transport.broker(leader, Purpose::Admin).await {
+                        Ok(conn) => {
+                            let addr = conn.addr().to_owned();
+                            call(conn, batch).await.map_err(|e| e.with_broker(&addr))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (partitions, answer)
+                }
+            });
+            for (partitions, answer) in join_all(requests).await {
                 match answer {
                     Ok(results) => {
                         let mut unanswered: Vec<TopicPartition> = partitions.clone();

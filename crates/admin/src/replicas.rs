@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::join_all;
 use kafkit_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
@@ -294,7 +295,8 @@ impl Admin {
             ..Default::default()
         };
         let mut out = BTreeMap::new();
-        for &broker in brokers {
+        let request = &request;
+        let answers = join_all(brokers.iter().map(|&broker| async move {
             let answer = self
                 .read_broker(broker, |conn| {
                     let request = request.clone();
@@ -305,6 +307,10 @@ impl Admin {
                     }
                 })
                 .await;
+            (broker, answer)
+        }))
+        .await;
+        for (broker, answer) in answers {
             let result = answer.map(log_dirs);
             out.insert(broker, result);
         }

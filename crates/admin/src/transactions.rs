@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::join_all;
 use kafkit_conn::{ApiKey, CoordinatorKey};
 use kafkit_protocol::messages::describe_producers_request::TopicRequest;
 use kafkit_protocol::messages::{
@@ -168,7 +169,7 @@ impl Admin {
         transactional_ids: &[&str],
     ) -> Result<BTreeMap<String, Result<TransactionDescription>>> {
         let mut out = BTreeMap::new();
-        for &id in transactional_ids {
+        let answers = join_all(transactional_ids.iter().map(|&id| async move {
             let key = CoordinatorKey::Transaction(id.to_owned());
             let answer = self
                 .read_coordinator(&key, |conn| async move {
@@ -192,6 +193,10 @@ impl Admin {
                     Ok(state)
                 })
                 .await;
+            (id, answer)
+        }))
+        .await;
+        for (id, answer) in answers {
             let result = match answer {
                 Ok(s) => check(s.error_code, None).map(|()| TransactionDescription {
                     state: s.transaction_state,
@@ -237,20 +242,29 @@ impl Admin {
         producer_ids: &[i64],
     ) -> Result<TransactionListings> {
         let mut out = TransactionListings::default();
-        for broker in self.broker_ids().await? {
-            let answer = self
-                .read_broker(broker, |conn| async move {
-                    conn.version_for(ApiKey::ListTransactions)?;
-                    let request = ListTransactionsRequest {
-                        state_filters: states.iter().map(|s| s.to_string()).collect(),
-                        producer_id_filters: producer_ids.to_vec(),
-                        ..Default::default()
-                    };
-                    let response = conn.request(request).await?;
-                    check(response.error_code, None)?;
-                    Ok(response.transaction_states)
-                })
-                .await;
+        let answers = join_all(
+            self.broker_ids()
+                .await?
+                .into_iter()
+                .map(|broker| async move {
+                    let answer = self
+                        .read_broker(broker, |conn| async move {
+                            conn.version_for(ApiKey::ListTransactions)?;
+                            let request = ListTransactionsRequest {
+                                state_filters: states.iter().map(|s| s.to_string()).collect(),
+                                producer_id_filters: producer_ids.to_vec(),
+                                ..Default::default()
+                            };
+                            let response = conn.request(request).await?;
+                            check(response.error_code, None)?;
+                            Ok(response.transaction_states)
+                        })
+                        .await;
+                    (broker, answer)
+                }),
+        )
+        .await;
+        for (broker, answer) in answers {
             match answer {
                 Ok(states) => {
                     out.transactions
