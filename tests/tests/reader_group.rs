@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafkit_conn::Message as Record;
+use kafkit_reader::group::{Assignor, CooperativeStickyAssignor, RangeAssignor, StickyAssignor};
 use kafkit_reader::{Error, Reader, TopicPartition};
 use kafkit_tests::{TestBroker, unique_topic};
 
@@ -17,17 +18,29 @@ async fn produce(broker: &TestBroker, topic: &str, partitions: i32, count: usize
         let conn = kafkit_conn::dial_leader(broker.bootstrap(), topic, p)
             .await
             .unwrap();
-        let records: Vec<Record> = (0..count).map(|i| Record::new(format!("{p}:{i}"))).collect();
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record::new(format!("{p}:{i}")))
+            .collect();
         conn.write_messages(&records).await.unwrap();
     }
 }
 
 async fn group_reader(broker: &TestBroker, group: &str, topic: &str) -> Reader {
+    with_assignor(broker, group, topic, Arc::new(CooperativeStickyAssignor)).await
+}
+
+async fn with_assignor(
+    broker: &TestBroker,
+    group: &str,
+    topic: &str,
+    assignor: Arc<dyn Assignor>,
+) -> Reader {
     Reader::builder([broker.bootstrap()])
         .group_id(group)
         .topics([topic])
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(300))
+        .assignors(vec![assignor])
         .connect()
         .await
         .unwrap()
@@ -71,7 +84,12 @@ fn spawn_member(mut reader: Reader) -> Member {
 
 impl Member {
     fn owned(&self) -> BTreeSet<i32> {
-        self.assignment.lock().unwrap().iter().map(|tp| tp.partition).collect()
+        self.assignment
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|tp| tp.partition)
+            .collect()
     }
     async fn close(self) -> Vec<(i32, i64)> {
         self.stop.store(true, Ordering::SeqCst);
@@ -88,17 +106,21 @@ async fn eventually(what: &str, timeout: Duration, mut done: impl FnMut() -> boo
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_members_split_six_partitions_and_the_survivor_takes_all() {
+/// Two members split six partitions with `assignor`, then one leaves and
+/// the other gets all six; every record is read exactly once.
+async fn split_and_hand_over(assignor: Arc<dyn Assignor>) {
     let broker = TestBroker::start();
-    let topic = unique_topic("rg-split");
+    let topic = unique_topic(&format!("rg-split-{}", assignor.name()));
     let group = unique_topic("rg-split-group");
     broker.create_topic(&topic, 6);
     produce(&broker, &topic, 6, 5).await;
 
-    let a = spawn_member(group_reader(&broker, &group, &topic).await);
-    eventually("a owns all six", Duration::from_secs(15), || a.owned().len() == 6).await;
-    let b = spawn_member(group_reader(&broker, &group, &topic).await);
+    let a = spawn_member(with_assignor(&broker, &group, &topic, assignor.clone()).await);
+    eventually("a owns all six", Duration::from_secs(15), || {
+        a.owned().len() == 6
+    })
+    .await;
+    let b = spawn_member(with_assignor(&broker, &group, &topic, assignor).await);
     eventually("a and b own three each", Duration::from_secs(20), || {
         let (oa, ob) = (a.owned(), b.owned());
         oa.len() == 3 && ob.len() == 3 && oa.is_disjoint(&ob)
@@ -107,7 +129,10 @@ async fn two_members_split_six_partitions_and_the_survivor_takes_all() {
 
     // b leaves (close commits and sends LeaveGroup): a gets all six back.
     let b_seen = b.close().await;
-    eventually("a owns all six again", Duration::from_secs(15), || a.owned().len() == 6).await;
+    eventually("a owns all six again", Duration::from_secs(15), || {
+        a.owned().len() == 6
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let a_seen = a.close().await;
 
@@ -117,6 +142,42 @@ async fn two_members_split_six_partitions_and_the_survivor_takes_all() {
     all.sort_unstable();
     let expected: Vec<(i32, i64)> = (0..6).flat_map(|p| (0..5).map(move |o| (p, o))).collect();
     assert_eq!(all, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_split_six_partitions_and_the_survivor_takes_all() {
+    split_and_hand_over(Arc::new(CooperativeStickyAssignor)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_range_members_split_and_hand_over() {
+    split_and_hand_over(Arc::new(RangeAssignor)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_sticky_members_split_and_hand_over() {
+    split_and_hand_over(Arc::new(StickyAssignor)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_keeps_its_session_through_background_heartbeats() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-slow");
+    let group = unique_topic("rg-slow-group");
+    broker.create_topic(&topic, 1);
+    produce(&broker, &topic, 1, 3).await;
+
+    let mut reader = group_reader(&broker, &group, &topic).await;
+    reader.fetch_message().await.unwrap();
+    let generation = reader.stats().generation;
+    // Three session timeouts without calling the reader.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let m = reader.fetch_message().await.unwrap();
+    assert_eq!(m.offset, 1);
+    let stats = reader.stats();
+    assert_eq!(stats.generation, generation, "no rebalance happened");
+    assert_eq!(stats.rebalances, 1);
+    reader.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
