@@ -2,7 +2,7 @@
 //! delivery callback, and a `BaseConsumer` with the partitions assigned.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -15,6 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::measure::{Measurement, Snapshot};
+use crate::run::IDLE_TIMEOUT;
 use crate::{Workload, payload};
 
 /// Counts acknowledged and failed records.
@@ -44,6 +45,9 @@ fn producer_config(w: &Workload) -> ClientConfig {
         .set("acks", "all")
         .set("linger.ms", w.linger.as_millis().to_string())
         .set("compression.type", "none")
+        // kafkit's writer is idempotent by default with acks=all (as Java 3.0+);
+        // librdkafka is not, so it is turned on to compare like with like.
+        .set("enable.idempotence", "true")
         // Room for the whole run, so the producer is never the one waiting
         // on its own queue limits before the broker is.
         .set("queue.buffering.max.messages", "1000000")
@@ -120,19 +124,32 @@ pub fn consume(w: &Workload) -> Result<Measurement> {
             .context("assignment")?;
     }
 
-    let start = Snapshot::take();
     consumer.assign(&assignment).context("librdkafka assign")?;
+    // Timed from the first record, as the kafkit side is.
     let (mut records, mut bytes) = (0u64, 0u64);
+    let mut start = None;
+    let mut last = Instant::now();
     while records < w.records {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
+                if start.is_none() {
+                    start = Some(Snapshot::take());
+                }
                 records += 1;
                 bytes += message.payload().map_or(0, |p| p.len() as u64);
+                last = Instant::now();
             }
             Some(Err(e)) => bail!("librdkafka consume: {e}"),
+            None if last.elapsed() > IDLE_TIMEOUT => {
+                bail!(
+                    "librdkafka consume: only {records} of {} records",
+                    w.records
+                )
+            }
             None => {}
         }
     }
+    let start = start.expect("at least one record");
     Ok(Measurement::since(start, records, bytes))
 }
 

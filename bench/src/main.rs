@@ -15,11 +15,14 @@
 //!   the first record to the last acknowledgement.
 //! - **consume**: the same records, written once beforehand, read from the
 //!   start of all 6 partitions (librdkafka's `BaseConsumer` with an
-//!   assignment, kafkit's `Reader`), timed from assignment to the last
-//!   record. A counting global allocator reports allocations per record;
+//!   assignment, kafkit's `Reader` in a consumer group of its own), timed
+//!   from the first record to the last, so neither startup nor the group
+//!   join counts. A third row, `kafkit-fetcher`, is the Reader's
+//!   `Fetcher` alone with the partitions assigned. A counting global allocator reports allocations per record;
 //!   it sees Rust allocations only, so it is shown for kafkit alone.
 
 mod alloc;
+mod kafkit;
 mod librdkafka;
 mod measure;
 mod report;
@@ -52,14 +55,27 @@ pub fn payload(size: usize) -> Vec<u8> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
     Librdkafka,
+    Kafkit,
+    /// kafkit's `Fetcher` alone (consume only): the Reader minus groups.
+    KafkitFetcher,
 }
 
 impl Client {
-    pub const ALL: &[Client] = &[Client::Librdkafka];
+    const ALL: &[Client] = &[Client::Librdkafka, Client::Kafkit, Client::KafkitFetcher];
+
+    /// The clients measured in `mode`.
+    pub fn for_mode(mode: Mode) -> &'static [Client] {
+        match mode {
+            Mode::Consume => Client::ALL,
+            Mode::Produce | Mode::Fill => &Client::ALL[..2],
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Client::Librdkafka => "librdkafka",
+            Client::Kafkit => "kafkit",
+            Client::KafkitFetcher => "kafkit-fetcher",
         }
     }
 
@@ -157,6 +173,10 @@ fn child(args: &[String]) -> Result<()> {
     let measurement = match (client, mode) {
         (Client::Librdkafka, Mode::Produce | Mode::Fill) => librdkafka::produce(&workload)?,
         (Client::Librdkafka, Mode::Consume) => librdkafka::consume(&workload)?,
+        (Client::Kafkit, Mode::Produce | Mode::Fill) => kafkit::produce(&workload)?,
+        (Client::Kafkit, Mode::Consume) => kafkit::consume(&workload)?,
+        (Client::KafkitFetcher, Mode::Consume) => kafkit::consume_fetcher(&workload)?,
+        (Client::KafkitFetcher, _) => bail!("kafkit-fetcher only consumes"),
     };
     println!("{measurement}");
     Ok(())

@@ -34,8 +34,7 @@ impl Table {
 fn allocations(client: Client, m: &Measurement) -> String {
     match client {
         Client::Librdkafka => "n/a".to_owned(),
-        #[allow(unreachable_patterns)]
-        _ => format!("{:.3}", m.allocations_per_record()),
+        Client::Kafkit | Client::KafkitFetcher => format!("{:.3}", m.allocations_per_record()),
     }
 }
 
@@ -59,8 +58,7 @@ impl fmt::Display for Table {
                 allocations(*client, m),
             )?;
         }
-        let kafkit = self.rows.iter().find(|(c, _)| *c != Client::Librdkafka);
-        if let (Some((_, k)), Some(l)) = (kafkit, self.row(Client::Librdkafka)) {
+        if let (Some(k), Some(l)) = (self.row(Client::Kafkit), self.row(Client::Librdkafka)) {
             writeln!(
                 f,
                 "| kafkit / librdkafka | {:.2}x | {:.2}x | {:.2}x | {:.2}x | |",

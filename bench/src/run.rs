@@ -15,6 +15,9 @@ use crate::{Client, Mode, Options, Workload, librdkafka};
 pub const RECORD_SIZE: usize = 100;
 pub const PARTITIONS: u32 = 6;
 pub const LINGER: Duration = Duration::from_millis(5);
+/// How long a consumer may see no record before it gives up: the records
+/// it waits for were all written before it started.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one child may run before it is killed and the bench fails.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -51,7 +54,7 @@ fn produce(options: &Options) -> Result<Table> {
         options.records,
         LINGER.as_millis()
     ));
-    for &client in Client::ALL {
+    for &client in Client::for_mode(Mode::Produce) {
         let mut best: Option<Measurement> = None;
         for run in 0..options.runs {
             // A fresh topic per run: every run writes to empty partitions.
@@ -68,6 +71,16 @@ fn produce(options: &Options) -> Result<Table> {
                 &topic,
                 options.records,
             )?;
+            // Every acknowledged record must be readable: librdkafka reads
+            // the topic back (a consumer gives up if records are missing).
+            child(
+                Client::Librdkafka,
+                Mode::Consume,
+                &options.brokers,
+                &topic,
+                options.records,
+            )
+            .with_context(|| format!("reading back what {} produced", client.name()))?;
             eprintln!(
                 "produce {:>10} run {run}: {:.0} records/s",
                 client.name(),
@@ -99,7 +112,7 @@ fn consume(options: &Options) -> Result<Table> {
         "consume: {} records x {RECORD_SIZE} B from {PARTITIONS} partitions",
         options.records
     ));
-    for &client in Client::ALL {
+    for &client in Client::for_mode(Mode::Consume) {
         let mut best: Option<Measurement> = None;
         for run in 0..options.runs {
             let m = child(
