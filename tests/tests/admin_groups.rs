@@ -76,6 +76,23 @@ async fn committed_offsets_are_fetched_listed_and_deleted_with_the_group() {
         "{group} listed"
     );
 
+    let empty = admin
+        .list_groups(&["Empty"])
+        .await
+        .expect("list empty groups");
+    let stable = admin
+        .list_groups(&["Stable"])
+        .await
+        .expect("list stable groups");
+    if !broker.has_tansu_bug("ListGroups ignores the state filter and reports state Unknown") {
+        let found = empty.groups.iter().find(|g| g.group_id == group);
+        assert_eq!(found.and_then(|g| g.state.as_deref()), Some("Empty"));
+        assert!(
+            !stable.groups.iter().any(|g| g.group_id == group),
+            "not Stable"
+        );
+    }
+
     let described = admin.describe_groups(&[&group]).await.expect("describe");
     let g = described[&group].as_ref().expect("described");
     assert_eq!(g.group_id, group);

@@ -171,6 +171,54 @@ async fn describe_groups_against_scripted_peer_decodes_members_and_keeps_group_e
 }
 
 #[tokio::test]
+async fn list_groups_against_scripted_peer_sends_the_state_filter_and_reports_a_failed_broker() {
+    let cluster = ScriptedCluster::start(2, |node, req| match req {
+        RequestBody::ListGroups(_) if node == 2 => {
+            Some(ResponseBody::ListGroups(ListGroupsResponse {
+                error_code: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                ..Default::default()
+            }))
+        }
+        RequestBody::ListGroups(r) => Some(ResponseBody::ListGroups(ListGroupsResponse {
+            groups: r
+                .states_filter
+                .iter()
+                .map(|state| list_groups_response::ListedGroup {
+                    group_id: format!("in-{state}"),
+                    protocol_type: "consumer".into(),
+                    group_state: state.clone(),
+                    group_type: "classic".into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })),
+        _ => None,
+    })
+    .await;
+    let admin = admin(&cluster).await;
+    let listed = admin
+        .list_groups(&["Stable", "Empty"])
+        .await
+        .expect("list groups");
+    let states: Vec<(&str, Option<&str>)> = listed
+        .groups
+        .iter()
+        .map(|g| (g.group_id.as_str(), g.state.as_deref()))
+        .collect();
+    assert_eq!(
+        states,
+        [("in-Empty", Some("Empty")), ("in-Stable", Some("Stable"))]
+    );
+    assert_eq!(listed.groups[0].coordinator, 1);
+    assert_eq!(
+        listed.errors[&2].code(),
+        Some(ErrorCode::COORDINATOR_NOT_AVAILABLE),
+        "broker 2's failure is data"
+    );
+}
+
+#[tokio::test]
 async fn delete_offsets_against_scripted_peer_reports_each_partition() {
     let cluster = ScriptedCluster::start(1, |_, req| match req {
         RequestBody::OffsetDelete(r) => Some(ResponseBody::OffsetDelete(OffsetDeleteResponse {
