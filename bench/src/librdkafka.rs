@@ -48,10 +48,10 @@ fn producer_config(w: &Workload) -> ClientConfig {
         // kafkit's writer is idempotent by default with acks=all (as Java 3.0+);
         // librdkafka is not, so it is turned on to compare like with like.
         .set("enable.idempotence", "true")
-        // Room for the whole run, so the producer is never the one waiting
-        // on its own queue limits before the broker is.
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576");
+        // The same buffer budget as kafkit's writer defaults (64 MiB, at
+        // most 1M records); librdkafka's own are 1 GiB and 100k records.
+        .set("queue.buffering.max.kbytes", "65536")
+        .set("queue.buffering.max.messages", "1000000");
     config
 }
 
