@@ -66,6 +66,15 @@ fn version(buf: &mut Bytes, what: &'static str) -> Result<(i16, i16)> {
 
 impl Subscription {
     /// Decodes member metadata written by a consumer.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use kafkit_admin::Subscription;
+    /// // Version 0: topics ["t"], no user data.
+    /// let bytes = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff]);
+    /// assert_eq!(Subscription::decode(&bytes)?.topics, ["t"]);
+    /// # Ok::<(), kafkit_admin::Error>(())
+    /// ```
     pub fn decode(bytes: &Bytes) -> Result<Subscription> {
         let mut buf = bytes.clone();
         let (version, read_at) = version(&mut buf, "ConsumerProtocolSubscription")?;
@@ -123,6 +132,13 @@ impl Subscription {
 
 impl Assignment {
     /// Decodes a member assignment written by a group leader.
+    ///
+    /// ```
+    /// use kafkit_admin::{Assignment, TopicPartition};
+    /// let assignment = Assignment { version: 1, partitions: vec![TopicPartition::new("t", 0)], user_data: None };
+    /// assert_eq!(Assignment::decode(&assignment.encode()?)?, assignment);
+    /// # Ok::<(), kafkit_admin::Error>(())
+    /// ```
     pub fn decode(bytes: &Bytes) -> Result<Assignment> {
         let mut buf = bytes.clone();
         let (version, read_at) = version(&mut buf, "ConsumerProtocolAssignment")?;

@@ -91,8 +91,6 @@ mod wire;
 
 use std::time::Duration;
 
-use kafkit_conn::{Transport, TransportConfig};
-
 pub use acls::{
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, DeletedAcl, PatternType,
     ResourceType,
@@ -104,7 +102,7 @@ pub use consumer_protocol::{Assignment, Subscription};
 pub use error::{Error, ErrorKind, Result};
 pub use group_offsets::{CommittedOffset, PartitionLag};
 pub use groups::{GroupDescription, GroupListing, GroupListings, MemberDescription};
-pub use kafkit_conn::ErrorCode;
+pub use kafkit_conn::{ErrorCode, Transport, TransportConfig};
 pub use kafkit_protocol::Uuid;
 pub use offsets::{IsolationLevel, ListedOffset, OffsetSpec};
 pub use quotas::{QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch};
@@ -186,11 +184,29 @@ impl Admin {
 
     /// An admin client over an existing transport (shared with readers and
     /// writers, or configured with TLS or SASL).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), kafkit_admin::Error> {
+    /// use kafkit_admin::{Transport, TransportConfig};
+    /// let transport = Transport::connect(TransportConfig::new(["kafka-1:9092"])).await?;
+    /// let admin = kafkit_admin::Admin::new(transport.clone());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(transport: Transport) -> Admin {
         Admin::with_config(transport, AdminConfig::default())
     }
 
     /// An admin client over `transport` with `config`.
+    ///
+    /// ```no_run
+    /// # fn example(transport: kafkit_admin::Transport) {
+    /// use std::time::Duration;
+    /// use kafkit_admin::{Admin, AdminConfig};
+    /// let config = AdminConfig { operation_timeout: Duration::from_secs(120) };
+    /// let admin = Admin::with_config(transport, config);
+    /// # }
+    /// ```
     pub fn with_config(transport: Transport, config: AdminConfig) -> Admin {
         Admin { transport, config }
     }
