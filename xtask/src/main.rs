@@ -5,7 +5,7 @@
 //! - `test`, `lint`, `test-kafka`, `demo`: see [`mod@test`].
 //! - `check-layers`: see [`layers`].
 //! - `install-tansu`: see [`tansu`]; `broker`: see [`broker`].
-//! - `bench`: see [`bench`].
+//! - `bench`: see [`mod@bench`].
 
 mod bench;
 mod broker;
