@@ -181,3 +181,47 @@ fn child(args: &[String]) -> Result<()> {
     println!("{measurement}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_parse_with_defaults() {
+        let o = Options::parse(&args(&["--brokers", "h:1"])).unwrap();
+        assert_eq!(
+            (o.brokers.as_str(), o.records, o.runs),
+            ("h:1", 1_000_000, 1)
+        );
+        let o = Options::parse(&args(&[
+            "--brokers",
+            "h:1",
+            "--records",
+            "5",
+            "--runs",
+            "2",
+        ]))
+        .unwrap();
+        assert_eq!((o.records, o.runs), (5, 2));
+        assert!(Options::parse(&args(&[])).is_err());
+        assert!(Options::parse(&args(&["--brokers"])).is_err());
+        assert!(Options::parse(&args(&["--brokers", "h:1", "--runs", "0"])).is_err());
+        assert!(Options::parse(&args(&["--brokers", "h:1", "--x", "1"])).is_err());
+    }
+
+    #[test]
+    fn clients_and_modes_round_trip_their_names() {
+        for &c in Client::ALL {
+            assert_eq!(Client::from_name(c.name()), Some(c));
+        }
+        for m in [Mode::Produce, Mode::Consume, Mode::Fill] {
+            assert_eq!(Mode::from_name(m.name()), Some(m));
+        }
+        assert!(!Client::for_mode(Mode::Produce).contains(&Client::KafkitFetcher));
+        assert_eq!(payload(30).len(), 30);
+    }
+}

@@ -71,3 +71,51 @@ impl fmt::Display for Table {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn m(secs: u64, cpu_ms: u64, rss_mb: u64, allocations: u64) -> Measurement {
+        Measurement {
+            records: 1_000_000,
+            payload_bytes: 100_000_000,
+            wall: Duration::from_secs(secs),
+            cpu: Duration::from_millis(cpu_ms),
+            peak_rss: rss_mb << 20,
+            allocations,
+            allocated_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_client_and_the_ratio() {
+        let mut table = Table::new("produce".to_owned());
+        table.add(Client::Librdkafka, m(2, 1000, 40, 5));
+        table.add(Client::Kafkit, m(1, 500, 20, 2_000));
+        let text = table.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "produce");
+        assert_eq!(
+            lines[3],
+            "| librdkafka | 500000 | 50.0 | 1.000 | 40.0 | n/a |"
+        );
+        assert_eq!(
+            lines[4],
+            "| kafkit | 1000000 | 100.0 | 0.500 | 20.0 | 0.002 |"
+        );
+        assert_eq!(
+            lines[5],
+            "| kafkit / librdkafka | 2.00x | 2.00x | 0.50x | 0.50x | |"
+        );
+    }
+
+    #[test]
+    fn no_ratio_without_both_clients() {
+        let mut table = Table::new("consume".to_owned());
+        table.add(Client::KafkitFetcher, m(1, 500, 20, 0));
+        assert!(!table.to_string().contains(" / "));
+    }
+}

@@ -196,3 +196,37 @@ fn child(
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(wall_ms: u64) -> Measurement {
+        Measurement {
+            records: 1,
+            payload_bytes: 1,
+            wall: Duration::from_millis(wall_ms),
+            cpu: Duration::ZERO,
+            peak_rss: 0,
+            allocations: 0,
+            allocated_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn the_fastest_run_is_kept() {
+        assert_eq!(faster(None, m(5)), m(5));
+        assert_eq!(faster(Some(m(5)), m(3)), m(3));
+        assert_eq!(faster(Some(m(3)), m(5)), m(3));
+    }
+
+    #[test]
+    fn the_workload_has_the_fixed_shape() {
+        let w = workload("b:1", "t", 10);
+        assert_eq!((w.record_size, w.partitions, w.linger), (100, 6, LINGER));
+        assert_eq!(
+            (w.brokers.as_str(), w.topic.as_str(), w.records),
+            ("b:1", "t", 10)
+        );
+    }
+}
