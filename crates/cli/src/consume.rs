@@ -74,6 +74,12 @@ pub struct ConsumeArgs {
     #[arg(short, long, value_name = "N")]
     pub count: Option<u64>,
 
+    /// With --group: how long the coordinator waits for a heartbeat before
+    /// it drops this member. Short, because a command-line consumer comes
+    /// and goes, and some brokers (tansu) hold a join for half of it.
+    #[arg(long, default_value = "10s", value_parser = crate::connect::parse_duration, value_name = "DURATION")]
+    pub session_timeout: Duration,
+
     /// Read only committed transactional records.
     #[arg(long)]
     pub read_committed: bool,

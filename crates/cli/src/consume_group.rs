@@ -104,6 +104,10 @@ pub async fn run(
         group_id: Some(group.to_owned()),
         auto_offset_reset: reset,
         commit_interval: Some(COMMIT_INTERVAL),
+        session_timeout: args.session_timeout,
+        // A third of the session, as the Java client's defaults (45 s, 3 s) keep it well under.
+        heartbeat_interval: (args.session_timeout / 3).max(Duration::from_millis(100)),
+        rebalance_timeout: args.session_timeout.max(Duration::from_secs(10)),
         conn: connect.conn_config()?,
         fetch: FetchConfig {
             isolation_level: reader_isolation(args),

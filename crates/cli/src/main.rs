@@ -151,7 +151,15 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure as u8);
         }
     };
-    let result = runtime.block_on(dispatch(&cli));
+    let result = runtime.block_on(async {
+        let result = dispatch(&cli).await;
+        // The clients are dropped by now; their background tasks stop on
+        // their own within a few polls. Letting them, before the runtime
+        // cancels whatever is left, keeps a cancelled task from being
+        // logged as a failure.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        result
+    });
     // Background tasks (metadata refresh, fetchers) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
