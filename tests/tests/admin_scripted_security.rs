@@ -219,6 +219,59 @@ async fn list_groups_against_scripted_peer_sends_the_state_filter_and_reports_a_
 }
 
 #[tokio::test]
+async fn delete_groups_against_scripted_peer_waits_out_a_loading_coordinator_and_keeps_group_errors_apart()
+ {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let cluster = ScriptedCluster::start(1, move |_, req| match req {
+        RequestBody::DeleteGroups(r) => {
+            let group = r.groups_names[0].clone();
+            let error_code = match group.as_str() {
+                "busy" if counter.fetch_add(1, Ordering::SeqCst) == 0 => {
+                    ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+                }
+                "in-use" => ErrorCode::NON_EMPTY_GROUP,
+                _ => ErrorCode::NONE,
+            };
+            Some(ResponseBody::DeleteGroups(DeleteGroupsResponse {
+                results: vec![delete_groups_response::DeletableGroupResult {
+                    group_id: group,
+                    error_code,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }))
+        }
+        _ => None,
+    })
+    .await;
+    let admin = admin(&cluster).await;
+    let results = admin
+        .delete_groups(&["busy", "in-use"])
+        .await
+        .expect("delete groups");
+    assert!(
+        results["busy"].is_ok(),
+        "sent again once the coordinator loaded: {:?}",
+        results["busy"]
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        results["in-use"].as_ref().unwrap_err().code(),
+        Some(ErrorCode::NON_EMPTY_GROUP)
+    );
+    let in_use_requests = cluster
+        .seen()
+        .iter()
+        .filter(|(_, r)| matches!(r, RequestBody::DeleteGroups(d) if d.groups_names[0] == "in-use"))
+        .count();
+    assert_eq!(
+        in_use_requests, 1,
+        "a group the broker answered for is not sent again"
+    );
+}
+
+#[tokio::test]
 async fn delete_offsets_against_scripted_peer_reports_each_partition() {
     let cluster = ScriptedCluster::start(1, |_, req| match req {
         RequestBody::OffsetDelete(r) => Some(ResponseBody::OffsetDelete(OffsetDeleteResponse {
