@@ -102,8 +102,9 @@ async fn a_lost_broker_is_survived_once_another_leads() {
     cluster.broker_down(before);
     cluster.set_partition_leader(&topic, 0, before % 3 + 1);
     produce(&transport, &topic, 0, &values("b", 5)).await;
+    // Whether the fetch in flight failed with the broker or had already
+    // returned is timing; either way reading goes on from the position.
     assert_eq!(offsets(&read_n(&mut fetcher, 5).await), [5, 6, 7, 8, 9]);
-    assert!(fetcher.stats().errors >= 1, "{:?}", fetcher.stats());
     cluster.broker_up(before);
 }
 

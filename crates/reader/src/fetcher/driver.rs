@@ -15,32 +15,22 @@
 //! answers are discarded by the connection's driver).
 
 use std::collections::{HashMap, HashSet};
-use std::future::{Future, pending};
+use std::future::pending;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use kafkit_conn::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafkit_conn::messages::fetch_response::PartitionData;
-use kafkit_conn::messages::{FetchRequest, FetchResponse};
-use kafkit_conn::{ApiKey, ErrorCode, Purpose, Transport};
+use kafkit_conn::messages::FetchResponse;
+use kafkit_conn::{ErrorCode, Transport};
 use kafkit_protocol::Uuid;
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
-use super::chunk::{Chunk, TxnFilter, scan};
+use super::answer::{self, Outcome, Planned};
 use super::config::FetchConfig;
-use super::state::{FetchState, Shared, State};
+use super::request::{build_request, send};
+use super::state::{FetchState, Shared};
 use crate::offsets::resolve;
-use crate::{Error, IsolationLevel, StartOffset, TopicPartition};
-
-/// One partition in a fetch request.
-#[derive(Debug, Clone)]
-struct Planned {
-    tp: TopicPartition,
-    generation: u64,
-    offset: i64,
-}
+use crate::{Error, StartOffset, TopicPartition};
 
 /// What a spawned task was doing, to clean up if it panics.
 #[derive(Debug)]
@@ -437,222 +427,18 @@ impl Driver {
                                 && self.transport.snapshot().topic_id(&p.tp.topic)
                                     == Some(topic.topic_id)))
                 });
-                if let Some(planned) = planned {
-                    self.partition_answer(&mut st, planned, data);
-                }
-            }
-        }
-    }
-
-    /// Applies one partition's answer.
-    fn partition_answer(&self, st: &mut State, planned: &Planned, data: PartitionData) {
-        let tp = &planned.tp;
-        let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
-        let Some(part) = st.current(tp, planned.generation) else {
-            return; // sought or unassigned meanwhile
-        };
-        if part.fetch != FetchState::At(planned.offset) {
-            return;
-        }
-        match data.error_code {
-            ErrorCode::NONE => {
-                part.high_watermark = data.high_watermark;
-                part.last_stable_offset = data.last_stable_offset;
-                part.log_start_offset = data.log_start_offset;
-                let records = data.records.unwrap_or_default();
-                if records.is_empty() {
-                    part.failures = 0;
-                    return;
-                }
-                let end = scan(&records)
-                    .next_offset
-                    .map_or(planned.offset, |end| end.max(planned.offset));
-                if end == planned.offset {
-                    // Only part of a batch: the partition was not first in
-                    // the answer and its batch exceeds what was left. The
-                    // rotation puts it first soon; don't spin meanwhile.
-                    tracing::debug!(%tp, offset = planned.offset, "only a partial batch");
-                    st.back_off(tp, planned.generation, |n| self.config.backoff(n));
-                    return;
-                }
-                part.fetch = FetchState::At(end);
-                part.queued += 1;
-                part.failures = 0;
-                part.retry_at = None;
-                let filter = match data.aborted_transactions.as_deref() {
-                    Some(aborted) if read_committed && !aborted.is_empty() => {
-                        Some(TxnFilter::new(aborted))
-                    }
-                    _ => None,
-                };
-                push_chunk(st, planned, end, records, filter);
-                self.shared.data_ready.notify_one();
-            }
-            ErrorCode::OFFSET_OUT_OF_RANGE => {
-                match self.config.offset_reset.start() {
-                    Some(start) => {
-                        tracing::info!(%tp, offset = planned.offset, ?start, "offset out of range: resetting");
-                        st.reset(tp, start);
-                    }
-                    None => {
-                        tracing::warn!(%tp, offset = planned.offset, "offset out of range");
-                        part.fetch = FetchState::Stopped;
-                        st.errors.push_back(Error::offset_out_of_range(
-                            tp.topic.clone(),
-                            tp.partition,
-                            planned.offset,
-                        ));
-                        self.shared.data_ready.notify_one();
+                let Some(planned) = planned else { continue };
+                match answer::apply(&mut st, &self.config, planned, data) {
+                    Outcome::Quiet => {}
+                    Outcome::Queued => self.shared.data_ready.notify_one(),
+                    Outcome::Failed { error, told_caller } => {
+                        self.transport.on_error(&error);
+                        if told_caller {
+                            self.shared.data_ready.notify_one();
+                        }
                     }
                 }
-                st.counters.errors += 1;
             }
-            code => {
-                let e = kafkit_conn::Error::check(code, None)
-                    .expect_err("an error code")
-                    .with_api(ApiKey::Fetch)
-                    .with_topic(&tp.topic, Some(tp.partition));
-                tracing::debug!(%tp, error = %e, "fetch partition error");
-                self.transport.on_error(&e);
-                st.counters.errors += 1;
-                st.back_off(tp, planned.generation, |n| self.config.backoff(n));
-                if !(code.is_retriable() || code == ErrorCode::FENCED_LEADER_EPOCH) {
-                    st.errors.push_back(Error::from(e));
-                    self.shared.data_ready.notify_one();
-                }
-            }
-        }
-    }
-}
-
-fn push_chunk(
-    st: &mut State,
-    planned: &Planned,
-    end: i64,
-    records: Bytes,
-    filter: Option<TxnFilter>,
-) {
-    let len = records.len();
-    st.counters.bytes += len as u64;
-    st.buffered_bytes += len;
-    st.ready.push_back(Chunk::new(
-        planned.tp.clone(),
-        planned.generation,
-        planned.offset,
-        end,
-        records,
-        filter,
-    ));
-}
-
-/// The Fetch for `parts` (in this order), grouped by topic.
-fn build_request(
-    config: &FetchConfig,
-    parts: &[Planned],
-    epochs: &[i32],
-    ids: &HashMap<Arc<str>, Uuid>,
-) -> FetchRequest {
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for (p, &epoch) in parts.iter().zip(epochs) {
-        let partition = FetchPartition {
-            partition: p.tp.partition,
-            current_leader_epoch: epoch,
-            fetch_offset: p.offset,
-            partition_max_bytes: FetchConfig::wire_i32(config.max_partition_bytes),
-            ..Default::default()
-        };
-        match topics.iter_mut().find(|t| *t.topic == *p.tp.topic) {
-            Some(t) => t.partitions.push(partition),
-            None => topics.push(FetchTopic {
-                topic: p.tp.topic.to_string(),
-                // Fetch v13+ names topics by id (KIP-516); each version
-                // encodes the field it knows.
-                topic_id: ids.get(&p.tp.topic).copied().unwrap_or(Uuid::ZERO),
-                partitions: vec![partition],
-                ..Default::default()
-            }),
-        }
-    }
-    FetchRequest {
-        max_wait_ms: i32::try_from(config.max_wait.as_millis()).unwrap_or(i32::MAX),
-        min_bytes: FetchConfig::wire_i32(config.min_bytes),
-        max_bytes: FetchConfig::wire_i32(config.max_bytes),
-        isolation_level: config.isolation_level.as_i8(),
-        topics,
-        ..Default::default()
-    }
-}
-
-/// Sends `request` on the pooled fetch connection to `addr`, with the
-/// request timeout extended by the broker's `max_wait`. Topic ids need
-/// Fetch v13+; without them (a broker that sends none) the version stays
-/// at 12.
-fn send(
-    transport: &Transport,
-    addr: &str,
-    request: FetchRequest,
-    all_ids: bool,
-    max_wait: std::time::Duration,
-) -> impl Future<Output = Result<FetchResponse, kafkit_conn::Error>> + Send + 'static {
-    let transport = transport.clone();
-    let addr = addr.to_owned();
-    async move {
-        let context = |e: kafkit_conn::Error| e.with_broker(&addr).with_api(ApiKey::Fetch);
-        let conn = transport.conn(&addr, Purpose::Fetch).await?;
-        let response = if all_ids {
-            conn.request_with_extra_timeout(request, max_wait).await
-        } else {
-            if let Some(timeout) = conn.config().request_timeout.filter(|&t| t <= max_wait) {
-                return Err(kafkit_conn::Error::new(kafkit_conn::ErrorKind::Config(format!(
-                    "max_wait ({max_wait:?}) must be shorter than the request_timeout ({timeout:?})"
-                ))));
-            }
-            let version = conn.version_for(ApiKey::Fetch)?.min(12);
-            conn.request_at(version, request).await
-        }
-        .map_err(context)?;
-        kafkit_conn::Error::check(response.error_code, None).map_err(context)?;
-        Ok(response)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::BytesMut;
-    use kafkit_protocol::{Message, Request};
-
-    fn planned(topic: &str, partition: i32, offset: i64) -> Planned {
-        Planned {
-            tp: TopicPartition::new(topic, partition),
-            generation: 1,
-            offset,
-        }
-    }
-
-    #[test]
-    fn requests_group_partitions_by_topic_and_encode_at_every_version() {
-        let config = FetchConfig {
-            isolation_level: IsolationLevel::ReadCommitted,
-            ..Default::default()
-        };
-        let parts = [planned("a", 0, 42), planned("b", 1, 7), planned("a", 2, 9)];
-        let mut ids = HashMap::new();
-        ids.insert(Arc::<str>::from("a"), Uuid::from_bytes([1; 16]));
-        ids.insert(Arc::<str>::from("b"), Uuid::from_bytes([2; 16]));
-        let r = build_request(&config, &parts, &[3, -1, 3], &ids);
-        assert_eq!(r.topics.len(), 2);
-        assert_eq!(r.topics[0].partitions.len(), 2);
-        assert_eq!(r.topics[0].partitions[0].fetch_offset, 42);
-        assert_eq!(r.topics[0].partitions[0].current_leader_epoch, 3);
-        assert_eq!(r.topics[0].partitions[1].partition, 2);
-        assert_eq!(r.topics[1].topic_id, Uuid::from_bytes([2; 16]));
-        assert_eq!(r.isolation_level, 1);
-        assert_eq!(r.max_wait_ms, 500);
-        assert_eq!(r.topics[0].partitions[0].partition_max_bytes, 1 << 20);
-        let stable = FetchRequest::API_KEY.stable_versions();
-        for version in stable.min..=stable.max {
-            r.encode(&mut BytesMut::new(), version).unwrap();
         }
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! Files: `config.rs` ([`FetchConfig`]), `state.rs` (what the handle and the
 //! driver share), `driver.rs` (the background task: offset lookups, fetch
-//! planning by leader, answers, resets, backoff), `chunk.rs` (one
+//! planning by leader, one fetch per broker), `request.rs` (the Fetch
+//! request and sending it), `answer.rs` (a partition's answer: chunks,
+//! resets, backoff, errors), `chunk.rs` (one
 //! partition's records from one answer, turned into [`Message`]s without
 //! per-record allocation, with the read_committed filter), `message_set.rs`
 //! (the same path as a public iterator, [`MessageSet`]).
@@ -18,10 +20,12 @@ use tracing::Instrument;
 use crate::offsets::resolve;
 use crate::{Error, IsolationLevel, Message, StartOffset, TopicPartition};
 
+mod answer;
 mod chunk;
 mod config;
 mod driver;
 mod message_set;
+mod request;
 mod state;
 
 pub use config::FetchConfig;
