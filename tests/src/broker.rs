@@ -103,6 +103,30 @@ impl TestBroker {
         panic!("could not start tansu ({}): {last_error}", binary.display())
     }
 
+    /// Starts a private tansu broker that tells clients (in Metadata and
+    /// FindCoordinator answers) to connect to `advertised` instead of its
+    /// own address: a proxy such as [`FaultProxy`](crate::FaultProxy)
+    /// listening there then sees every connection a client opens.
+    ///
+    /// # Panics
+    ///
+    /// As [`TestBroker::start`].
+    pub fn start_private_advertising(advertised: SocketAddr) -> TestBroker {
+        let binary = tansu_binary();
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = match free_port() {
+                Ok(port) => port,
+                Err(e) => panic!("no free loopback port: {e}"),
+            };
+            match start_tansu_advertising(&binary, port, Some(advertised)) {
+                Ok(broker) => return broker,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("could not start tansu ({}): {last_error}", binary.display())
+    }
+
     fn external(list: &str) -> TestBroker {
         let bootstrap: Vec<String> = list
             .split(',')
@@ -337,8 +361,17 @@ fn start_tansu(binary: &Path) -> Result<TestBroker, String> {
 }
 
 fn start_tansu_on(binary: &Path, port: u16) -> Result<TestBroker, String> {
+    start_tansu_advertising(binary, port, None)
+}
+
+fn start_tansu_advertising(
+    binary: &Path,
+    port: u16,
+    advertised: Option<SocketAddr>,
+) -> Result<TestBroker, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let url = format!("tcp://{addr}");
+    let advertised_url = format!("tcp://{}", advertised.unwrap_or(addr));
     let log = std::env::temp_dir().join(format!("kafkit-tansu-{}-{port}.log", std::process::id()));
     let log_file =
         fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -351,7 +384,7 @@ fn start_tansu_on(binary: &Path, port: u16) -> Result<TestBroker, String> {
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised_url,
         ])
         .args(["--storage-engine", "memory://tansu/", "--silent"])
         .stdin(Stdio::piped())

@@ -31,6 +31,7 @@
 
 mod broker;
 mod client;
+mod fault_proxy;
 pub mod mock_cluster;
 mod ops;
 pub mod peer;
@@ -39,6 +40,7 @@ mod tls_proxy;
 
 pub use broker::{TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};
+pub use fault_proxy::{FaultProxy, FaultStats, Reliability, reliability_full};
 pub use mock_cluster::MockCluster;
 pub use peer::{CONFLUENT_KAFKA, librdkafka_library, librdkafka_python, run_python, venv_dir};
 pub use proxy::{ScriptedServer, StallingProxy};
