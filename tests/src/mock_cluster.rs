@@ -29,7 +29,7 @@ const MOCK_HEADER: &str = "/usr/include/librdkafka/rdkafka_mock.h";
 ///
 /// librdkafka 2.16's mock brokers end every Metadata response of a flexible
 /// version (v9+) with one byte too many (the top-level tagged fields are
-/// written twice), which a strict decoder rightly rejects; so Metadata stops
+/// written twice, it seems), which a strict decoder rejects; so Metadata stops
 /// at v8. Metadata v8 has no topic ids, so Fetch stops at v12, the last
 /// version that names topics. [`MockCluster::set_api_versions`] lifts a cap.
 pub const DEFAULT_API_VERSIONS: &[(i16, (i16, i16))] = &[(3, (0, 8)), (1, (0, 12))];
