@@ -52,7 +52,7 @@ async fn configs_set_incrementally_are_described_with_their_source() {
     assert!(altered[&resource].is_ok(), "{:?}", altered[&resource]);
 
     let described = admin
-        .describe_configs(&[resource.clone()], true)
+        .describe_configs(std::slice::from_ref(&resource), true)
         .await
         .expect("describe");
     let entries = described[&resource].as_ref().expect("configs of the topic");
