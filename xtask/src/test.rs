@@ -1,9 +1,13 @@
 //! The test commands: `test`, `lint`, `test-kafka` and `demo`.
 
-use anyhow::{Result, bail};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
 
 use crate::broker::Broker;
-use crate::util::{Steps, cargo, run, succeeds};
+use crate::util::{Steps, cargo, run, succeeds, workspace_root};
 use crate::{codegen, deps, layers, tansu};
 
 /// The bootstrap list of `docker/docker-compose.yml`'s three brokers.
@@ -110,28 +114,148 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
         .env("KAFKIT_BROKERS_TANSU", "1"))
 }
 
-/// `cargo xtask demo [--brokers host:port]`: a produce-then-consume round trip.
+/// `cargo xtask demo [--brokers host:port]`: a produce-then-consume round
+/// trip with the `kafkit` CLI.
 ///
-/// Without `--brokers`, the example starts tansu on a free loopback port,
-/// creates a topic, produces three records, fetches them back, prints them and
-/// stops the broker. This will switch to the `kafkit` CLI when it exists.
+/// It builds the CLI (`cargo build -p kafkit-cli`); without `--brokers` it
+/// starts tansu on a free loopback port (stopped when the demo ends, pass
+/// or fail). Then it runs, printing each command: `kafkit topics create`,
+/// `kafkit produce` with three keyed lines and a header, and `kafkit consume
+/// --offset beginning --exit`, and fails unless the three records come back
+/// in order.
 pub fn demo(args: &[String]) -> Result<()> {
-    let mut cmd = cargo([
-        "run",
-        "--quiet",
-        "-p",
-        "kafkit-tests",
-        "--example",
-        "roundtrip",
-    ]);
-    match args {
-        [] => {
-            cmd.env("KAFKIT_TANSU", tansu::ensure()?);
-        }
-        [flag, brokers] if flag == "--brokers" => {
-            cmd.args(["--", brokers.as_str()]);
-        }
+    let brokers = match args {
+        [] => None,
+        [flag, brokers] if flag == "--brokers" => Some(brokers.clone()),
         _ => bail!("usage: cargo xtask demo [--brokers host:port]"),
+    };
+    run(&mut cargo(["build", "--quiet", "-p", "kafkit-cli"]))?;
+    let kafkit = demo_binary();
+    // Dropped (killed and reaped) when this function returns.
+    let (_broker, brokers, topic) = match brokers {
+        Some(brokers) => {
+            // A fresh topic on someone else's cluster, so earlier runs' records don't count.
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            (None, brokers, format!("kafkit-demo-{stamp}"))
+        }
+        None => {
+            let broker = Broker::start(&tansu::ensure()?, 0, true)?;
+            println!("started tansu at {}", broker.addr());
+            let addr = broker.addr().to_string();
+            (Some(broker), addr, "kafkit-demo".to_owned())
+        }
+    };
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(&kafkit);
+        cmd.args(["--brokers", &brokers]).args(args);
+        cmd
+    };
+
+    let mut create = cli(&[
+        "topics",
+        "create",
+        &topic,
+        "--partitions",
+        "1",
+        "--if-not-exists",
+    ]);
+    println!("$ {}", demo_display(&create));
+    let status = create.status().context("cannot start kafkit")?;
+    if !status.success() {
+        bail!("kafkit topics create failed ({status})");
     }
-    run(&mut cmd)
+
+    let lines = "user-1:hello\nuser-2:from\nuser-1:kafkit\n";
+    let mut produce = cli(&[
+        "produce",
+        &topic,
+        "--key-separator",
+        ":",
+        "-H",
+        "source=kafkit-demo",
+        "--compression",
+        "zstd",
+    ]);
+    println!("$ printf {lines:?} | {}", demo_display(&produce));
+    let mut child = produce
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("cannot start kafkit")?;
+    child
+        .stdin
+        .take()
+        .context("kafkit's stdin")?
+        .write_all(lines.as_bytes())
+        .context("writing to kafkit produce")?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("kafkit produce failed ({status})");
+    }
+
+    let mut consume = cli(&[
+        "consume",
+        &topic,
+        "--offset",
+        "beginning",
+        "--exit",
+        "--format",
+        "%k=%v (%p@%o) %h",
+    ]);
+    println!("$ {}", demo_display(&consume));
+    let output = consume.output().context("cannot start kafkit")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        bail!("kafkit consume failed ({})", output.status);
+    }
+    let expected = [
+        "user-1=hello (0@0) source=kafkit-demo",
+        "user-2=from (0@1) source=kafkit-demo",
+        "user-1=kafkit (0@2) source=kafkit-demo",
+    ];
+    let got: Vec<&str> = stdout.lines().collect();
+    if got != expected {
+        bail!("the records did not come back: expected {expected:?}, got {got:?}");
+    }
+    println!("demo passed: 3 records produced and consumed back through {brokers}");
+    Ok(())
+}
+
+/// A demo command line as a shell would take it: the binary relative to
+/// the workspace root, arguments with spaces or shell characters quoted.
+fn demo_display(cmd: &Command) -> String {
+    let program = PathBuf::from(cmd.get_program());
+    let root = workspace_root();
+    let mut s = program
+        .strip_prefix(&root)
+        .unwrap_or(&program)
+        .display()
+        .to_string();
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        s.push(' ');
+        if arg.contains(|c: char| c.is_whitespace() || "()%'\"$|&;<>*?".contains(c)) {
+            s.push_str(&format!("'{}'", arg.replace('\'', "'\\''")));
+        } else {
+            s.push_str(&arg);
+        }
+    }
+    s
+}
+
+/// Where `cargo build -p kafkit-cli` put the binary.
+fn demo_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let target = if target.is_relative() {
+        workspace_root().join(target)
+    } else {
+        target
+    };
+    target
+        .join("debug")
+        .join(format!("kafkit{}", std::env::consts::EXE_SUFFIX))
 }

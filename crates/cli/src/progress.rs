@@ -87,23 +87,28 @@ impl Progress {
         }
     }
 
-    /// The one-line summary: `3 records, 42 B in 0.12 s (25 records/s)`.
+    /// The one-line summary: `3 records, 42 B in 12 ms`, with the rate
+    /// once the run lasted a second (shorter runs are mostly start-up).
     pub fn summary(&self) -> String {
-        let secs = self.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.records as f64 / secs
-        } else {
-            0.0
-        };
-        format!(
-            "{} {} record{}, {} in {:.2} s ({:.0} records/s)",
+        let elapsed = self.elapsed();
+        let secs = elapsed.as_secs_f64();
+        let mut s = format!(
+            "{} {} record{}, {} in ",
             self.verb,
             self.records,
             if self.records == 1 { "" } else { "s" },
             HumanBytes(self.bytes),
-            secs,
-            rate
-        )
+        );
+        if secs < 1.0 {
+            s.push_str(&format!("{} ms", elapsed.as_millis()));
+        } else {
+            s.push_str(&format!(
+                "{secs:.2} s ({:.0} records/s, {}/s)",
+                self.records as f64 / secs,
+                HumanBytes((self.bytes as f64 / secs) as u64)
+            ));
+        }
+        s
     }
 }
 
@@ -126,6 +131,9 @@ mod tests {
         assert_eq!((p.records, p.bytes), (2, 42));
         let s = p.summary();
         assert!(s.starts_with("produced 2 records, 42 B in "), "{s}");
+        assert!(s.ends_with(" ms"), "no rate for a short run: {s}");
+        p.started -= Duration::from_secs(2);
+        assert!(p.summary().contains(" s ("), "{}", p.summary());
         p.set(1, 5);
         assert!(p.summary().starts_with("produced 1 record, 5 B"));
     }

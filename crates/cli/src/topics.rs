@@ -186,8 +186,9 @@ async fn create(admin: &Admin, args: &CreateArgs) -> Result<()> {
             } else {
                 "created"
             };
+            let plural = if args.partitions == 1 { "" } else { "s" };
             println!(
-                "{verb} topic {} ({} partitions)",
+                "{verb} topic {} ({} partition{plural})",
                 args.topic, args.partitions
             );
             Ok(())
