@@ -1,6 +1,6 @@
-//! A group's committed offsets: OffsetFetch, OffsetCommit, OffsetDelete
-//! (on the group's coordinator) and the group's lag (committed offsets
-//! against the partitions' end offsets).
+//! A group's committed offsets: OffsetFetch, OffsetCommit and
+//! OffsetDelete, on the group's coordinator. The group's lag (committed
+//! against end offsets) is in `offsets.rs`.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +19,6 @@ use kafkit_protocol::messages::{
 };
 
 use crate::error::{Result, check, partition_result};
-use crate::offsets::OffsetSpec;
 use crate::route::by_topic;
 use crate::{Admin, TopicPartition};
 
@@ -36,17 +35,6 @@ pub struct CommittedOffset {
     pub leader_epoch: Option<i32>,
     /// The metadata committed with it.
     pub metadata: Option<String>,
-}
-
-/// One partition of a group's lag ([`Admin::group_lag`]).
-#[derive(Debug, Clone)]
-pub struct PartitionLag {
-    /// The committed offset.
-    pub committed: i64,
-    /// The partition's end offset (high watermark), or why it is unknown.
-    pub end: Result<i64>,
-    /// `end - committed`, when the end offset is known.
-    pub lag: Option<i64>,
 }
 
 impl Admin {
@@ -230,54 +218,6 @@ impl Admin {
             }
         }
         Ok(out)
-    }
-
-    /// `group`'s lag: for each partition it committed an offset for, the
-    /// partition's end offset (high watermark, from its leader) minus the
-    /// committed offset.
-    ///
-    /// ```no_run
-    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// let total: i64 = admin.group_lag("billing").await?.values().filter_map(|l| l.lag).sum();
-    /// println!("{total} records behind");
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// Cancel safety: safe (reads only).
-    #[tracing::instrument(name = "admin.group_lag", skip(self))]
-    pub async fn group_lag(&self, group: &str) -> Result<BTreeMap<TopicPartition, PartitionLag>> {
-        let committed: BTreeMap<TopicPartition, CommittedOffset> = self
-            .fetch_offsets(group, None)
-            .await?
-            .into_iter()
-            .filter_map(|(tp, o)| Some((tp, o.ok()?)))
-            .collect();
-        let specs: BTreeMap<TopicPartition, OffsetSpec> = committed
-            .keys()
-            .map(|tp| (tp.clone(), OffsetSpec::Latest))
-            .collect();
-        let mut ends = self
-            .list_offsets(&specs, crate::IsolationLevel::ReadUncommitted)
-            .await?;
-        Ok(committed
-            .into_iter()
-            .map(|(tp, c)| {
-                let end = ends
-                    .remove(&tp)
-                    .unwrap_or_else(|| Err(crate::error::invalid("no end offset answered")))
-                    .map(|o| o.offset);
-                let lag = end.as_ref().ok().map(|e| (e - c.offset).max(0));
-                (
-                    tp,
-                    PartitionLag {
-                        committed: c.offset,
-                        end,
-                        lag,
-                    },
-                )
-            })
-            .collect())
     }
 }
 

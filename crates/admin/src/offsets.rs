@@ -2,6 +2,7 @@
 //! latest, by timestamp, max timestamp) and DeleteRecords. Partitions are
 //! grouped by leader, one request per leader; partitions whose leader
 //! moved are retried on the new leader, the others keep their answer.
+//! Also a group's lag: its committed offsets against the end offsets.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +17,7 @@ use kafkit_protocol::messages::{DeleteRecordsRequest, ListOffsetsRequest};
 
 use crate::error::{Result, partition_result};
 use crate::route::by_topic;
-use crate::{Admin, TopicPartition};
+use crate::{Admin, CommittedOffset, TopicPartition};
 
 /// Which offset [`Admin::list_offsets`] looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,17 @@ pub struct ListedOffset {
     pub timestamp: Option<SystemTime>,
     /// The leader epoch of the record, if known.
     pub leader_epoch: Option<i32>,
+}
+
+/// One partition of a group's lag ([`Admin::group_lag`]).
+#[derive(Debug, Clone)]
+pub struct PartitionLag {
+    /// The committed offset.
+    pub committed: i64,
+    /// The partition's end offset (high watermark), or why it is unknown.
+    pub end: Result<i64>,
+    /// `end - committed`, when the end offset is known.
+    pub lag: Option<i64>,
 }
 
 /// How many times partitions whose leader moved are sent again.
@@ -209,6 +221,54 @@ impl Admin {
             },
         )
         .await
+    }
+
+    /// `group`'s lag: for each partition it committed an offset for, the
+    /// partition's end offset (high watermark, from its leader) minus the
+    /// committed offset.
+    ///
+    /// ```no_run
+    /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
+    /// let total: i64 = admin.group_lag("billing").await?.values().filter_map(|l| l.lag).sum();
+    /// println!("{total} records behind");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Cancel safety: safe (reads only).
+    #[tracing::instrument(name = "admin.group_lag", skip(self))]
+    pub async fn group_lag(&self, group: &str) -> Result<BTreeMap<TopicPartition, PartitionLag>> {
+        let committed: BTreeMap<TopicPartition, CommittedOffset> = self
+            .fetch_offsets(group, None)
+            .await?
+            .into_iter()
+            .filter_map(|(tp, o)| Some((tp, o.ok()?)))
+            .collect();
+        let specs: BTreeMap<TopicPartition, OffsetSpec> = committed
+            .keys()
+            .map(|tp| (tp.clone(), OffsetSpec::Latest))
+            .collect();
+        let mut ends = self
+            .list_offsets(&specs, crate::IsolationLevel::ReadUncommitted)
+            .await?;
+        Ok(committed
+            .into_iter()
+            .map(|(tp, c)| {
+                let end = ends
+                    .remove(&tp)
+                    .unwrap_or_else(|| Err(crate::error::invalid("no end offset answered")))
+                    .map(|o| o.offset);
+                let lag = end.as_ref().ok().map(|e| (e - c.offset).max(0));
+                (
+                    tp,
+                    PartitionLag {
+                        committed: c.offset,
+                        end,
+                        lag,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Sends `items` grouped by leader through `call`, in up to [`ROUNDS`]
