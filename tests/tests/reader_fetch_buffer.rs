@@ -91,3 +91,61 @@ async fn fetching_pauses_at_the_buffer_bound_and_resumes_as_the_caller_reads() {
     assert_eq!(done.messages, RECORDS as u64);
     assert!(done.fetches > 2, "{done:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caught_up_partition_does_not_hold_back_the_others() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("reader-caught-up");
+    broker.create_topic(&topic, 4);
+    let transport = Transport::connect(TransportConfig::new([broker.bootstrap()]))
+        .await
+        .unwrap();
+    let value = Bytes::from(vec![b'v'; 100]);
+    let batch: Vec<Produce> = (0..500).map(|_| Produce::new(value.clone())).collect();
+    let mut expected = 0;
+    for p in 0..4 {
+        let conn = transport
+            .partition_conn(&topic, p, Purpose::Produce)
+            .await
+            .unwrap();
+        // Partition 0 is caught up after its first answer; the others
+        // need many small answers.
+        let rounds = if p == 0 { 1 } else { 10 };
+        for _ in 0..rounds {
+            conn.write_messages(&batch).await.unwrap();
+        }
+        expected += rounds * batch.len();
+    }
+    // A long max_wait: a fetch made of caught-up partitions only would sit
+    // it out at the broker.
+    let config = FetchConfig {
+        max_wait: Duration::from_secs(3),
+        ..small_fetches(64 << 20)
+    };
+    let mut fetcher = Fetcher::new(transport, config);
+    fetcher.assign(
+        (0..4)
+            .map(|p| {
+                (
+                    TopicPartition::new(topic.as_str(), p),
+                    StartOffset::Offset(0),
+                )
+            })
+            .collect(),
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..expected {
+        tokio::time::timeout(Duration::from_secs(20), fetcher.next())
+            .await
+            .expect("a message within the wait")
+            .unwrap();
+    }
+    let elapsed = started.elapsed();
+    let stats = fetcher.stats();
+    assert!(stats.fetches > 4, "several answers were needed: {stats:?}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "{elapsed:?} for {expected} records in {} fetches",
+        stats.fetches
+    );
+}

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `KAFKIT_BENCH_RECORDS` (default 1,000,000) sets the number of 100-byte
-//! records. Without `KAFKIT_BROKERS` the bench says so and does nothing,
+//! records, `KAFKIT_BENCH_PARTITIONS` (default 6) how many partitions they
+//! are spread over. Without `KAFKIT_BROKERS` the bench says so and does nothing,
 //! so `cargo bench` without a broker still passes. The broker's own CPU is
 //! not counted: it runs in another process.
 
@@ -30,15 +31,19 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
+    let partitions: usize = std::env::var("KAFKIT_BENCH_PARTITIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(6);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    runtime.block_on(run(brokers, records));
+    runtime.block_on(run(brokers, records, partitions));
 }
 
-async fn run(brokers: String, records: usize) {
+async fn run(brokers: String, records: usize, partitions: usize) {
     let bootstrap: Vec<String> = brokers.split(',').map(str::to_owned).collect();
     let topic = format!("kafkit-reader-bench-{}", std::process::id());
     let conn = Conn::dial(&bootstrap[0]).await.expect("dial");
@@ -46,7 +51,7 @@ async fn run(brokers: String, records: usize) {
         .await
         .expect("dial the controller");
     for result in controller
-        .create_topics(&[TopicConfig::new(&topic, 1)])
+        .create_topics(&[TopicConfig::new(&topic, partitions as i32)])
         .await
         .expect("create the topic")
     {
@@ -57,32 +62,45 @@ async fn run(brokers: String, records: usize) {
         .expect("transport");
 
     let started = Instant::now();
-    let producer = transport
-        .partition_conn(&topic, 0, Purpose::Produce)
-        .await
-        .expect("the partition's leader");
+    let mut producers = Vec::new();
+    for p in 0..partitions {
+        let conn = transport
+            .partition_conn(&topic, p as i32, Purpose::Produce)
+            .await
+            .expect("the partition's leader");
+        producers.push(conn);
+    }
     let value = Bytes::from(vec![b'x'; RECORD_SIZE]);
     let batch: Vec<Produce> = (0..PER_REQUEST)
         .map(|_| Produce::new(value.clone()))
         .collect();
     let mut written = 0;
+    let mut next = 0;
     while written < records {
         let n = PER_REQUEST.min(records - written);
-        producer.write_messages(&batch[..n]).await.expect("produce");
+        producers[next % partitions]
+            .write_messages(&batch[..n])
+            .await
+            .expect("produce");
         written += n;
+        next += 1;
     }
     eprintln!(
-        "wrote {records} records of {RECORD_SIZE} B in {:.2?}",
+        "wrote {records} records of {RECORD_SIZE} B to {partitions} partitions in {:.2?}",
         started.elapsed()
     );
 
-    let config = FetchConfig {
-        max_partition_bytes: 4 << 20,
-        ..Default::default()
-    };
-    let mut fetcher = Fetcher::new(transport, config);
-    let tp = TopicPartition::new(topic.as_str(), 0);
-    fetcher.assign(vec![(tp, StartOffset::Offset(0))]);
+    let mut fetcher = Fetcher::new(transport, FetchConfig::default());
+    fetcher.assign(
+        (0..partitions)
+            .map(|p| {
+                (
+                    TopicPartition::new(topic.as_str(), p as i32),
+                    StartOffset::Offset(0),
+                )
+            })
+            .collect(),
+    );
     let cpu = cpu_time();
     let wall = Instant::now();
     // One timeout around the loop: a timer per record would cost more

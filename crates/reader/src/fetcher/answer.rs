@@ -73,7 +73,6 @@ pub(crate) fn apply(
                 return Outcome::Quiet;
             }
             part.fetch = FetchState::At(end);
-            part.queued += 1;
             part.failures = 0;
             part.retry_at = None;
             let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
@@ -194,7 +193,7 @@ mod tests {
         assert!(matches!(out, Outcome::Queued));
         let part = &st.parts[&planned.tp];
         assert_eq!(part.fetch, FetchState::At(15));
-        assert_eq!((part.queued, part.high_watermark), (1, 100));
+        assert_eq!(part.high_watermark, 100);
         assert_eq!(part.position, Some(10), "the caller has not read them yet");
         assert_eq!(st.ready.len(), 1);
         assert!(st.buffered_bytes > 0);

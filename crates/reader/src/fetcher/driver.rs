@@ -5,10 +5,13 @@
 //! caller, offset resets, backoffs or errors.
 //!
 //! A partition is fetchable when its position is known, no fetch for it is
-//! in flight, none of its chunks waits in the queue, its backoff has
-//! passed, and the buffer is below `max_buffered_bytes`. So while the
-//! caller reads one chunk of a partition, the next one is already being
-//! fetched (prefetch), and memory stays bounded.
+//! in flight, its backoff has passed, and the buffer is below
+//! `max_buffered_bytes`. So while the caller reads one answer, the next
+//! ones are already being fetched (prefetch), and memory stays bounded.
+//! Partitions whose earlier answers still wait in the queue are fetched too
+//! (from where those answers end): a request made only of caught-up
+//! partitions would sit out the broker's whole `max_wait` while others
+//! have data.
 //!
 //! The task owns nothing the caller needs: the handle aborts it on drop,
 //! which drops the fetch and lookup tasks it spawned (their requests'
@@ -282,7 +285,7 @@ impl Driver {
             let FetchState::At(offset) = part.fetch else {
                 continue;
             };
-            if part.in_flight.is_some() || part.queued > 0 {
+            if part.in_flight.is_some() {
                 continue;
             }
             if let Some(at) = part.retry_at.filter(|&at| at > now) {

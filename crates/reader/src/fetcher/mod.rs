@@ -226,7 +226,7 @@ impl Fetcher {
                 if let Some(chunk) = st.pop_chunk() {
                     self.current = Some(chunk);
                     drop(st);
-                    // A partition with no queued chunk may fetch again.
+                    // The buffer shrank: fetching may resume.
                     self.shared.wake_driver.notify_one();
                     continue;
                 }

@@ -43,8 +43,6 @@ pub(crate) struct Part {
     pub(crate) position: Option<i64>,
     /// The id of the fetch request in flight for it, if any.
     pub(crate) in_flight: Option<u64>,
-    /// Chunks of it in the ready queue (not yet being read).
-    pub(crate) queued: usize,
     /// Not fetched before this instant (backoff after a failure).
     pub(crate) retry_at: Option<Instant>,
     /// Failures in a row, for the exponential backoff.
@@ -116,7 +114,6 @@ impl State {
                 fetch,
                 position,
                 in_flight: None,
-                queued: 0,
                 retry_at: None,
                 failures: 0,
                 high_watermark: -1,
@@ -145,7 +142,6 @@ impl State {
         (part.fetch, part.position) = initial(start);
         part.retry_at = None;
         part.failures = 0;
-        part.queued = 0;
         self.drop_queued(tp);
         true
     }
@@ -179,10 +175,7 @@ impl State {
     pub(crate) fn pop_chunk(&mut self) -> Option<Chunk> {
         while let Some(chunk) = self.ready.pop_front() {
             match self.current(&chunk.tp, chunk.generation) {
-                Some(part) => {
-                    part.queued = part.queued.saturating_sub(1);
-                    return Some(chunk);
-                }
+                Some(_) => return Some(chunk),
                 None => self.buffered_bytes -= chunk.bytes,
             }
         }
@@ -261,7 +254,6 @@ mod tests {
             .ready
             .push_back(Chunk::new(tp.clone(), generation, 0, 0, data, None));
         state.buffered_bytes += bytes;
-        state.parts.get_mut(tp).unwrap().queued += 1;
     }
 
     #[test]
@@ -284,7 +276,6 @@ mod tests {
         assert!(!s.seek(&tp(9), StartOffset::Latest));
         let next = s.pop_chunk().unwrap();
         assert_eq!(next.tp, tp(1));
-        assert_eq!(s.parts[&tp(1)].queued, 0);
     }
 
     #[test]
