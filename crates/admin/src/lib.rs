@@ -48,13 +48,20 @@
 //!   retried under [`Transport::retry`] when they fail with a retriable
 //!   error, after the transport refreshes its metadata or forgets a stale
 //!   coordinator; per-partition leadership errors are retried for those
-//!   partitions only. Calls that change the cluster are not retried after
-//!   they may have taken effect, except that a `NOT_CONTROLLER` answer
-//!   (the request was refused before anything happened) sends them again
-//!   to the new controller.
+//!   partitions only (DeleteRecords too: deleting up to an offset twice
+//!   is harmless). Calls that change the cluster are not retried after
+//!   they may have taken effect; but a broker that refused one before
+//!   acting (`NOT_CONTROLLER`, `NOT_COORDINATOR`,
+//!   `COORDINATOR_LOAD_IN_PROGRESS`) gets it again, or the controller or
+//!   coordinator that fresh metadata names does, and so does a broker the
+//!   request could not be sent to at all.
 //! - **Versions** are negotiated per broker; fields a version lacks are
 //!   set only when the broker speaks a version that has them.
-//! - **Tracing.** Every call runs in an `admin` span naming the call.
+//! - **Concurrency.** Requests to several brokers, leaders or
+//!   coordinators are sent at once, not one after another.
+//! - **Tracing.** Every call runs in a tracing span named after it
+//!   (`admin.create_topics`...), around the `kafka_request` spans of
+//!   kafkit-conn; retries and re-routes log at debug level.
 //!
 //! # Cancel safety
 //!
