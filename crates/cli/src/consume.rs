@@ -62,11 +62,9 @@ pub struct ConsumeArgs {
     #[arg(short, long, default_value = "plain", value_name = "FORMAT")]
     pub format: Format,
 
-    /// Exit at the end of every partition read: once each position has
-    /// reached the end offset the partition had when the command started
-    /// and no record came for 200 ms (brokers such as tansu report an end
-    /// offset short of the last batch's last record, so the offsets alone
-    /// cannot be trusted).
+    /// Exit at the end of every partition read: once each has reached the
+    /// end offset it had when the command started, and no record came for
+    /// 200 ms (tansu's end offsets fall short of a batch's last record).
     #[arg(short, long)]
     pub exit: bool,
 

@@ -47,12 +47,12 @@ struct Cli {
     connect: ConnectArgs,
 
     /// No progress bars and no summaries on stderr (errors still print).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Output")]
     quiet: bool,
 
     /// Log what the client does on stderr (-v info, -vv debug, -vvv trace;
     /// RUST_LOG overrides).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
     verbose: u8,
 
     #[command(subcommand)]

@@ -99,7 +99,8 @@ pub fn run(args: &[&str], stdin: &str) -> Run {
     };
     let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let started = Instant::now();
+    let deadline = started + RUN_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for kafkit") {
             break status;
@@ -114,6 +115,7 @@ pub fn run(args: &[&str], stdin: &str) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    eprintln!("kafkit {args:?}: {:?}", started.elapsed());
     Run {
         code: status.code(),
         stdout: stdout.join().expect("stdout reader"),
