@@ -150,6 +150,46 @@ async fn create_topics_against_scripted_peer_that_drops_the_connection_fails_the
 }
 
 #[tokio::test]
+async fn describe_cluster_against_scripted_peer_is_asked_again_after_a_dropped_connection() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let cluster = ScriptedCluster::start(1, move |_, req| match req {
+        RequestBody::DescribeCluster(_)
+            if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 =>
+        {
+            None
+        }
+        RequestBody::DescribeCluster(_) => {
+            Some(ResponseBody::DescribeCluster(DescribeClusterResponse {
+                cluster_id: "scripted".into(),
+                controller_id: 1,
+                brokers: vec![describe_cluster_response::DescribeClusterBroker {
+                    broker_id: 1,
+                    host: "127.0.0.1".into(),
+                    port: 9092,
+                    rack: Some("r1".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }))
+        }
+        _ => None,
+    })
+    .await;
+    let admin = admin(&cluster).await;
+    let described = admin
+        .describe_cluster()
+        .await
+        .expect("a read is retried on a new connection");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        (described.cluster_id.as_deref(), described.controller),
+        (Some("scripted"), Some(1))
+    );
+    assert_eq!(described.brokers[0].rack.as_deref(), Some("r1"));
+}
+
+#[tokio::test]
 async fn delete_records_against_scripted_peer_asks_each_leader_for_its_partitions() {
     let cluster = ScriptedCluster::start(2, |node, req| match req {
         RequestBody::DeleteRecords(r) => Some(ResponseBody::DeleteRecords(DeleteRecordsResponse {
