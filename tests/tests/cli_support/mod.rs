@@ -2,6 +2,9 @@
 //! process (`cargo build -p kafkit-cli`, into the target dir this test
 //! binary lives in) and runs it with a broker's bootstrap address.
 
+// Each test file uses a part of this module.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
