@@ -173,8 +173,12 @@ async fn group_lag_is_end_offset_minus_committed_offset() {
         .expect("commit");
 
     let lag = admin.group_lag(&group).await.expect("lag");
-    let p0 = &lag[&TopicPartition::new(&topic, 0)];
-    let p1 = &lag[&TopicPartition::new(&topic, 1)];
+    let p0 = lag[&TopicPartition::new(&topic, 0)]
+        .as_ref()
+        .expect("p0 committed");
+    let p1 = lag[&TopicPartition::new(&topic, 1)]
+        .as_ref()
+        .expect("p1 committed");
     assert_eq!((p0.committed, p1.committed), (4, 0));
     assert_eq!(p1.end.as_ref().copied().expect("end of p1"), 0);
     assert_eq!(p1.lag, Some(0));

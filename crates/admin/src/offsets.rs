@@ -79,6 +79,36 @@ pub struct PartitionLag {
     pub lag: Option<i64>,
 }
 
+/// Each partition's lag from its committed offset and its end offset.
+fn lag(
+    committed: BTreeMap<TopicPartition, Result<CommittedOffset>>,
+    mut ends: BTreeMap<TopicPartition, Result<ListedOffset>>,
+) -> BTreeMap<TopicPartition, Result<PartitionLag>> {
+    committed
+        .into_iter()
+        .map(|(tp, c)| {
+            let lag = c.map(|c| {
+                let end = ends
+                    .remove(&tp)
+                    .unwrap_or_else(|| {
+                        Err(crate::error::invalid("the leader gave no end offset")
+                            .with_topic(&tp.topic, Some(tp.partition)))
+                    })
+                    .map(|o| o.offset);
+                // A committed offset past the end (the broker's high
+                // watermark lags a moment after a commit): no lag.
+                let lag = end.as_ref().ok().map(|e| (e - c.offset).max(0));
+                PartitionLag {
+                    committed: c.offset,
+                    end,
+                    lag,
+                }
+            });
+            (tp, lag)
+        })
+        .collect()
+}
+
 /// How many times partitions whose leader moved are sent again.
 const ROUNDS: usize = 4;
 
@@ -225,11 +255,13 @@ impl Admin {
 
     /// `group`'s lag: for each partition it committed an offset for, the
     /// partition's end offset (high watermark, from its leader) minus the
-    /// committed offset.
+    /// committed offset. A partition whose committed offset could not be
+    /// read (`UNSTABLE_OFFSET_COMMIT`...) is that partition's `Err`.
     ///
     /// ```no_run
     /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {
-    /// let total: i64 = admin.group_lag("billing").await?.values().filter_map(|l| l.lag).sum();
+    /// let lag = admin.group_lag("billing").await?;
+    /// let total: i64 = lag.values().filter_map(|l| l.as_ref().ok()?.lag).sum();
     /// println!("{total} records behind");
     /// # Ok(())
     /// # }
@@ -237,38 +269,20 @@ impl Admin {
     ///
     /// Cancel safety: safe (reads only).
     #[tracing::instrument(name = "admin.group_lag", skip(self))]
-    pub async fn group_lag(&self, group: &str) -> Result<BTreeMap<TopicPartition, PartitionLag>> {
-        let committed: BTreeMap<TopicPartition, CommittedOffset> = self
-            .fetch_offsets(group, None)
-            .await?
-            .into_iter()
-            .filter_map(|(tp, o)| Some((tp, o.ok()?)))
-            .collect();
+    pub async fn group_lag(
+        &self,
+        group: &str,
+    ) -> Result<BTreeMap<TopicPartition, Result<PartitionLag>>> {
+        let committed = self.fetch_offsets(group, None).await?;
         let specs: BTreeMap<TopicPartition, OffsetSpec> = committed
-            .keys()
-            .map(|tp| (tp.clone(), OffsetSpec::Latest))
+            .iter()
+            .filter(|(_, c)| c.is_ok())
+            .map(|(tp, _)| (tp.clone(), OffsetSpec::Latest))
             .collect();
-        let mut ends = self
+        let ends = self
             .list_offsets(&specs, crate::IsolationLevel::ReadUncommitted)
             .await?;
-        Ok(committed
-            .into_iter()
-            .map(|(tp, c)| {
-                let end = ends
-                    .remove(&tp)
-                    .unwrap_or_else(|| Err(crate::error::invalid("no end offset answered")))
-                    .map(|o| o.offset);
-                let lag = end.as_ref().ok().map(|e| (e - c.offset).max(0));
-                (
-                    tp,
-                    PartitionLag {
-                        committed: c.offset,
-                        end,
-                        lag,
-                    },
-                )
-            })
-            .collect())
+        Ok(lag(committed, ends))
     }
 
     /// Sends `items` grouped by leader through `call`, in up to [`ROUNDS`]
@@ -381,6 +395,48 @@ fn settle<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafkit_conn::ErrorCode;
+
+    #[test]
+    fn lag_is_end_minus_committed_and_errors_stay_per_partition() {
+        let tp = |p| TopicPartition::new("t", p);
+        let committed = |offset| {
+            Ok(CommittedOffset {
+                offset,
+                ..Default::default()
+            })
+        };
+        let end = |offset| {
+            Ok(ListedOffset {
+                offset,
+                timestamp: None,
+                leader_epoch: None,
+            })
+        };
+        let unstable = crate::error::broker_error(ErrorCode::UNSTABLE_OFFSET_COMMIT, None);
+        let moved = crate::error::broker_error(ErrorCode::NOT_LEADER_OR_FOLLOWER, None);
+        let out = lag(
+            BTreeMap::from([
+                (tp(0), committed(4)),
+                (tp(1), committed(9)),
+                (tp(2), Err(unstable)),
+                (tp(3), committed(1)),
+            ]),
+            BTreeMap::from([(tp(0), end(10)), (tp(1), end(7)), (tp(3), Err(moved))]),
+        );
+        let p0 = out[&tp(0)].as_ref().unwrap();
+        assert_eq!((p0.committed, p0.lag), (4, Some(6)));
+        assert_eq!(out[&tp(1)].as_ref().unwrap().lag, Some(0), "never below 0");
+        assert_eq!(
+            out[&tp(2)].as_ref().unwrap_err().code(),
+            Some(ErrorCode::UNSTABLE_OFFSET_COMMIT)
+        );
+        let p3 = out[&tp(3)].as_ref().unwrap();
+        assert_eq!(
+            (p3.lag, p3.end.as_ref().unwrap_err().code()),
+            (None, Some(ErrorCode::NOT_LEADER_OR_FOLLOWER))
+        );
+    }
 
     #[test]
     fn specs_have_their_wire_timestamps() {
