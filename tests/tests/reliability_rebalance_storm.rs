@@ -1,0 +1,230 @@
+//! A rebalance storm: while one member reads a topic at-least-once
+//! (`fetch_message`, then `commit_messages` per batch), another member joins
+//! every second and leaves (`close()`) two seconds later, so the group
+//! rebalances all the time. No record is skipped, and the group's committed
+//! offsets, polled throughout, never go backwards.
+//!
+//! CI size: 30,000 records on 6 partitions, 8 s of storm.
+//! `KAFKIT_RELIABILITY_FULL=1`: 1,000,000 records, 60 s of storm.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafkit_conn::messages::OffsetFetchRequest;
+use kafkit_conn::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafkit_conn::{CoordinatorKey, Purpose, Transport, TransportConfig};
+use kafkit_reader::Reader;
+use kafkit_tests::{Reliability, TestBroker, reliability_full, unique_topic};
+use kafkit_writer::{Message as Record, Writer};
+
+const PARTITIONS: i32 = 6;
+
+#[derive(Default)]
+struct Shared {
+    processed: Mutex<Vec<u64>>,
+    distinct: Mutex<HashSet<u64>>,
+    commit_errors: AtomicU64,
+    /// Records processed by the members that come and go.
+    by_churn: AtomicU64,
+    /// The last record's time and the longest pause between two records:
+    /// how long a rebalance stopped the group at worst.
+    gap: Mutex<(Option<Instant>, Duration)>,
+    done: AtomicBool,
+}
+
+struct Setup {
+    bootstrap: String,
+    group: String,
+    topic: String,
+    records: u64,
+}
+
+async fn produce(setup: &Setup) {
+    let writer = Writer::builder([setup.bootstrap.clone()])
+        .topic(&setup.topic)
+        .build()
+        .await
+        .unwrap();
+    let ids: Vec<u64> = (0..setup.records).collect();
+    for chunk in ids.chunks(10_000) {
+        let batch: Vec<Record> = chunk
+            .iter()
+            .map(|i| Record::new(i.to_string()).with_partition((*i % 6) as i32))
+            .collect();
+        for result in writer.write_messages(&batch).await.unwrap() {
+            result.unwrap();
+        }
+    }
+    writer.close().await.unwrap();
+}
+
+/// One member: reads and commits batches until `life` is over (then
+/// closes, leaving the group) or, with no `life`, until every record was
+/// processed.
+async fn member(setup: Arc<Setup>, shared: Arc<Shared>, life: Option<Duration>) {
+    let mut reader = Reader::builder([setup.bootstrap.clone()])
+        .group_id(&setup.group)
+        .topics([setup.topic.clone()])
+        .session_timeout(Duration::from_secs(3))
+        .heartbeat_interval(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    let born = Instant::now();
+    while life.is_none_or(|l| born.elapsed() < l) && !shared.done.load(Ordering::SeqCst) {
+        let mut batch = Vec::new();
+        while batch.len() < 100 {
+            let next = tokio::time::timeout(Duration::from_millis(200), reader.fetch_message());
+            let Ok(m) = next.await else { break };
+            let m = m.expect("fetch_message survives rebalances");
+            let id: u64 = std::str::from_utf8(m.value_bytes())
+                .unwrap()
+                .parse()
+                .unwrap();
+            shared.processed.lock().unwrap().push(id);
+            {
+                let mut gap = shared.gap.lock().unwrap();
+                let now = Instant::now();
+                if let Some(last) = gap.0 {
+                    gap.1 = gap.1.max(now - last);
+                }
+                gap.0 = Some(now);
+            }
+            let mut distinct = shared.distinct.lock().unwrap();
+            distinct.insert(id);
+            if distinct.len() as u64 == setup.records {
+                shared.done.store(true, Ordering::SeqCst);
+            }
+            drop(distinct);
+            batch.push(m);
+        }
+        if life.is_some() {
+            shared
+                .by_churn
+                .fetch_add(batch.len() as u64, Ordering::SeqCst);
+        }
+        // Processing takes time, so the storm overlaps the reading.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        // A commit for partitions a rebalance just took away fails; their
+        // records come again to the new owner (at-least-once).
+        if reader.commit_messages(&batch).await.is_err() {
+            shared.commit_errors.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    if reader.close().await.is_err() {
+        shared.commit_errors.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The group's committed offset of every partition (-1: none).
+async fn committed(transport: &Transport, setup: &Setup) -> Vec<i64> {
+    let conn = transport
+        .coordinator(&CoordinatorKey::Group(setup.group.clone()), Purpose::Admin)
+        .await
+        .unwrap();
+    let request = OffsetFetchRequest {
+        group_id: setup.group.clone(),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: setup.topic.clone(),
+            partition_indexes: (0..PARTITIONS).collect(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let response = conn.request_at(7, request).await.unwrap();
+    let mut offsets = vec![-1; PARTITIONS as usize];
+    for p in &response.topics[0].partitions {
+        offsets[p.partition_index as usize] = p.committed_offset;
+    }
+    offsets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_storm_skips_no_record_and_commits_never_go_back() {
+    let (records, storm) = if reliability_full() {
+        (1_000_000, Duration::from_secs(60))
+    } else {
+        (30_000, Duration::from_secs(8))
+    };
+    let broker = TestBroker::start();
+    let setup = Arc::new(Setup {
+        bootstrap: broker.bootstrap(),
+        group: unique_topic("rel-storm-group"),
+        topic: unique_topic("rel-storm"),
+        records,
+    });
+    broker.create_topic(&setup.topic, PARTITIONS as u32);
+    produce(&setup).await;
+
+    let shared = Arc::new(Shared::default());
+    let steady = tokio::spawn(member(setup.clone(), shared.clone(), None));
+    let churn = {
+        let (setup, shared) = (setup.clone(), shared.clone());
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut members = Vec::new();
+            while start.elapsed() < storm && !shared.done.load(Ordering::SeqCst) {
+                let life = Some(Duration::from_secs(2));
+                members.push(tokio::spawn(member(setup.clone(), shared.clone(), life)));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let joined = members.len();
+            for m in members {
+                m.await.unwrap();
+            }
+            joined
+        })
+    };
+
+    // Commits polled throughout: never backwards.
+    let transport = Transport::connect(TransportConfig::new([setup.bootstrap.clone()]))
+        .await
+        .unwrap();
+    let mut last = vec![-1; PARTITIONS as usize];
+    let (mut polls, deadline) = (0, Instant::now() + storm + Duration::from_secs(60));
+    while !steady.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the group stopped making progress"
+        );
+        let now = committed(&transport, &setup).await;
+        for (p, (before, after)) in last.iter().zip(&now).enumerate() {
+            assert!(
+                after >= before,
+                "partition {p}: commit went from {before} to {after}"
+            );
+        }
+        last = now;
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    steady.await.unwrap();
+    let joined = churn.await.unwrap();
+
+    let processed = shared.processed.lock().unwrap().clone();
+    let sent: Vec<u64> = (0..records).collect();
+    let longest = shared.gap.lock().unwrap().1;
+    let report = Reliability::count("rebalance_storm", &sent, &processed, longest);
+    eprintln!(
+        "{joined} members joined and left, processing {} records; {polls} commit polls; \
+         {} failed commits",
+        shared.by_churn.load(Ordering::SeqCst),
+        shared.commit_errors.load(Ordering::SeqCst)
+    );
+    assert_eq!(report.lost, 0, "{report}");
+    assert!(joined >= 3, "the storm was too short to prove anything");
+    assert!(
+        shared.by_churn.load(Ordering::SeqCst) > 0,
+        "the members that came and went read nothing: the storm missed the reading"
+    );
+    // The last batch's commit may have lost a race with a rebalance, so
+    // the end is not always committed; nothing past it ever is.
+    let end = committed(&transport, &setup).await;
+    let per_partition = (records / PARTITIONS as u64) as i64;
+    assert!(
+        end.iter().all(|&c| c <= per_partition),
+        "final commits {end:?} beyond the {per_partition} records of each partition"
+    );
+}
