@@ -93,6 +93,8 @@ async fn starting_at_offset_42_reads_exactly_from_there() {
     }
     assert_eq!(fetcher.position(&tp), Some(100));
     assert_eq!(fetcher.assignment(), vec![tp]);
+    // Nothing buffered: try_next does not wait.
+    assert!(fetcher.try_next().is_none());
     // Nothing more: the next read waits.
     assert!(
         tokio::time::timeout(Duration::from_millis(300), fetcher.next())

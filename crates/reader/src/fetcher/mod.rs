@@ -201,35 +201,9 @@ impl Fetcher {
     /// queue data; a message is taken from the buffer only when it is
     /// returned, so dropping the future loses nothing.
     pub async fn next(&mut self) -> Result<Message, Error> {
-        if let Some(e) = &self.broken {
-            return Err(e.clone());
-        }
         loop {
-            if let Some(chunk) = &mut self.current {
-                match chunk.next_message() {
-                    Some(Ok(message)) => {
-                        self.messages += 1;
-                        return Ok(message);
-                    }
-                    Some(Err(e)) => {
-                        self.settle_current(true);
-                        return Err(e);
-                    }
-                    None => self.settle_current(false),
-                }
-            }
-            {
-                let mut st = self.shared.lock();
-                if let Some(e) = st.errors.pop_front() {
-                    return Err(e);
-                }
-                if let Some(chunk) = st.pop_chunk() {
-                    self.current = Some(chunk);
-                    drop(st);
-                    // The buffer shrank: fetching may resume.
-                    self.shared.wake_driver.notify_one();
-                    continue;
-                }
+            if let Some(result) = self.try_next() {
+                return result;
             }
             if self.driver.as_ref().is_none_or(JoinHandle::is_finished) {
                 return Err(Error::closed("the fetcher's background task stopped"));
@@ -239,6 +213,36 @@ impl Fetcher {
                 .notified()
                 .instrument(tracing::trace_span!("fetcher_wait"))
                 .await;
+        }
+    }
+
+    /// The next message if one is buffered, without waiting: `None` when
+    /// the buffer is empty. The same messages and errors, in the same
+    /// order, as [`next`](Fetcher::next), which is this plus the wait; a
+    /// tight loop over buffered messages costs least through this one.
+    pub fn try_next(&mut self) -> Option<Result<Message, Error>> {
+        if let Some(e) = &self.broken {
+            return Some(Err(e.clone()));
+        }
+        loop {
+            if let Some(chunk) = &mut self.current {
+                match chunk.next_message() {
+                    Some(Ok(message)) => {
+                        self.messages += 1;
+                        return Some(Ok(message));
+                    }
+                    Some(Err(e)) => {
+                        self.settle_current(true);
+                        return Some(Err(e));
+                    }
+                    None => self.settle_current(false),
+                }
+            }
+            let mut st = self.shared.lock();
+            if let Some(e) = st.errors.pop_front() {
+                return Some(Err(e));
+            }
+            self.current = Some(st.pop_chunk()?);
         }
     }
 
