@@ -111,13 +111,21 @@ fn consume_exit_stops_at_the_end_of_every_partition() {
     broker.create_topic(&topic, 3);
     let lines: String = (0..30).map(|i| format!("key-{i}:value-{i}\n")).collect();
     kafkit(&broker, &["produce", &topic, "-K", ":", "-q"], &lines).ok();
-    // One record for partition 2 alone, written after the others.
+    // One record for partition 2 alone, written after the others, from a file.
+    let file = std::env::temp_dir().join(format!("{topic}.txt"));
+    std::fs::write(&file, "last of 2\n").unwrap();
+    let path = file.display().to_string();
     kafkit(
         &broker,
-        &["produce", &topic, "-p", "2", "-q"],
-        "last of 2\n",
+        &["produce", &topic, "-p", "2", "-q", "--file", &path],
+        "ignored stdin\n",
     )
     .ok();
+    std::fs::remove_file(&file).unwrap();
+    let bad_partition = kafkit(&broker, &["produce", &topic, "-p", "3"], "x\n");
+    assert_eq!(bad_partition.code, Some(4), "{bad_partition:?}");
+    let no_file = kafkit(&broker, &["produce", &topic, "--file", &path], "");
+    assert_eq!(no_file.code, Some(1), "{no_file:?}");
 
     let all = kafkit(&broker, &["consume", &topic, "--exit", "-q"], "").ok();
     let mut values = all.lines();

@@ -150,10 +150,19 @@ async fn lag(admin: &Admin, group: &str) -> Result<()> {
     let mut table = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]);
     let mut total = 0;
     for (tp, lag) in &lags {
+        let (topic, partition) = (tp.topic.clone(), tp.partition.to_string());
+        let lag = match lag {
+            Ok(lag) => lag,
+            Err(e) => {
+                let why = format!("? ({e})");
+                table.row(vec![topic, partition, why, String::new(), "?".to_owned()]);
+                continue;
+            }
+        };
         total += lag.lag.unwrap_or(0);
         table.row(vec![
-            tp.topic.clone(),
-            tp.partition.to_string(),
+            topic,
+            partition,
             lag.committed.to_string(),
             match &lag.end {
                 Ok(end) => end.to_string(),
