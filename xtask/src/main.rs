@@ -12,6 +12,7 @@ mod broker;
 mod codegen;
 mod deps;
 mod layers;
+mod reliability;
 mod tansu;
 mod test;
 mod util;
@@ -37,6 +38,9 @@ commands:
   bench produce|consume|all [--records N] [--runs N]
                                kafkit vs librdkafka (rdkafka crate) throughput,
                                CPU and memory on a local tansu; release build
+  reliability [--full]         run the reliability scenarios (tests/tests/reliability_*.rs)
+                               against one tansu broker and print sent, received, lost,
+                               duplicated and time to recover per scenario
   broker [--port PORT]         run tansu on 127.0.0.1:PORT (default 9092) until Ctrl-C
   install-tansu [--force]      install the tansu test broker at .tools/tansu
   codegen [--check]            regenerate kafkit-protocol's messages (--check: fail if stale)
@@ -69,6 +73,7 @@ fn dispatch() -> Result<()> {
         "install-tansu" => tansu::run_command(rest),
         "bench" => bench::run_command(rest),
         "broker" => broker::run_command(rest),
+        "reliability" => reliability::run_command(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
