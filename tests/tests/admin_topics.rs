@@ -2,7 +2,7 @@
 //! as a map of name to details, as sarama's `ClusterAdmin.ListTopics`),
 //! describe, create (with partial failure as data), validate-only, delete.
 
-use kafkit_admin::{Admin, ErrorCode, NewTopic};
+use kafkit_admin::{Admin, ConfigResource, ErrorCode, NewTopic};
 use kafkit_tests::{TestBroker, unique_topic};
 
 async fn admin(broker: &TestBroker) -> Admin {
@@ -184,4 +184,44 @@ async fn topics_are_deleted_by_id() {
     assert!(deleted[&id].is_ok(), "{:?}", deleted[&id]);
     let described = admin.describe_topics(&[&topic]).await.expect("describe");
     assert!(described[&topic].is_err(), "the topic is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_created_with_explicit_assignments_and_configs_have_them() {
+    let broker = TestBroker::start();
+    let admin = admin(&broker).await;
+    let cluster = admin.describe_cluster().await.expect("describe cluster");
+    let node = cluster.brokers[0].id;
+    let topic = unique_topic("admin-assigned");
+    let new = NewTopic {
+        name: topic.clone(),
+        ..Default::default()
+    }
+    .assign(0, vec![node])
+    .assign(1, vec![node])
+    .config("cleanup.policy", "compact");
+    let created = admin.create_topics(&[new], false).await.expect("create");
+    assert!(created[&topic].is_ok(), "{:?}", created[&topic]);
+
+    let described = admin.describe_topics(&[&topic]).await.expect("describe");
+    let partitions = &described[&topic].as_ref().expect("created").partitions;
+    assert!(partitions.iter().all(|p| p.replicas == [node]));
+    if !broker.has_tansu_bug(
+        "CreateTopics ignores replica assignments and makes its default partition count",
+    ) {
+        assert_eq!(partitions.len(), 2, "as many partitions as assignments");
+    }
+
+    let resource = ConfigResource::Topic(topic.clone());
+    let configs = admin
+        .describe_configs(std::slice::from_ref(&resource), false)
+        .await
+        .expect("describe configs");
+    let entries = configs[&resource].as_ref().expect("the topic's configs");
+    let policy = entries.iter().find(|e| e.name == "cleanup.policy");
+    assert_eq!(
+        policy.and_then(|e| e.value.as_deref()),
+        Some("compact"),
+        "{entries:?}"
+    );
 }
