@@ -116,7 +116,7 @@ async fn a_full_buffer_is_an_error_while_the_broker_is_unreachable() {
         assert!(e.is_retriable(), "{e}");
     }
     assert_eq!(writer.buffered().0, 0);
-    let _ = writer.try_send(Message::new("after")).unwrap();
+    drop(writer.try_send(Message::new("after")).unwrap());
     let e = writer.close().await.unwrap_err();
     assert!(
         matches!(e, Error::RecordsFailed { failed, .. } if failed >= 50),

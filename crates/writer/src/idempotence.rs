@@ -9,8 +9,10 @@
 //!   was lost) comes back `DUPLICATE_SEQUENCE_NUMBER`, counted as success.
 //! - After a failure, nothing more of that partition is sent until its
 //!   in-flight batches are back; then the failed ones go first, in order.
-//! - `OUT_OF_ORDER_SEQUENCE_NUMBER` on a partition's *earliest* unacked batch,
-//!   `UNKNOWN_PRODUCER_ID`, or a batch that failed for good after it was
+//! - `OUT_OF_ORDER_SEQUENCE_NUMBER` or `UNKNOWN_PRODUCER_ID` on a partition's
+//!   *earliest* unacked batch (behind an earlier failed batch they are
+//!   expected, and a plain retry in order fixes them), or a batch that
+//!   failed for good after it was
 //!   stamped (its sequence is a gap the broker would wait on forever) bump
 //!   the epoch: once nothing is in flight, InitProducerId with the current
 //!   id and epoch (KIP-360) gives a new epoch, sequences restart at 0, and

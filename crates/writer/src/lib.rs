@@ -53,8 +53,8 @@
 //!   flight with order kept. A failed batch is retried with the same bytes
 //!   and sequence after a capped exponential backoff, ahead of every later
 //!   batch of its partition; `DUPLICATE_SEQUENCE_NUMBER` counts as success;
-//!   `OUT_OF_ORDER_SEQUENCE_NUMBER` on a partition's earliest unacked batch
-//!   and `UNKNOWN_PRODUCER_ID` bump the epoch (KIP-360) and re-stamp the
+//!   `OUT_OF_ORDER_SEQUENCE_NUMBER` and `UNKNOWN_PRODUCER_ID` on a
+//!   partition's earliest unacked batch bump the epoch (KIP-360) and re-stamp the
 //!   unacked batches. Retries never reorder or duplicate. Without
 //!   idempotence retries may reorder when `max_in_flight > 1`.
 //! - **Failures.** A batch fails after [`WriterConfig::max_attempts`] or

@@ -2,22 +2,16 @@
 //! broker, and the spawned task that sends it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use bytes::Bytes;
-use kafkit_conn::{Purpose, Transport};
-use kafkit_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafkit_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafkit_protocol::messages::ProduceResponse;
 use kafkit_protocol::{ApiKey, ErrorCode, Uuid};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::Instrument;
 
+use super::link::{self, Item, Job};
 use super::{Bump, Outcome, Sender, earliest};
 use crate::Error;
 use crate::idempotence::{self, next_sequence};
-
-/// One batch in a request: topic, partition, batch id, encoded bytes.
-type Item = (Arc<str>, i32, u64, Bytes);
 
 impl Sender {
     /// Sends every batch that may go now; returns when to look again for
@@ -31,6 +25,13 @@ impl Sender {
                 if self.parts.values().any(|p| !p.in_flight.is_empty()) {
                     return None;
                 }
+                // Other partitions' retries of the current epoch go first:
+                // one whose answer was lost may be written, and only its
+                // own sequence lets the broker recognise the duplicate.
+                let (sent, next) = self.dispatch_round(now, true);
+                if sent > 0 || next.is_some() {
+                    return next;
+                }
                 if not_before > now {
                     return Some(not_before);
                 }
@@ -41,7 +42,7 @@ impl Sender {
         }
         let mut next = None;
         loop {
-            let (sent, round_next) = self.dispatch_round(now);
+            let (sent, round_next) = self.dispatch_round(now, false);
             next = earliest(next, round_next);
             if sent == 0 {
                 return next;
@@ -50,7 +51,9 @@ impl Sender {
     }
 
     /// One request per broker at most, one batch per partition in it.
-    fn dispatch_round(&mut self, now: Instant) -> (usize, Option<Instant>) {
+    /// `resolving`: only batches already stamped with the current epoch, of
+    /// partitions that did not ask for the bump.
+    fn dispatch_round(&mut self, now: Instant, resolving: bool) -> (usize, Option<Instant>) {
         let config = &self.shared.config;
         let max = config.max_in_flight;
         let snapshot = self.transport.snapshot();
@@ -70,6 +73,15 @@ impl Sender {
                     part.queue.push_front(b);
                 }
             }
+            if resolving
+                && (part.needs_bump
+                    || part
+                        .queue
+                        .front()
+                        .is_none_or(|b| idempotence::needs_stamp(b, self.producer)))
+            {
+                continue;
+            }
             if let Some(at) = part.retry_at {
                 if at > now {
                     next = earliest(next, Some(at));
@@ -80,6 +92,7 @@ impl Sender {
             if part.queue.is_empty() || part.in_flight.len() >= max {
                 continue;
             }
+
             let Some(leader) = snapshot.leader(topic, *partition) else {
                 leaderless = true;
                 continue;
@@ -126,39 +139,29 @@ impl Sender {
         (sent, next)
     }
 
-    fn spawn_produce(&self, broker: i32, addr: String, items: Vec<Item>, records: usize) {
+    /// Queues a request on the broker's submitter, which keeps the order.
+    fn spawn_produce(&mut self, broker: i32, addr: String, items: Vec<Item>, records: usize) {
         let config = &self.shared.config;
-        let acks = config.required_acks.as_i16();
-        let timeout_ms = i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX);
-        let transport = self.transport.clone();
-        let tx = self.tx.clone();
-        self.shared.stats.request();
-        let span = tracing::debug_span!(
-            "kafka_produce",
+        let job = Job {
             broker,
-            addr = %addr,
-            batches = items.len(),
-            records
-        );
-        tokio::spawn(
-            async move {
-                let sent = items
-                    .iter()
-                    .map(|(t, p, id, _)| (t.clone(), *p, *id))
-                    .collect();
-                let result = produce(&transport, &addr, acks, timeout_ms, items).await;
-                if let Err(e) = &result {
-                    tracing::debug!(error = %e, "produce request failed");
-                }
-                let _ = tx.send(Outcome::Produced {
-                    broker,
-                    addr,
-                    sent,
-                    result,
-                });
-            }
-            .instrument(span),
-        );
+            addr,
+            acks: config.required_acks.as_i16(),
+            timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+            items,
+            records,
+        };
+        self.shared.stats.request();
+        let link = self
+            .links
+            .entry(broker)
+            .or_insert_with(|| link::spawn(self.transport.clone(), self.tx.clone()));
+        if let Err(mpsc::error::SendError(job)) = link.send(job) {
+            // The submitter is gone (it never is while the sender runs):
+            // start another and hand it the request.
+            let fresh = link::spawn(self.transport.clone(), self.tx.clone());
+            let _ = fresh.send(job);
+            self.links.insert(broker, fresh);
+        }
     }
 
     fn start_bump(&mut self) {
@@ -176,51 +179,6 @@ impl Sender {
             let _ = tx.send(Outcome::Producer(result));
         });
     }
-}
-
-/// Sends one ProduceRequest on the broker's pooled produce connection.
-async fn produce(
-    transport: &Transport,
-    addr: &str,
-    acks: i16,
-    timeout_ms: i32,
-    items: Vec<Item>,
-) -> Result<ProduceResponse, kafkit_conn::Error> {
-    let conn = transport.conn(addr, Purpose::Produce).await?;
-    let version = conn.version_for(ApiKey::Produce)?;
-    let snapshot = transport.snapshot();
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for (topic, partition, _, records) in items {
-        let data = PartitionProduceData {
-            index: partition,
-            records: Some(records),
-            ..Default::default()
-        };
-        match topics.iter_mut().find(|t| *t.name == *topic) {
-            Some(t) => t.partition_data.push(data),
-            None => topics.push(TopicProduceData {
-                name: topic.to_string(),
-                // Produce v13 names topics by id only (KIP-516).
-                topic_id: if version >= 13 {
-                    snapshot.topic_id(&topic).unwrap_or(Uuid::ZERO)
-                } else {
-                    Uuid::ZERO
-                },
-                partition_data: vec![data],
-                ..Default::default()
-            }),
-        }
-    }
-    let request = ProduceRequest {
-        transactional_id: None,
-        acks,
-        timeout_ms,
-        topic_data: topics,
-        ..Default::default()
-    };
-    conn.request_at(version, request)
-        .await
-        .map_err(|e| e.with_broker(addr).with_api(ApiKey::Produce))
 }
 
 /// The answer for one partition of a produce response: its base offset,

@@ -6,8 +6,9 @@
 //! need no locks.
 //!
 //! Files: `mod.rs` (shared state, the loop, collecting batches, metadata),
-//! `dispatch.rs` (building and sending requests), `outcome.rs` (answers,
-//! retries, epoch bumps).
+//! `dispatch.rs` (which batches go, stamping, one request per broker),
+//! `link.rs` (each broker's submitter, which keeps requests in order),
+//! `outcome.rs` (answers, retries, epoch bumps).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,7 @@ use crate::stats::Stats;
 use crate::{Error, WriterConfig};
 
 mod dispatch;
+mod link;
 mod outcome;
 
 /// What callers and the sender task share.
@@ -122,6 +124,25 @@ struct Part {
     next_seq: i32,
     /// No new batch may go before the next retry.
     retry_at: Option<Instant>,
+    /// The producer id, epoch and last sequence of the highest batch
+    /// acknowledged: the broker takes sequences only in order, so every
+    /// batch below it in the same epoch is written, whatever its own
+    /// answer said (or whether one came).
+    acked: Option<(i64, i16, i32)>,
+    /// This partition asked for the epoch bump: its batches wait for it.
+    needs_bump: bool,
+}
+
+impl Part {
+    /// Whether `batch` must already be on the broker (see `acked`).
+    fn covers(&self, batch: &Batch) -> bool {
+        let (id, epoch, seq) = batch.stamp;
+        batch.encoded.is_some()
+            && seq >= 0
+            && self
+                .acked
+                .is_some_and(|(a_id, a_epoch, last)| (a_id, a_epoch) == (id, epoch) && seq <= last)
+    }
 }
 
 /// Epoch bump progress (see `idempotence.rs`).
@@ -141,6 +162,8 @@ pub(crate) struct Sender {
     parts: HashMap<(Arc<str>, i32), Part>,
     /// Produce requests in flight per broker id.
     requests: HashMap<i32, usize>,
+    /// Each broker's submitter (see `link.rs`).
+    links: HashMap<i32, mpsc::UnboundedSender<link::Job>>,
     producer: ProducerId,
     bump: Bump,
     /// Topics whose metadata lookup is running, or failed and waits to
@@ -163,6 +186,7 @@ impl Sender {
             transport,
             parts: HashMap::new(),
             requests: HashMap::new(),
+            links: HashMap::new(),
             producer,
             bump: Bump::Idle,
             lookups: HashMap::new(),
@@ -342,12 +366,10 @@ impl Sender {
     /// Fails a batch for good.
     fn fail_batch(&mut self, batch: Batch, error: Error) {
         tracing::debug!(topic = %batch.topic, partition = batch.partition, records = batch.records(), error = %error, "batch failed");
-        if !self.producer.is_none() && batch.encoded.is_some() && self.bump == Bump::Idle {
+        if !self.producer.is_none() && batch.encoded.is_some() {
             // Its sequence may or may not be on the broker: a new epoch
             // makes the next batches independent of it.
-            self.bump = Bump::Wanted {
-                not_before: Instant::now(),
-            };
+            self.want_bump(&batch.topic, batch.partition);
         }
         self.shared.note_failure(batch.records() as u64, &error);
         let (records, size) = (batch.records(), batch.size);
@@ -355,8 +377,59 @@ impl Sender {
         self.release(records, size);
     }
 
+    /// Asks for an epoch bump on behalf of a partition.
+    fn want_bump(&mut self, topic: &Arc<str>, partition: i32) {
+        self.parts
+            .entry((topic.clone(), partition))
+            .or_default()
+            .needs_bump = true;
+        if self.bump == Bump::Idle {
+            self.bump = Bump::Wanted {
+                not_before: Instant::now(),
+            };
+        }
+    }
+
     /// Hands an acknowledged batch's records their offsets.
+    /// Also acknowledges, with an unknown offset, the partition's batches
+    /// waiting for a retry that the broker must have written (see
+    /// [`Part::acked`]): a retry could otherwise outlive the producer state
+    /// that would recognise it as a duplicate, and be written twice.
     fn ack_batch(&mut self, batch: Batch, base_offset: i64) -> (usize, usize) {
+        let (id, epoch, seq) = batch.stamp;
+        let mut written = Vec::new();
+        if seq >= 0 {
+            let last = seq.saturating_add(batch.records() as i32 - 1);
+            let part = self
+                .parts
+                .entry((batch.topic.clone(), batch.partition))
+                .or_default();
+            let higher = part.acked.is_none_or(|(a_id, a_epoch, a_last)| {
+                (a_id, a_epoch) != (id, epoch) || last > a_last
+            });
+            if higher {
+                part.acked = Some((id, epoch, last));
+            }
+            let (covered, rest): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut part.retries)
+                .into_iter()
+                .partition(|b| part.covers(b));
+            part.retries = rest;
+            written = covered;
+            while part.queue.front().is_some_and(|b| part.covers(b)) {
+                written.push(part.queue.pop_front().expect("checked"));
+            }
+        }
+        let (mut records, mut size) = self.complete_acked(batch, base_offset);
+        for b in written {
+            tracing::debug!(topic = %b.topic, partition = b.partition, "a later batch was acknowledged: this one is written");
+            let (r, s) = self.complete_acked(b, -1);
+            records += r;
+            size += s;
+        }
+        (records, size)
+    }
+
+    fn complete_acked(&self, batch: Batch, base_offset: i64) -> (usize, usize) {
         let (records, size) = (batch.records(), batch.size);
         self.shared
             .stats

@@ -91,20 +91,31 @@ impl Sender {
             .parts
             .entry((batch.topic.clone(), batch.partition))
             .or_default();
+        if part.covers(&batch) {
+            // A later batch was acknowledged, so this one is written: its
+            // answer was lost, or the broker no longer knows its sequence.
+            let (records, size) = self.complete_acked(batch, -1);
+            self.release(records, size);
+            return;
+        }
         let earlier_unacked = part
             .in_flight
             .iter()
             .chain(&part.retries)
             .any(|b| b.id < batch.id);
-        let out_of_order = code == Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
-        // Out of order behind an earlier failure is expected: that batch
-        // goes first on the retry. On the earliest unacked batch it means
-        // the broker lost our sequence: only a new epoch recovers.
-        let bump = idempotent
-            && (code == Some(ErrorCode::UNKNOWN_PRODUCER_ID) || (out_of_order && !earlier_unacked));
-        let retriable = bump || out_of_order || error.is_retriable();
+        // Both are expected behind an earlier failed batch of the partition
+        // (the broker never saw the sequence they follow): that batch goes
+        // first on the retry. On the earliest unacked batch they mean the
+        // broker lost our sequence: only a new epoch recovers.
+        let sequence_error = matches!(
+            code,
+            Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
+        );
+        let bump = idempotent && sequence_error && !earlier_unacked;
+        let retriable = sequence_error || error.is_retriable();
         let expired = batch.created + config.delivery_timeout <= now;
         if retriable && batch.attempts < config.max_attempts && !expired {
+            let (topic, partition) = (batch.topic.clone(), batch.partition);
             let delay = config.retry_delay(batch.attempts);
             tracing::debug!(
                 topic = %batch.topic,
@@ -117,8 +128,8 @@ impl Sender {
             part.retry_at = Some(part.retry_at.map_or(now + delay, |t| t.max(now + delay)));
             part.retries.push(batch);
             self.shared.stats.retry();
-            if bump && self.bump == Bump::Idle {
-                self.bump = Bump::Wanted { not_before: now };
+            if bump {
+                self.want_bump(&topic, partition);
             }
             return;
         }
@@ -144,6 +155,7 @@ impl Sender {
                 for part in self.parts.values_mut() {
                     part.next_seq = 0;
                     part.retry_at = None;
+                    part.needs_bump = false;
                     requeue_retries(part);
                 }
             }
