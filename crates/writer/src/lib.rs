@@ -75,7 +75,12 @@
 //! per call; await it for every result), [`Writer::produce`] (fire and
 //! forget, outcome to the [`WriterBuilder::on_delivery`] callback, no
 //! allocation), and [`Writer::send`] (a [`Delivery`] future per record,
-//! costing a oneshot channel each).
+//! costing a oneshot channel each). Measured with `examples/throughput.rs`
+//! (1M 100-byte records, 6 partitions, acks=all, linger 5 ms, tansu on the
+//! same 2-core machine): about 0.27-0.33 us of client CPU per record with
+//! `write_messages` in chunks of 10,000, 0.36-0.41 us with `produce`, and
+//! 0.6-0.8 us with `send` (most of the difference is the per-record
+//! oneshot and holding a million `Delivery`s).
 //!
 //! # Cancel safety
 //!
