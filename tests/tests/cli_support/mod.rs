@@ -1,6 +1,11 @@
 //! Runs the `kafkit` binary in the CLI tests: builds it once per test
 //! process (`cargo build -p kafkit-cli`, into the target dir this test
 //! binary lives in) and runs it with a broker's bootstrap address.
+//!
+//! The nested build costs about a minute the first time: kafkit-cli
+//! alone enables fewer features of some dependencies (ring, through
+//! rustls) than kafkit-tests does, and cargo keeps one build of each
+//! per target dir, so they are compiled again for the CLI.
 
 // Each test file uses a part of this module.
 #![allow(dead_code)]
@@ -34,7 +39,9 @@ pub fn binary() -> &'static Path {
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
+        let started = Instant::now();
         let status = build.status().expect("cargo runs");
+        eprintln!("cargo build -p kafkit-cli: {:?}", started.elapsed());
         assert!(
             status.success(),
             "cargo build -p kafkit-cli failed: {status}"
