@@ -29,9 +29,12 @@ struct Row {
 }
 
 impl Row {
-    /// Parses `RELIABILITY key=value ...`; `None` for any other line.
+    /// Parses `RELIABILITY key=value ...`, wherever it starts in the line
+    /// (with `--nocapture` it follows libtest's `test name ... `); `None`
+    /// for any other line.
     fn parse(line: &str) -> Option<Row> {
-        let rest = line.trim().strip_prefix("RELIABILITY ")?;
+        let at = line.find("RELIABILITY ")?;
+        let rest = &line[at + "RELIABILITY ".len()..];
         let fields: BTreeMap<String, String> = rest
             .split_whitespace()
             .filter_map(|kv| kv.split_once('='))
@@ -155,6 +158,11 @@ mod tests {
         assert_eq!((row.get("lost"), row.get("recover_ms")), ("1", "5"));
         assert_eq!(row.get("missing"), "-");
         assert_eq!(Row::parse("test foo ... ok"), None);
+        let interleaved = Row::parse("test x ... RELIABILITY scenario=x sent=1").unwrap();
+        assert_eq!(
+            (interleaved.scenario.as_str(), interleaved.get("sent")),
+            ("x", "1")
+        );
         assert_eq!(Row::parse("RELIABILITY sent=1"), None);
     }
 
