@@ -133,7 +133,9 @@ async fn mixed_group_consumes_every_record_once(assignor: Arc<dyn Assignor>, pee
     let start = Instant::now();
     while ours.lock().unwrap().len() + peer_records(&log).len() < total {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            // Generous: each eager rebalance on a loaded machine takes
+            // several of tansu's one-second join rounds.
+            start.elapsed() < Duration::from_secs(40),
             "kafkit read {}, librdkafka {} of {total}",
             ours.lock().unwrap().len(),
             peer_records(&log).len()
