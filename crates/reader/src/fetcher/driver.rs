@@ -305,6 +305,12 @@ impl Driver {
     fn finish(&mut self, joined: Result<(Id, Done), JoinError>) {
         let (id, done) = match joined {
             Ok((id, done)) => (id, Some(done)),
+            // A task cancelled by a shutting-down runtime is not a failure
+            // worth an error log (the reader is going away with it).
+            Err(e) if e.is_cancelled() => {
+                tracing::debug!(error = %e, "a fetcher task was cancelled");
+                (e.id(), None)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "a fetcher task failed");
                 (e.id(), None)
