@@ -13,12 +13,9 @@
 //! crate cannot slip past the check unnoticed.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-
-use crate::util::workspace_root;
 
 /// Each layered crate and its layer; dependencies must point to a lower number.
 const LAYERS: &[(&str, u32)] = &[
@@ -45,9 +42,7 @@ pub fn run_command(args: &[String]) -> Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask check-layers");
     }
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(workspace_root())
+    let output = crate::util::cargo(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .context("could not run cargo metadata")?;
     if !output.status.success() {

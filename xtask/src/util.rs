@@ -24,8 +24,36 @@ where
 {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(args).current_dir(workspace_root());
+    scrub_package_env(&mut cmd);
     cmd
 }
+
+/// Removes the variables cargo sets for the package being run
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...) from a nested cargo's
+/// environment. xtask runs under `cargo run`, and the integration tests that
+/// build the CLI run under `cargo test`, each with its own package's values;
+/// build scripts that watch them (ring's `rerun-if-env-changed`) would
+/// otherwise be rebuilt, with everything above them, whenever a cargo started
+/// from one place follows a cargo started from another.
+pub fn scrub_package_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if PACKAGE_ENV.contains(&name) || name.starts_with("CARGO_PKG_") {
+            cmd.env_remove(name);
+        }
+    }
+}
+
+/// What cargo sets for a package's build, run and tests (besides `CARGO_PKG_*`).
+const PACKAGE_ENV: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
 
 /// Runs `cmd` with inherited stdio and fails if it exits non-zero.
 pub fn run(cmd: &mut Command) -> Result<()> {

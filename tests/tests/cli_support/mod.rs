@@ -32,10 +32,33 @@ pub fn binary() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "-p", "kafkit-cli"])
+            // Built together with this crate, so cargo resolves the same
+            // dependency features as for the tests (ring, tokio) and reuses
+            // their compiled dependencies instead of building a second set.
+            .args(["build", "--quiet", "-p", "kafkit-cli", "-p", "kafkit-tests"])
             .arg("--target-dir")
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // `cargo test` gave this process the variables of the kafkit-tests
+        // package; passed on, they would make cargo rebuild ring (its build
+        // script watches CARGO_MANIFEST_DIR) and everything above it.
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with("CARGO_PKG_")
+                || matches!(
+                    name,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_RUSTC_CURRENT_DIR"
+                )
+            {
+                build.env_remove(name);
+            }
+        }
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
