@@ -122,7 +122,10 @@ async fn commit_interval_batches_commits_in_the_background() {
     // Marked, then sent by the background task within an interval or two.
     let start = std::time::Instant::now();
     while committed(&broker, &group, &topic).await != Some(50) {
-        assert!(start.elapsed() < Duration::from_secs(5), "no periodic commit");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no periodic commit"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let commits = reader.stats().commits;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafkit_conn::Message as Record;
-use kafkit_reader::group::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use kafkit_reader::Reader;
+use kafkit_reader::group::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use kafkit_tests::{TestBroker, run_python, unique_topic};
 
 /// Consumes with librdkafka until `stop_file` exists, appending each
@@ -50,8 +50,9 @@ async fn produce(broker: &TestBroker, topic: &str, partitions: i32, round: usize
         let conn = kafkit_conn::dial_leader(broker.bootstrap(), topic, p)
             .await
             .unwrap();
-        let records: Vec<Record> =
-            (0..count).map(|i| Record::new(format!("{round}:{i}"))).collect();
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record::new(format!("{round}:{i}")))
+            .collect();
         conn.write_messages(&records).await.unwrap();
     }
 }
@@ -96,7 +97,10 @@ async fn mixed_group_consumes_every_record_once(assignor: Arc<dyn Assignor>, pee
 
     let start = Instant::now();
     while peer_leads && peer_records(&log).is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(30), "librdkafka never consumed");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "librdkafka never consumed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut reader = Reader::builder([broker.bootstrap()])
@@ -151,7 +155,12 @@ async fn mixed_group_consumes_every_record_once(assignor: Arc<dyn Assignor>, pee
 
     let ours = ours.lock().unwrap().clone();
     let theirs = peer_records(&log);
-    assert!(!ours.is_empty() && !theirs.is_empty(), "both members read: {} / {}", ours.len(), theirs.len());
+    assert!(
+        !ours.is_empty() && !theirs.is_empty(),
+        "both members read: {} / {}",
+        ours.len(),
+        theirs.len()
+    );
     let mut all: Vec<(i32, i64)> = ours.iter().chain(&theirs).copied().collect();
     all.sort_unstable();
     let unique: BTreeSet<(i32, i64)> = all.iter().copied().collect();
