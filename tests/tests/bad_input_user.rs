@@ -41,7 +41,6 @@ async fn invalid_writer_configs_fail_before_connecting() {
 }
 
 #[tokio::test]
-#[ignore = "kafkit-writer bug, reported: WriterBuilder::build accepts topic(\"\") and connects"]
 async fn an_empty_topic_name_fails_in_the_writer_builder() {
     let proxy = counter();
     let e = Writer::builder([proxy.addr().to_string()])
@@ -83,7 +82,6 @@ async fn invalid_reader_configs_fail_before_connecting() {
 }
 
 #[tokio::test]
-#[ignore = "kafkit-reader bug, reported: ReaderConfig::validate accepts an empty topic name and connects"]
 async fn an_empty_topic_name_fails_in_the_reader_builder() {
     let proxy = counter();
     for builder in [

@@ -189,6 +189,7 @@ mod ops_partition;
 pub mod sasl;
 #[cfg(feature = "tls")]
 mod tls;
+mod topic_name;
 mod transport;
 mod versions;
 
@@ -201,6 +202,7 @@ pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsConfigBuilder};
+pub use topic_name::{MAX_TOPIC_NAME_LEN, validate_topic_name};
 pub use transport::{Backoff, Cluster, CoordinatorKey, Purpose, Transport, TransportConfig, retry};
 
 pub use kafkit_protocol::compression::Compression;

@@ -137,6 +137,9 @@ impl ReaderConfig {
     /// Checks the rules that span fields.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |why: &str| Err(Error::config(why.to_owned()));
+        for topic in self.topic.iter().chain(&self.group_topics) {
+            kafkit_conn::validate_topic_name(topic).map_err(Error::config)?;
+        }
         if self.brokers.is_empty() {
             return bad("brokers: at least one bootstrap broker is required");
         }

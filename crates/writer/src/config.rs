@@ -148,6 +148,9 @@ impl WriterConfig {
     /// Checks the rules that span fields.
     pub fn validate(&self) -> Result<(), Error> {
         let fail = |why: &str| Err(Error::Config(why.to_owned()));
+        if let Some(topic) = &self.topic {
+            kafkit_conn::validate_topic_name(topic).map_err(Error::Config)?;
+        }
         if self.idempotent == Some(true) && self.required_acks != RequiredAcks::All {
             return fail("idempotence needs required_acks = all");
         }

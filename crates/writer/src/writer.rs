@@ -117,6 +117,13 @@ impl Writer {
                 });
             }
             (Some(writer), None) => &**writer,
+            // The full name rules are the broker's to enforce per record;
+            // an empty name is certainly a mistake, and cheap to catch.
+            (None, Some(topic)) if topic.is_empty() => {
+                return Err(Error::Config(
+                    "a message's topic must not be empty".to_owned(),
+                ));
+            }
             (None, Some(topic)) => topic.as_str(),
             (None, None) => return Err(Error::MissingTopic),
         };
