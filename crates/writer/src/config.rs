@@ -208,6 +208,17 @@ impl WriterBuilder {
         }
     }
 
+    /// Connection settings (TLS, SASL, timeouts) for the connections of the
+    /// transport `build` creates. Default [`kafkit_conn::ConnConfig::default`]. A writer
+    /// made with [`Writer::with_transport`](crate::Writer::with_transport)
+    /// uses that transport's settings, and this does nothing.
+    pub fn conn(mut self, conn: kafkit_conn::ConnConfig) -> Self {
+        if let Err(transport) = &mut self.transport {
+            transport.conn = conn;
+        }
+        self
+    }
+
     /// Replaces every setting at once.
     pub fn config(mut self, config: WriterConfig) -> Self {
         self.config = config;
