@@ -19,7 +19,7 @@ use kafkit_protocol::messages::{
 };
 
 use crate::error::{Result, check, partition_result};
-use crate::route::by_topic;
+use crate::route::{by_topic, partitions_by_topic};
 use crate::{Admin, TopicPartition};
 
 /// OffsetFetch and OffsetCommit v10 name topics by id only; kafkit sends
@@ -60,13 +60,8 @@ impl Admin {
         partitions: Option<&[TopicPartition]>,
     ) -> Result<BTreeMap<TopicPartition, Result<CommittedOffset>>> {
         let key = CoordinatorKey::Group(group.to_owned());
-        let topics: Option<Vec<(String, Vec<i32>)>> = partitions.map(|ps| {
-            let items: Vec<(TopicPartition, ())> = ps.iter().map(|tp| (tp.clone(), ())).collect();
-            by_topic(&items)
-                .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|(p, ())| p).collect()))
-                .collect()
-        });
+        let topics: Option<Vec<(String, Vec<i32>)>> =
+            partitions.map(|ps| partitions_by_topic(ps).into_iter().collect());
         let topics = &topics;
         self.read_coordinator(&key, |conn| async move {
             offset_fetch(&conn, group, topics.as_deref()).await
@@ -178,19 +173,15 @@ impl Admin {
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
         let key = CoordinatorKey::Group(group.to_owned());
-        let items: Vec<(TopicPartition, ())> =
-            partitions.iter().map(|tp| (tp.clone(), ())).collect();
         let request = OffsetDeleteRequest {
             group_id: group.to_owned(),
-            topics: by_topic(&items)
+            topics: partitions_by_topic(partitions)
                 .into_iter()
                 .map(|(name, ps)| OffsetDeleteRequestTopic {
                     name,
                     partitions: ps
                         .into_iter()
-                        .map(|(partition_index, ())| OffsetDeleteRequestPartition {
-                            partition_index,
-                        })
+                        .map(|partition_index| OffsetDeleteRequestPartition { partition_index })
                         .collect(),
                 })
                 .collect(),

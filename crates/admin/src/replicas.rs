@@ -16,7 +16,7 @@ use kafkit_protocol::messages::{
 };
 
 use crate::error::{Result, check, partition_result};
-use crate::route::by_topic;
+use crate::route::{by_topic, partitions_by_topic};
 use crate::{Admin, TopicPartition};
 
 /// The kind of leader election ([`Admin::elect_leaders`]).
@@ -91,13 +91,11 @@ impl Admin {
                 ElectionType::Unclean => 1,
             },
             topic_partitions: partitions.map(|ps| {
-                let items: Vec<(TopicPartition, ())> =
-                    ps.iter().map(|tp| (tp.clone(), ())).collect();
-                by_topic(&items)
+                partitions_by_topic(ps)
                     .into_iter()
                     .map(|(topic, ps)| TopicPartitions {
                         topic,
-                        partitions: ps.into_iter().map(|(p, ())| p).collect(),
+                        partitions: ps,
                         ..Default::default()
                     })
                     .collect()
@@ -222,13 +220,11 @@ impl Admin {
         let request = ListPartitionReassignmentsRequest {
             timeout_ms: self.timeout_ms(),
             topics: partitions.map(|ps| {
-                let items: Vec<(TopicPartition, ())> =
-                    ps.iter().map(|tp| (tp.clone(), ())).collect();
-                by_topic(&items)
+                partitions_by_topic(ps)
                     .into_iter()
                     .map(|(name, ps)| ListPartitionReassignmentsTopics {
                         name,
-                        partition_indexes: ps.into_iter().map(|(p, ())| p).collect(),
+                        partition_indexes: ps,
                         ..Default::default()
                     })
                     .collect()
@@ -281,13 +277,11 @@ impl Admin {
     ) -> Result<BTreeMap<i32, Result<Vec<LogDir>>>> {
         let request = DescribeLogDirsRequest {
             topics: topics.map(|ps| {
-                let items: Vec<(TopicPartition, ())> =
-                    ps.iter().map(|tp| (tp.clone(), ())).collect();
-                by_topic(&items)
+                partitions_by_topic(ps)
                     .into_iter()
                     .map(|(topic, ps)| DescribableLogDirTopic {
                         topic,
-                        partitions: ps.into_iter().map(|(p, ())| p).collect(),
+                        partitions: ps,
                         ..Default::default()
                     })
                     .collect()

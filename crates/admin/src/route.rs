@@ -209,6 +209,20 @@ pub(crate) fn by_topic<T: Clone>(items: &[(TopicPartition, T)]) -> BTreeMap<Stri
     topics
 }
 
+/// The partition numbers of `partitions`, grouped by topic (topics in name
+/// order, partitions in the order given): the shape of most requests that
+/// name partitions without a value for each.
+pub(crate) fn partitions_by_topic(partitions: &[TopicPartition]) -> BTreeMap<String, Vec<i32>> {
+    let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        topics
+            .entry(tp.topic.clone())
+            .or_default()
+            .push(tp.partition);
+    }
+    topics
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +237,18 @@ mod tests {
         let grouped = by_topic(&items);
         assert_eq!(grouped["a"], [(0, 20)]);
         assert_eq!(grouped["b"], [(1, 10), (0, 30)]);
+    }
+
+    #[test]
+    fn partitions_by_topic_groups_numbers_in_order() {
+        let partitions = [
+            TopicPartition::new("b", 1),
+            TopicPartition::new("a", 0),
+            TopicPartition::new("b", 0),
+        ];
+        let grouped = partitions_by_topic(&partitions);
+        assert_eq!(grouped["a"], [0]);
+        assert_eq!(grouped["b"], [1, 0]);
+        assert_eq!(grouped.len(), 2);
     }
 }
