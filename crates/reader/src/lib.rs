@@ -118,7 +118,7 @@ mod stream;
 
 pub use commit::Committer;
 pub use config::{ReaderBuilder, ReaderConfig};
-pub use reader::{Reader, ReaderStats};
+pub use reader::{GroupMetadata, Reader, ReaderStats};
 pub use stream::{MessageStream, PartitionStream, PartitionStreams};
 
 pub use error::{Error, ErrorKind};

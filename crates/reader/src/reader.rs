@@ -14,6 +14,7 @@ use crate::{Error, FetchStats, Fetcher, Message, StartOffset, TopicPartition};
 
 mod group;
 
+pub use group::GroupMetadata;
 use group::GroupReader;
 
 /// Counters and state of a [`Reader`], from [`Reader::stats`].
@@ -239,6 +240,14 @@ impl Reader {
         self.pending = None;
         self.fetcher.seek(tp, start);
         Ok(())
+    }
+
+    /// Group mode: the group, generation and member id as of now, for a
+    /// transactional writer's `send_offsets_to_transaction` (KIP-447);
+    /// `None` for a partition reader. Before the first join the generation
+    /// is `-1` and the member id empty.
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.group.as_ref().map(GroupReader::metadata)
     }
 
     /// Partition mode: the offset of the next message, `None` until known.

@@ -28,6 +28,22 @@ type ListenerAsks = (
     Vec<(TopicPartition, StartOffset)>,
 );
 
+/// Who this member is in its group right now: what a transactional
+/// producer sends with the offsets it commits (TxnOffsetCommit, KIP-447),
+/// so that the coordinator can fence a member of an older generation.
+/// From [`Reader::group_metadata`](crate::Reader::group_metadata).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    /// The group.
+    pub group_id: String,
+    /// The generation last joined, `-1` before the first join.
+    pub generation_id: i32,
+    /// The member id the coordinator gave, `""` before the first join.
+    pub member_id: String,
+    /// The static member id (KIP-345), if configured.
+    pub group_instance_id: Option<String>,
+}
+
 pub(crate) struct GroupReader {
     events: mpsc::UnboundedReceiver<GroupEvent>,
     queued: VecDeque<GroupEvent>,
@@ -300,6 +316,22 @@ impl GroupReader {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The membership's latest generation (it may be ahead of the
+    /// assignment applied so far, which is what the coordinator checks).
+    pub(crate) fn metadata(&self) -> GroupMetadata {
+        let generation = self
+            .generation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        GroupMetadata {
+            group_id: self.commits.client().group_id().to_owned(),
+            generation_id: generation.generation_id,
+            member_id: generation.member_id,
+            group_instance_id: generation.instance_id,
         }
     }
 
