@@ -79,6 +79,10 @@ pub(crate) struct Accumulator {
     pub(crate) buffered_bytes: usize,
     next_batch_id: u64,
     pub(crate) closed: bool,
+    /// Writes are refused with this error: a transactional writer outside
+    /// a live transaction (set with the transaction's state, under this
+    /// lock, so a write lands either before a commit starts or not at all).
+    pub(crate) refuse: Option<Error>,
 }
 
 impl Accumulator {
@@ -88,6 +92,9 @@ impl Accumulator {
     pub(crate) fn reserve(&mut self, config: &WriterConfig, size: usize) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
+        }
+        if let Some(refused) = &self.refuse {
+            return Err(refused.clone());
         }
         let full = self.buffered_records >= config.max_buffered_records
             || self.buffered_bytes + size > config.buffer_bytes;
@@ -201,7 +208,8 @@ impl Accumulator {
             None => {
                 self.next_batch_id += 1;
                 let builder = RecordBatchBuilder::new(0)
-                    .with_compression(config.compression, config.compression_level);
+                    .with_compression(config.compression, config.compression_level)
+                    .with_transactional(config.transactional_id.is_some());
                 wake.sender = true;
                 slot.insert(Batch::new(
                     self.next_batch_id,

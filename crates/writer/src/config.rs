@@ -93,6 +93,25 @@ pub struct WriterConfig {
     /// Receives the outcome of each [`produce`](Writer::produce)d record.
     /// Default `None`: outcomes are counted in the stats only.
     pub on_delivery: Option<DeliveryCallback>,
+    /// Makes the writer transactional (KIP-98): records are written only
+    /// inside [`begin_transaction`](Writer::begin_transaction) ..
+    /// [`commit_transaction`](Writer::commit_transaction) /
+    /// [`abort_transaction`](Writer::abort_transaction). The id names the
+    /// producer across restarts: building a writer with an id fences
+    /// (makes fail for good) any older writer with the same id and aborts
+    /// its open transaction. Implies idempotence and needs
+    /// `required_acks` all. Default `None`: not transactional, since
+    /// transactions cost a coordinator round trip per partition and per
+    /// commit and only consume-transform-produce pipelines need them.
+    pub transactional_id: Option<Arc<str>>,
+    /// How long a transaction may stay open before the broker's
+    /// transaction coordinator aborts it (the broker caps it at its
+    /// `transaction.max.timeout.ms`, 15 minutes by default). A writer
+    /// that is fenced or dies mid-transaction holds up read_committed
+    /// readers of its partitions for at most this long. Default 60 s, the
+    /// Java client's `transaction.timeout.ms`. Only used with
+    /// `transactional_id`.
+    pub transaction_timeout: Duration,
 }
 
 impl Default for WriterConfig {
@@ -118,6 +137,8 @@ impl Default for WriterConfig {
             max_buffered_records: 1_000_000,
             max_message_bytes: 1 << 20,
             on_delivery: None,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -134,15 +155,20 @@ impl fmt::Debug for WriterConfig {
             .field("max_in_flight", &self.max_in_flight)
             .field("compression", &self.compression)
             .field("max_attempts", &self.max_attempts)
+            .field("transactional_id", &self.transactional_id)
+            .field("transaction_timeout", &self.transaction_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl WriterConfig {
-    /// Whether the writer runs idempotent (see [`WriterConfig::idempotent`]).
+    /// Whether the writer runs idempotent (see [`WriterConfig::idempotent`];
+    /// a transactional writer always is).
     pub fn is_idempotent(&self) -> bool {
-        self.idempotent
-            .unwrap_or(self.required_acks == RequiredAcks::All)
+        self.transactional_id.is_some()
+            || self
+                .idempotent
+                .unwrap_or(self.required_acks == RequiredAcks::All)
     }
 
     /// Checks the rules that span fields.
@@ -153,6 +179,18 @@ impl WriterConfig {
         }
         if self.idempotent == Some(true) && self.required_acks != RequiredAcks::All {
             return fail("idempotence needs required_acks = all");
+        }
+        if self.transactional_id.is_some() {
+            if self.required_acks != RequiredAcks::All || self.idempotent == Some(false) {
+                return fail("a transactional writer is idempotent and needs required_acks = all");
+            }
+            if self.transactional_id.as_deref() == Some("") {
+                return fail("transactional_id must not be empty");
+            }
+            let ms = self.transaction_timeout.as_millis();
+            if ms == 0 || ms > i32::MAX as u128 {
+                return fail("transaction_timeout must be between 1 ms and about 24 days");
+            }
         }
         if self.batch_size == 0 || self.batch_bytes == 0 {
             return fail("batch_size and batch_bytes must be positive");
@@ -253,6 +291,15 @@ impl WriterBuilder {
         self
     }
 
+    /// Makes the writer transactional ([`WriterConfig::transactional_id`]);
+    /// implies idempotence with acks=all.
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.config.transactional_id = Some(Arc::from(id.into()));
+        self
+    }
+
+    setter!(/// [`WriterConfig::transaction_timeout`].
+        transaction_timeout: Duration);
     setter!(/// [`WriterConfig::required_acks`].
         required_acks: RequiredAcks);
     setter!(/// [`WriterConfig::batch_size`].
@@ -284,6 +331,14 @@ impl WriterBuilder {
 
     /// Checks the settings, connects (unless given a [`Transport`]), gets
     /// a producer id when idempotent, and starts the writer's task.
+    ///
+    /// A transactional writer finds its transaction coordinator
+    /// (FindCoordinator) and asks it for the producer id of its
+    /// `transactional_id` (InitProducerId), retrying
+    /// `CONCURRENT_TRANSACTIONS`, `COORDINATOR_LOAD_IN_PROGRESS` and
+    /// `NOT_COORDINATOR` (after finding the coordinator again). This
+    /// fences older writers with the same id and aborts their open
+    /// transaction.
     ///
     /// Cancel safety: safe; nothing is shared until it returns.
     pub async fn build(self) -> Result<Writer, Error> {
@@ -344,6 +399,37 @@ mod tests {
             ..WriterConfig::default()
         };
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn transactions_imply_idempotence_with_acks_all() {
+        let c = WriterConfig {
+            transactional_id: Some(Arc::from("t")),
+            ..WriterConfig::default()
+        };
+        assert_eq!(c.transaction_timeout, Duration::from_secs(60));
+        assert!(c.is_idempotent());
+        c.validate().unwrap();
+        let acks_one = WriterConfig {
+            required_acks: RequiredAcks::One,
+            ..c.clone()
+        };
+        assert!(acks_one.validate().is_err());
+        let not_idempotent = WriterConfig {
+            idempotent: Some(false),
+            ..c.clone()
+        };
+        assert!(not_idempotent.validate().is_err());
+        let no_timeout = WriterConfig {
+            transaction_timeout: Duration::ZERO,
+            ..c.clone()
+        };
+        assert!(no_timeout.validate().is_err());
+        let empty = WriterConfig {
+            transactional_id: Some(Arc::from("")),
+            ..c
+        };
+        assert!(empty.validate().is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The crate's one error type: [`Error`]. Retry loops and callers ask it
-//! questions ([`Error::is_retriable`], [`Error::code`]) rather than match
-//! on variants.
+//! questions ([`Error::is_retriable`], [`Error::code`], and for
+//! transactions [`Error::is_fatal`] and [`Error::is_abortable`]) rather
+//! than match on variants.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +71,40 @@ pub enum Error {
     /// broker context. After `max_attempts` this is the last error seen.
     #[error(transparent)]
     Kafka(#[from] kafkit_conn::Error),
+    /// A write, or a transaction call, on a transactional writer with no
+    /// transaction open: call
+    /// [`begin_transaction`](crate::Writer::begin_transaction) first. Also
+    /// the answer to `commit`/`abort` without a transaction.
+    #[error("no transaction is open: call begin_transaction first")]
+    NoTransaction,
+    /// A transaction call the writer's transaction state does not allow
+    /// (`begin_transaction` twice, a write while committing, a transaction
+    /// call on a writer without `transactional_id`...). Nothing was done.
+    #[error("{operation} is not allowed while the transaction is {state}")]
+    TransactionState {
+        /// The call that was refused.
+        operation: &'static str,
+        /// The state it found (`ready`, `in transaction`, `committing`,
+        /// `aborting`, `failed (abortable)`, `failed (fatal)`, `not
+        /// transactional`).
+        state: &'static str,
+    },
+    /// The record was not sent because its transaction was aborted
+    /// ([`abort_transaction`](crate::Writer::abort_transaction), or the
+    /// transaction had already failed).
+    #[error("the record's transaction was aborted before it was sent")]
+    TransactionAborted,
+    /// The current transaction failed; the writer is fine. Only
+    /// [`abort_transaction`](crate::Writer::abort_transaction) is allowed
+    /// next, after which a new transaction may begin. Holds the cause.
+    #[error("the transaction failed and must be aborted: {0}")]
+    Abortable(Box<Error>),
+    /// The writer can no longer write transactionally (fenced by a newer
+    /// instance with the same `transactional_id`, not authorized, the
+    /// broker lacks a needed API): drop it and build a new one. Holds the
+    /// cause.
+    #[error("the transactional writer failed for good: {0}")]
+    Fatal(Box<Error>),
     /// [`flush`](crate::Writer::flush) or [`close`](crate::Writer::close):
     /// some records written since the previous flush failed; each one's own
     /// error went to its caller. `last` is the latest of them.
@@ -95,11 +130,37 @@ impl Error {
         }
     }
 
+    /// True when a transactional writer is unusable: it was fenced
+    /// (`PRODUCER_FENCED`, or `INVALID_PRODUCER_EPOCH` on a transactional
+    /// request) by a newer writer with the same `transactional_id`, is not
+    /// authorized (`TRANSACTIONAL_ID_AUTHORIZATION_FAILED`), or the broker
+    /// does not support what transactions need (`UNSUPPORTED_VERSION`).
+    /// Drop the writer and build a new one.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Error::Fatal(_) => true,
+            Error::RecordsFailed { last, .. } => last.is_fatal(),
+            _ => false,
+        }
+    }
+
+    /// True when the current transaction failed but the writer is fine:
+    /// call [`abort_transaction`](crate::Writer::abort_transaction), then
+    /// begin again (and redo the transaction's work).
+    pub fn is_abortable(&self) -> bool {
+        match self {
+            Error::Abortable(_) => true,
+            Error::RecordsFailed { last, .. } => last.is_abortable(),
+            _ => false,
+        }
+    }
+
     /// The broker's error code, when a broker answered with one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Kafka(e) => e.code(),
             Error::RecordsFailed { last, .. } => last.code(),
+            Error::Abortable(cause) | Error::Fatal(cause) => cause.code(),
             _ => None,
         }
     }
@@ -142,6 +203,32 @@ mod tests {
         };
         assert_eq!(wrapped.code(), Some(ErrorCode::REQUEST_TIMED_OUT));
         assert!(wrapped.to_string().starts_with("3 records failed"));
+    }
+
+    #[test]
+    fn transaction_errors_say_what_to_do_next() {
+        let fenced = Error::Fatal(Box::new(Error::broker(ErrorCode::PRODUCER_FENCED, None)));
+        assert!(fenced.is_fatal() && !fenced.is_abortable() && !fenced.is_retriable());
+        assert_eq!(fenced.code(), Some(ErrorCode::PRODUCER_FENCED));
+        let failed = Error::Abortable(Box::new(Error::broker(ErrorCode::ILLEGAL_GENERATION, None)));
+        assert!(failed.is_abortable() && !failed.is_fatal());
+        assert_eq!(failed.code(), Some(ErrorCode::ILLEGAL_GENERATION));
+        let wrapped = Error::RecordsFailed {
+            failed: 1,
+            last: Box::new(failed),
+        };
+        assert!(wrapped.is_abortable());
+        // A plain broker error is neither: only the transaction decides.
+        let plain = Error::broker(ErrorCode::PRODUCER_FENCED, None);
+        assert!(!plain.is_fatal() && !plain.is_abortable());
+        let misuse = Error::TransactionState {
+            operation: "begin_transaction",
+            state: "in transaction",
+        };
+        assert_eq!(
+            misuse.to_string(),
+            "begin_transaction is not allowed while the transaction is in transaction"
+        );
     }
 
     #[test]

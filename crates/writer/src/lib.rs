@@ -108,6 +108,7 @@ mod idempotence;
 mod message;
 mod sender;
 mod stats;
+mod txn;
 mod writer;
 
 pub use balancer::{
@@ -117,6 +118,7 @@ pub use config::{DeliveryCallback, WriterBuilder, WriterConfig};
 pub use error::Error;
 pub use message::{DeliveryReport, Header, Message, RecordMetadata};
 pub use stats::{LatencyHistogram, WriterStats};
+pub use txn::{ConsumerGroupMetadata, TxnOffset};
 pub use writer::{Delivery, Writer};
 
 pub use kafkit_conn::{Compression, ErrorCode, RequiredAcks};

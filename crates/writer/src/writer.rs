@@ -17,6 +17,8 @@ use crate::batch::{Completion, Group};
 use crate::idempotence::{self, ProducerId};
 use crate::message::millis;
 use crate::sender::{Sender, Shared};
+use crate::txn::State;
+use crate::txn::coordinator::Ctx;
 use crate::{Error, Message, RecordMetadata, WriterBuilder, WriterConfig, WriterStats};
 
 /// Records appended per lock in `write_messages`, so the sender task and
@@ -32,8 +34,8 @@ const CHUNK: usize = 512;
 /// failures.
 #[derive(Debug)]
 pub struct Writer {
-    shared: Arc<Shared>,
-    transport: Transport,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) transport: Transport,
     task: Mutex<Option<JoinHandle<()>>>,
     next_id: AtomicU64,
 }
@@ -70,12 +72,24 @@ impl Writer {
     }
 
     pub(crate) async fn start(transport: Transport, config: WriterConfig) -> Result<Writer, Error> {
-        let producer = if config.is_idempotent() {
+        let producer = if let Some(id) = &config.transactional_id {
+            let ctx = Ctx {
+                transport: &transport,
+                config: &config,
+                id,
+            };
+            ctx.init_producer_id(None).await?
+        } else if config.is_idempotent() {
             idempotence::init_producer_id(&transport, None).await?
         } else {
             ProducerId::NONE
         };
         let shared = Arc::new(Shared::new(config));
+        if let Some(txn) = &shared.txn {
+            let mut core = txn.lock();
+            core.producer = producer;
+            txn.set_state(&mut core, &shared, State::Ready, None);
+        }
         let task = tokio::spawn(Sender::new(shared.clone(), transport.clone(), producer).run());
         Ok(Writer {
             shared,
@@ -256,7 +270,9 @@ impl Writer {
     /// fastest way to write: one lock per 512 records, one allocation per
     /// call.
     ///
-    /// Errors: [`Error::Closed`] if the writer is closed.
+    /// Errors: [`Error::Closed`] if the writer is closed; on a
+    /// transactional writer, [`Error::NoTransaction`] (or the transaction's
+    /// error) outside a live transaction.
     ///
     /// Cancel safety: not cancel safe. Dropped while waiting for buffer
     /// space, a prefix of `messages` is written; dropped later, every
@@ -265,8 +281,14 @@ impl Writer {
         &self,
         messages: &[Message],
     ) -> Result<Vec<Result<RecordMetadata, Error>>, Error> {
-        if self.shared.lock().closed {
-            return Err(Error::Closed);
+        {
+            let acc = self.shared.lock();
+            if acc.closed {
+                return Err(Error::Closed);
+            }
+            if let Some(refused) = &acc.refuse {
+                return Err(refused.clone());
+            }
         }
         let group = Group::new(messages.len());
         let timestamp = millis(SystemTime::now());
@@ -348,9 +370,14 @@ impl Writer {
     /// background task, and reports failed records as
     /// [`flush`](Self::flush) does. Later calls return `Ok` at once.
     ///
+    /// A transactional writer first aborts an open (or failed) transaction
+    /// and finishes a commit that was cancelled midway; that call's error,
+    /// if any, is the one returned.
+    ///
     /// Cancel safety: safe; the writer stays closed and the background task
     /// still sends what was written.
     pub async fn close(&self) -> Result<(), Error> {
+        let ended = self.end_open_transaction().await;
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
         let flushed = self.flush().await;
@@ -358,23 +385,26 @@ impl Writer {
         if let Some(task) = task {
             let _ = task.await;
         }
-        flushed
+        ended.and(flushed)
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // The task sends what is buffered, then stops on its own.
+        // The task sends what is buffered, then stops on its own. An open
+        // transaction stays open until the broker aborts it
+        // (`transaction_timeout`) or a new writer with the same
+        // transactional id fences this one: ending it needs a round trip.
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
     }
 }
 
 /// Counts a flush in progress (open batches seal at once meanwhile).
-struct Flushing<'a>(&'a Shared);
+pub(crate) struct Flushing<'a>(&'a Shared);
 
 impl<'a> Flushing<'a> {
-    fn start(shared: &'a Shared) -> Flushing<'a> {
+    pub(crate) fn start(shared: &'a Shared) -> Flushing<'a> {
         shared.flushing.fetch_add(1, Ordering::AcqRel);
         shared.wake.notify_one();
         Flushing(shared)

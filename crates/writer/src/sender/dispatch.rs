@@ -92,6 +92,10 @@ impl Sender {
             if part.queue.is_empty() || part.in_flight.len() >= max {
                 continue;
             }
+            // A transaction's partition sends only once it joined it.
+            if !Sender::txn_joined(self.txn_send.as_mut(), topic, *partition) {
+                continue;
+            }
 
             let Some(leader) = snapshot.leader(topic, *partition) else {
                 leaderless = true;
@@ -149,6 +153,7 @@ impl Sender {
             timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
             items,
             records,
+            transactional_id: config.transactional_id.clone(),
         };
         self.shared.stats.request();
         let link = self

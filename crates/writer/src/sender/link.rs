@@ -37,6 +37,8 @@ pub(super) struct Job {
     pub(super) timeout_ms: i32,
     pub(super) items: Vec<Item>,
     pub(super) records: usize,
+    /// The writer's transactional id: its batches belong to a transaction.
+    pub(super) transactional_id: Option<Arc<str>>,
 }
 
 /// Starts the submitter of one broker; it stops when `jobs` closes.
@@ -121,7 +123,10 @@ fn build(
     conn: &Conn,
     job: Job,
 ) -> Result<(i16, ProduceRequest), kafkit_conn::Error> {
-    let version = conn.version_for(ApiKey::Produce)?;
+    let mut version = conn.version_for(ApiKey::Produce)?;
+    if job.transactional_id.is_some() {
+        version = version.min(crate::txn::requests::PRODUCE_TXN_MAX);
+    }
     let snapshot = transport.snapshot();
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for (topic, partition, _, records) in job.items {
@@ -146,7 +151,7 @@ fn build(
         }
     }
     let request = ProduceRequest {
-        transactional_id: None,
+        transactional_id: job.transactional_id.as_deref().map(str::to_owned),
         acks: job.acks,
         timeout_ms: job.timeout_ms,
         topic_data: topics,

@@ -8,7 +8,8 @@
 //! Files: `mod.rs` (shared state, the loop, collecting batches, metadata),
 //! `dispatch.rs` (which batches go, stamping, one request per broker),
 //! `link.rs` (each broker's submitter, which keeps requests in order),
-//! `outcome.rs` (answers, retries, epoch bumps).
+//! `outcome.rs` (answers, retries, epoch bumps), `txn.rs` (joining
+//! partitions to a transaction, failing unsent batches of an aborted one).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,11 +25,14 @@ use crate::accumulator::Accumulator;
 use crate::batch::{Batch, Completion};
 use crate::idempotence::ProducerId;
 use crate::stats::Stats;
+use crate::txn::Txn;
+use crate::txn::requests::Key;
 use crate::{Error, WriterConfig};
 
 mod dispatch;
 mod link;
 mod outcome;
+mod txn;
 
 /// What callers and the sender task share.
 #[derive(Debug)]
@@ -43,11 +47,14 @@ pub(crate) struct Shared {
     /// Flushes under way: while positive, open batches seal at once.
     pub(crate) flushing: AtomicUsize,
     failures: Mutex<(u64, Option<Error>)>,
+    /// The transaction, for a writer with a `transactional_id`.
+    pub(crate) txn: Option<Txn>,
 }
 
 impl Shared {
     pub(crate) fn new(config: WriterConfig) -> Shared {
         Shared {
+            txn: Txn::new(&config),
             config,
             acc: Mutex::new(Accumulator::default()),
             wake: Notify::new(),
@@ -109,6 +116,12 @@ enum Outcome {
         result: Result<Vec<usize>, Error>,
     },
     Producer(Result<ProducerId, Error>),
+    /// An AddPartitionsToTxn answer, for transaction `generation`.
+    PartitionsAdded {
+        generation: u64,
+        partitions: Vec<Key>,
+        result: Result<Vec<(Key, kafkit_protocol::ErrorCode)>, kafkit_conn::Error>,
+    },
 }
 
 /// Sending state of one partition.
@@ -174,6 +187,8 @@ pub(crate) struct Sender {
     /// When to look at leaderless partitions (or refresh topic counts) again.
     recheck_at: Option<Instant>,
     last_refresh: Instant,
+    /// The transaction's sending state (transactional writers only).
+    txn_send: Option<txn::TxnSend>,
     tx: mpsc::UnboundedSender<Outcome>,
     rx: mpsc::UnboundedReceiver<Outcome>,
 }
@@ -193,6 +208,7 @@ impl Sender {
             refreshing: false,
             recheck_at: None,
             last_refresh: Instant::now(),
+            txn_send: None,
             tx,
             rx,
         }
@@ -235,11 +251,14 @@ impl Sender {
         let mut next = self.collect(now);
         self.expire(now);
         self.lookup_topics(now, &mut next);
-        let dispatch_next = self.dispatch(now);
-        for t in [dispatch_next, self.recheck_at] {
-            next = earliest(next, t);
+        if self.txn_sync() {
+            let dispatch_next = self.dispatch(now);
+            let add_next = self.txn_add_partitions(now);
+            for t in [dispatch_next, add_next] {
+                next = earliest(next, t);
+            }
         }
-        next
+        earliest(next, self.recheck_at)
     }
 
     /// Seals lingering batches and moves sealed ones to their partitions'
@@ -366,7 +385,11 @@ impl Sender {
     /// Fails a batch for good.
     fn fail_batch(&mut self, batch: Batch, error: Error) {
         tracing::debug!(topic = %batch.topic, partition = batch.partition, records = batch.records(), error = %error, "batch failed");
-        if !self.producer.is_none() && batch.encoded.is_some() {
+        if let Some(txn) = &self.shared.txn {
+            // Never a silent epoch bump inside a transaction: the
+            // transaction fails, and the bump waits for its abort.
+            txn.failed(&self.shared, &error, batch.encoded.is_some());
+        } else if !self.producer.is_none() && batch.encoded.is_some() {
             // Its sequence may or may not be on the broker: a new epoch
             // makes the next batches independent of it.
             self.want_bump(&batch.topic, batch.partition);

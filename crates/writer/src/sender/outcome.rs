@@ -30,6 +30,11 @@ impl Sender {
                 result,
             } => self.on_metadata(topics, refresh, result),
             Outcome::Producer(result) => self.on_producer(result),
+            Outcome::PartitionsAdded {
+                generation,
+                partitions,
+                result,
+            } => self.on_partitions_added(generation, partitions, result),
         }
     }
 
@@ -112,7 +117,11 @@ impl Sender {
             Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
         );
         let bump = idempotent && sequence_error && !earlier_unacked;
-        let retriable = sequence_error || error.is_retriable();
+        // In a transaction a lost sequence fails the transaction (the
+        // epoch is bumped after its abort), never silently.
+        let transactional = self.shared.txn.is_some();
+        let retriable = (sequence_error && !(transactional && bump)) || error.is_retriable();
+        let bump = bump && !transactional;
         let expired = batch.created + config.delivery_timeout <= now;
         if retriable && batch.attempts < config.max_attempts && !expired {
             let (topic, partition) = (batch.topic.clone(), batch.partition);

@@ -1,0 +1,221 @@
+//! Calls to the transaction coordinator (InitProducerId, AddPartitionsToTxn,
+//! AddOffsetsToTxn, EndTxn) and to the group coordinator (TxnOffsetCommit),
+//! each found with FindCoordinator through the transport's cache.
+//!
+//! Retries: `CONCURRENT_TRANSACTIONS` (the previous transaction's markers
+//! are still being written), `COORDINATOR_LOAD_IN_PROGRESS`,
+//! `NOT_COORDINATOR`/`COORDINATOR_NOT_AVAILABLE` (the transport forgets the
+//! cached coordinator, so the next attempt looks it up again) and
+//! connection failures are retried with the writer's backoff for up to
+//! `request_timeout`; other errors are wrapped by their verdict (see
+//! `requests.rs`). Every call is cancel safe in the sense that dropping it
+//! sends nothing more; a request already sent may still take effect.
+
+use std::future::Future;
+
+use kafkit_conn::{Conn, CoordinatorKey, Purpose, Transport};
+use kafkit_protocol::messages::{AddOffsetsToTxnRequest, EndTxnRequest, InitProducerIdRequest};
+use kafkit_protocol::{ApiKey, ErrorCode};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::requests::{self, Key, Verdict};
+use super::{ConsumerGroupMetadata, TxnOffset};
+use crate::idempotence::ProducerId;
+use crate::{Error, WriterConfig};
+
+/// The transport, settings and transactional id every call needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) config: &'a WriterConfig,
+    pub(crate) id: &'a str,
+}
+
+impl Ctx<'_> {
+    async fn txn_coordinator(&self) -> Result<Conn, kafkit_conn::Error> {
+        let key = CoordinatorKey::Transaction(self.id.to_owned());
+        self.transport.coordinator(&key, Purpose::Admin).await
+    }
+
+    /// Runs `attempt` until it succeeds, fails with an error that is not
+    /// retried, or the retry budget (`request_timeout`) is spent.
+    async fn retrying<T, F, Fut>(&self, api: ApiKey, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kafkit_conn::Error>>,
+    {
+        let started = Instant::now();
+        let mut attempts = 0;
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            self.transport.on_error(&error);
+            attempts += 1;
+            let delay = self.config.retry_delay(attempts);
+            let in_budget = started.elapsed() + delay < self.config.request_timeout;
+            if requests::verdict(api, &error) == Verdict::Retry && in_budget {
+                tracing::debug!(error = %error, attempts, ?delay, "retrying");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            tracing::debug!(error = %error, attempts, "transactional request failed");
+            return Err(requests::wrap(api, error));
+        }
+    }
+
+    /// InitProducerId for the transactional id: a new epoch that fences
+    /// older writers and aborts their open transaction. With `current`, the
+    /// KIP-360 epoch bump of that producer (InitProducerId v3+, Kafka 2.5+;
+    /// without it the bump is impossible and the writer fatal).
+    pub(crate) async fn init_producer_id(
+        &self,
+        current: Option<ProducerId>,
+    ) -> Result<ProducerId, Error> {
+        let timeout_ms =
+            i32::try_from(self.config.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
+        let span = tracing::info_span!(
+            "kafka_txn_init_producer_id",
+            id = self.id,
+            bump = current.is_some()
+        );
+        let attempt = || async {
+            let conn = self.txn_coordinator().await?;
+            let version = conn
+                .version_for(ApiKey::InitProducerId)?
+                .min(requests::INIT_PRODUCER_ID_MAX);
+            let mut request = InitProducerIdRequest {
+                transactional_id: Some(self.id.to_owned()),
+                transaction_timeout_ms: timeout_ms,
+                ..Default::default()
+            };
+            if let Some(current) = current {
+                if version < 3 {
+                    return Err(kafkit_conn::Error::check(
+                        ErrorCode::UNSUPPORTED_VERSION,
+                        Some("recovering after an aborted transaction needs InitProducerId v3 (Kafka 2.5+)"),
+                    )
+                    .expect_err("not NONE"));
+                }
+                request.producer_id = current.id;
+                request.producer_epoch = current.epoch;
+            }
+            let response = conn.request_at(version, request).await?;
+            kafkit_conn::Error::check(response.error_code, None)
+                .map_err(|e| e.with_api(ApiKey::InitProducerId).with_broker(conn.addr()))?;
+            Ok(ProducerId {
+                id: response.producer_id,
+                epoch: response.producer_epoch,
+            })
+        };
+        let result = self
+            .retrying(ApiKey::InitProducerId, attempt)
+            .instrument(span)
+            .await;
+        match &result {
+            Ok(p) => tracing::info!(
+                id = self.id,
+                producer_id = p.id,
+                epoch = p.epoch,
+                "transactional producer id"
+            ),
+            Err(e) => tracing::warn!(id = self.id, error = %e, "InitProducerId failed"),
+        }
+        result
+    }
+
+    /// One AddPartitionsToTxn for `partitions` (no retry: the sender
+    /// retries on its own schedule). Each partition's answer.
+    pub(crate) async fn add_partitions(
+        &self,
+        producer: ProducerId,
+        partitions: &[Key],
+    ) -> Result<Vec<(Key, ErrorCode)>, kafkit_conn::Error> {
+        let conn = self.txn_coordinator().await?;
+        let version = conn
+            .version_for(ApiKey::AddPartitionsToTxn)?
+            .min(requests::ADD_PARTITIONS_MAX);
+        let request = requests::add_partitions(self.id, producer, partitions);
+        let response = conn.request_at(version, request).await.map_err(|e| {
+            e.with_api(ApiKey::AddPartitionsToTxn)
+                .with_broker(conn.addr())
+        })?;
+        Ok(requests::add_partitions_results(partitions, &response))
+    }
+
+    /// EndTxn: commits or aborts the transaction on the coordinator, which
+    /// writes the markers. A retry after a lost answer is answered as the
+    /// first was (the coordinator remembers the completed transaction).
+    pub(crate) async fn end_txn(&self, producer: ProducerId, commit: bool) -> Result<(), Error> {
+        let span = tracing::info_span!("kafka_txn_end", id = self.id, commit);
+        let attempt = || async {
+            let conn = self.txn_coordinator().await?;
+            let version = conn.version_for(ApiKey::EndTxn)?.min(requests::END_TXN_MAX);
+            let request = EndTxnRequest {
+                transactional_id: self.id.to_owned(),
+                producer_id: producer.id,
+                producer_epoch: producer.epoch,
+                committed: commit,
+                ..Default::default()
+            };
+            let response = conn.request_at(version, request).await?;
+            kafkit_conn::Error::check(response.error_code, None)
+                .map_err(|e| e.with_api(ApiKey::EndTxn).with_broker(conn.addr()))
+        };
+        self.retrying(ApiKey::EndTxn, attempt)
+            .instrument(span)
+            .await
+    }
+
+    /// AddOffsetsToTxn then TxnOffsetCommit: the group's offsets become
+    /// part of the transaction.
+    pub(crate) async fn send_offsets(
+        &self,
+        producer: ProducerId,
+        group: &ConsumerGroupMetadata,
+        offsets: &[TxnOffset],
+        added: impl FnOnce(),
+    ) -> Result<(), Error> {
+        let add = || async {
+            let conn = self.txn_coordinator().await?;
+            let version = conn.version_for(ApiKey::AddOffsetsToTxn)?;
+            let request = AddOffsetsToTxnRequest {
+                transactional_id: self.id.to_owned(),
+                producer_id: producer.id,
+                producer_epoch: producer.epoch,
+                group_id: group.group_id.clone(),
+                ..Default::default()
+            };
+            let response = conn.request_at(version, request).await?;
+            kafkit_conn::Error::check(response.error_code, None)
+                .map_err(|e| e.with_api(ApiKey::AddOffsetsToTxn).with_broker(conn.addr()))
+        };
+        self.retrying(ApiKey::AddOffsetsToTxn, add)
+            .instrument(tracing::debug_span!("kafka_txn_add_offsets", group = %group.group_id))
+            .await?;
+        // The coordinator now knows the transaction: it must end with EndTxn.
+        added();
+        let key = CoordinatorKey::Group(group.group_id.clone());
+        let commit = || async {
+            let conn = self.transport.coordinator(&key, Purpose::Group).await?;
+            let version = conn
+                .version_for(ApiKey::TxnOffsetCommit)?
+                .min(requests::TXN_OFFSET_COMMIT_MAX);
+            let request = requests::txn_offset_commit(version, self.id, producer, group, offsets);
+            let response = conn.request_at(version, request).await?;
+            match requests::txn_offset_commit_error(&response) {
+                None => Ok(()),
+                Some((topic, partition, code)) => Err(kafkit_conn::Error::check(code, None)
+                    .expect_err("not NONE")
+                    .with_topic(&topic, Some(partition))
+                    .with_api(ApiKey::TxnOffsetCommit)
+                    .with_broker(conn.addr())),
+            }
+        };
+        self.retrying(ApiKey::TxnOffsetCommit, commit)
+            .instrument(tracing::debug_span!("kafka_txn_offset_commit", group = %group.group_id, offsets = offsets.len()))
+            .await
+    }
+}
