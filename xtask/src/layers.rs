@@ -3,7 +3,7 @@
 //! The layering is rust-postgres's shape (STYLE.md #1):
 //!
 //! ```text
-//! kafkit-protocol  <-  kafkit-conn  <-  {kafkit-reader, kafkit-writer, kafkit-admin}  <-  {kafkit, kafkit-cli}
+//! kafkit-protocol  <-  kafkit-conn  <-  {kafkit-reader, kafkit-writer, kafkit-admin}  <-  kafkit-stream  <-  {kafkit, kafkit-cli}
 //! ```
 //!
 //! A crate may depend on any crate in a *lower* layer, never on one in its
@@ -24,8 +24,9 @@ const LAYERS: &[(&str, u32)] = &[
     ("kafkit-reader", 2),
     ("kafkit-writer", 2),
     ("kafkit-admin", 2),
-    ("kafkit", 3),
-    ("kafkit-cli", 3),
+    ("kafkit-stream", 3),
+    ("kafkit", 4),
+    ("kafkit-cli", 4),
 ];
 
 /// Tooling and test crates outside the layering: they may depend on anything,
@@ -131,6 +132,26 @@ mod tests {
             package("kafkit-reader", &[("kafkit-conn", None), ("kafkit-tests", Some("dev"))]),
         ]});
         assert_eq!(check(&metadata).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn the_stream_crate_sits_between_reader_writer_and_the_facade() {
+        let metadata = json!({ "packages": [
+            package("kafkit-reader", &[]),
+            package("kafkit-writer", &[]),
+            package("kafkit-stream", &[("kafkit-reader", None), ("kafkit-writer", None)]),
+            package("kafkit", &[("kafkit-stream", None), ("kafkit-reader", None)]),
+        ]});
+        assert_eq!(check(&metadata).unwrap().len(), 4);
+        let metadata = json!({ "packages": [
+            package("kafkit-reader", &[("kafkit-stream", None)]),
+            package("kafkit-stream", &[]),
+        ]});
+        let err = check(&metadata).unwrap_err().to_string();
+        assert!(
+            err.contains("kafkit-reader (layer 2) depends on kafkit-stream (layer 3)"),
+            "{err}"
+        );
     }
 
     #[test]
