@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use kafkit_conn::Message as Record;
 use kafkit_reader::group::{Assignor, CooperativeStickyAssignor, RangeAssignor, StickyAssignor};
 use kafkit_reader::{Error, Reader, TopicPartition};
@@ -232,4 +233,40 @@ async fn a_restarted_member_resumes_exactly_at_its_commit() {
     assert_eq!(m.offset, 7);
     assert!(again.stats().rebalances >= 1);
     again.close().await.unwrap();
+}
+
+/// A caller that polls with a short timeout cancels `fetch_message` at any
+/// point, including while an assignment is being applied (its committed
+/// offsets fetched): the assignment must survive the cancelled call and be
+/// applied by the next one, or the member owns partitions it never reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_survives_cancelled_fetch_calls() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-cancel");
+    let group = unique_topic("rg-cancel-group");
+    broker.create_topic(&topic, 3);
+    produce(&broker, &topic, 3, 10).await;
+
+    let mut reader = group_reader(&broker, &group, &topic).await;
+    let mut seen = BTreeSet::new();
+    let start = Instant::now();
+    while seen.len() < 30 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "read {} of 30 with assignment {:?}",
+            seen.len(),
+            reader.assignment()
+        );
+        // Events arrive while the caller is away; the next call starts
+        // applying them and is dropped at its first wait (polled once), in
+        // the middle of fetching the committed offsets.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let once = reader.fetch_message().now_or_never();
+        let waited = tokio::time::timeout(Duration::from_millis(20), reader.fetch_message()).await;
+        for m in once.into_iter().chain(waited.ok()) {
+            let m = m.unwrap();
+            assert!(seen.insert((m.partition, m.offset)), "read twice: {m:?}");
+        }
+    }
+    reader.close().await.unwrap();
 }

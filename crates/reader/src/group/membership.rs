@@ -74,8 +74,9 @@ pub(crate) struct Membership {
     owned: Vec<TopicPartition>,
     /// The last assignment and its generation, for sticky user data.
     last: (Vec<TopicPartition>, i32),
-    /// Partition counts of the subscribed topics when we last synced.
-    counts: BTreeMap<String, usize>,
+    /// Partition counts of the subscribed topics when we last synced;
+    /// None when the metadata could not be had then.
+    counts: Option<BTreeMap<String, usize>>,
 }
 
 impl Membership {
@@ -106,7 +107,7 @@ impl Membership {
             events,
             owned: Vec::new(),
             last: (Vec::new(), -1),
-            counts: BTreeMap::new(),
+            counts: None,
         }
     }
 
@@ -311,7 +312,7 @@ impl Membership {
                 Err(e) => return self.fatal(Error::group(format!("undecodable assignment: {e}"))),
             };
             self.publish();
-            self.remember_counts();
+            self.remember_counts().await;
             let new: BTreeSet<&TopicPartition> = assignment.iter().collect();
             let old: BTreeSet<&TopicPartition> = self.owned.iter().collect();
             let revoked: Vec<TopicPartition> =
@@ -339,17 +340,51 @@ impl Membership {
         }
     }
 
-    fn current_counts(&self) -> BTreeMap<String, usize> {
-        let cluster = self.client.transport().snapshot();
-        self.config
-            .topics
-            .iter()
-            .map(|t| (t.clone(), cluster.partition_count(t)))
-            .collect()
+    /// The partition counts of the subscribed topics, from metadata that
+    /// is fetched when it is older than its max age (a follower has not
+    /// looked the topics up before its first fetch, so the cached
+    /// snapshot alone would show them as missing and trigger a needless
+    /// rejoin). None when the metadata cannot be had.
+    async fn current_counts(&self) -> Option<BTreeMap<String, usize>> {
+        let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+        // Bounded, so that a slow metadata refresh never delays the next
+        // heartbeat past the session timeout.
+        let lookup = self.client.transport().cluster_for(&topics);
+        match tokio::time::timeout(self.config.heartbeat_interval, lookup).await {
+            Err(_) => {
+                tracing::debug!("metadata for the subscribed topics is slow; checked later");
+                None
+            }
+            Ok(Ok(cluster)) => Some(
+                topics
+                    .iter()
+                    .map(|t| ((*t).to_owned(), cluster.partition_count(t)))
+                    .collect(),
+            ),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "no metadata for the subscribed topics");
+                None
+            }
+        }
     }
 
-    fn remember_counts(&mut self) {
-        self.counts = self.current_counts();
+    async fn remember_counts(&mut self) {
+        self.counts = self.current_counts().await;
+    }
+
+    /// Whether the subscribed topics gained or lost partitions (or came
+    /// into being) since the last sync.
+    async fn topics_changed(&mut self) -> bool {
+        let Some(now) = self.current_counts().await else {
+            return false;
+        };
+        match &self.counts {
+            Some(then) => *then != now,
+            None => {
+                self.counts = Some(now);
+                false
+            }
+        }
     }
 
     /// Heartbeats until a rebalance is due.
@@ -360,7 +395,7 @@ impl Membership {
             if self.events.is_closed() {
                 return Next::Stop;
             }
-            if self.current_counts() != self.counts {
+            if self.topics_changed().await {
                 tracing::info!("subscribed topics changed; rejoining");
                 return Next::Rejoin;
             }

@@ -263,31 +263,33 @@ impl GroupReader {
                 assignment,
                 generation,
             } => {
-                self.generation_id = generation;
-                self.rebalances += 1;
                 let committed = if added.is_empty() {
                     Default::default()
                 } else {
+                    // Parked while the committed offsets are fetched: a
+                    // cancelled call (or a failed fetch) leaves the
+                    // assignment for the next call instead of dropping it,
+                    // which would leave the member owning partitions it
+                    // never reads.
+                    self.current = Some((
+                        GroupEvent::Assign {
+                            added: added.clone(),
+                            assignment: assignment.clone(),
+                            generation,
+                        },
+                        false,
+                    ));
                     let client = self.commits.client().clone();
                     let fetched = client
                         .transport()
                         .retry(|| client.fetch_offsets(&added))
                         .await;
-                    match fetched {
-                        Ok(c) => c,
-                        Err(e) => {
-                            self.current = Some((
-                                GroupEvent::Assign {
-                                    added,
-                                    assignment,
-                                    generation,
-                                },
-                                false,
-                            ));
-                            return Err(e.into());
-                        }
-                    }
+                    let committed = fetched?;
+                    self.current = None;
+                    committed
                 };
+                self.generation_id = generation;
+                self.rebalances += 1;
                 let mut starts: Vec<(TopicPartition, StartOffset)> = Vec::new();
                 for tp in &added {
                     let offset = committed.get(tp).copied().flatten();
