@@ -68,6 +68,83 @@
 //!   `kafka_produce` (each request: broker, batches, records),
 //!   `kafka_writer_metadata`, `kafka_init_producer_id`.
 //!
+//! # Transactions
+//!
+//! A writer built with [`WriterBuilder::transactional_id`] writes only
+//! inside transactions (KIP-98): everything written between
+//! [`Writer::begin_transaction`] and [`Writer::commit_transaction`] becomes
+//! visible to read_committed readers at once, or (after
+//! [`Writer::abort_transaction`]) never. With
+//! [`Writer::send_offsets_to_transaction`] the input offsets of a
+//! consume-transform-produce loop commit in the same transaction, which
+//! makes the loop exactly-once.
+//!
+//! ```no_run
+//! use kafkit_writer::{ConsumerGroupMetadata, Message, TxnOffset, Writer};
+//!
+//! # async fn example() -> Result<(), kafkit_writer::Error> {
+//! let writer = Writer::builder(["localhost:9092"])
+//!     .topic("totals")
+//!     .transactional_id("totals-processor-0")
+//!     .build()
+//!     .await?;
+//! let group = ConsumerGroupMetadata::new("totals-processor");
+//! loop {
+//!     writer.begin_transaction()?;
+//!     let result = async {
+//!         writer.send(Message::new("42").with_key("user-1")).await?;
+//!         let consumed = [TxnOffset { topic: "orders".into(), partition: 0, offset: 1000, metadata: None }];
+//!         writer.send_offsets_to_transaction(&consumed, &group).await?;
+//!         writer.commit_transaction().await
+//!     }
+//!     .await;
+//!     match result {
+//!         Ok(()) => break,
+//!         // Fenced by a newer instance, or not authorized: give up.
+//!         Err(e) if e.is_fatal() => return Err(e),
+//!         // The transaction failed; abort it and do the work again.
+//!         Err(e) if e.is_abortable() => writer.abort_transaction().await?,
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! writer.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Building** a transactional writer finds the transaction coordinator
+//!   and calls InitProducerId with the id: any older writer with the same
+//!   id is fenced (its next transactional call fails
+//!   [fatally](Error::is_fatal)) and its open transaction aborted.
+//! - **Partitions join** a transaction (AddPartitionsToTxn) just before
+//!   their first batch is sent; every partition waiting at that moment
+//!   joins in one request, and no batch of a partition is sent before its
+//!   request succeeded.
+//! - **Commit** refuses further writes, sends what is buffered, waits until
+//!   every record of the transaction is acknowledged, then ends the
+//!   transaction (EndTxn). **Abort** fails the records not sent yet with
+//!   [`Error::TransactionAborted`], waits for those in flight, then ends it.
+//! - **Errors.** Fencing (`PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH`),
+//!   `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` and a broker without the
+//!   needed versions are [fatal](Error::is_fatal): build a new writer. A
+//!   failed batch, a stale group generation on the offset commit and the
+//!   like are [abortable](Error::is_abortable): only `abort_transaction`
+//!   is allowed next, then the writer works again. A batch whose sequence
+//!   may be lost fails the transaction rather than bumping the epoch inside
+//!   it; the abort then bumps it (KIP-360, Kafka 2.5+).
+//!   `CONCURRENT_TRANSACTIONS`, `COORDINATOR_LOAD_IN_PROGRESS` and
+//!   `NOT_COORDINATOR` are retried.
+//! - **Timeout.** The broker aborts a transaction open longer than
+//!   [`WriterConfig::transaction_timeout`] (default 60 s).
+//! - **Misuse** (`begin` twice, writing or committing outside a
+//!   transaction) is a typed error: [`Error::NoTransaction`],
+//!   [`Error::TransactionState`].
+//! - [`Writer::close`] aborts an open transaction; dropping the writer
+//!   leaves it to the broker's timeout (Drop never blocks).
+//! - Tracing spans: `kafka_txn_begin`, `kafka_txn_commit`,
+//!   `kafka_txn_abort`, `kafka_txn_send_offsets`, `kafka_txn_end`,
+//!   `kafka_txn_add_partitions`, `kafka_txn_init_producer_id`.
+//!
 //! # Which call to use
 //!
 //! From fastest to most convenient, all waiting only for buffer space:
@@ -90,7 +167,11 @@
 //! nothing was written); `write_messages` may have written a prefix when
 //! dropped while waiting for buffer space. `flush` and `close` are safe to
 //! cancel. Dropping the [`Writer`] never blocks: its task sends what is
-//! buffered and stops. Each public async fn documents its own.
+//! buffered and stops. `commit_transaction` and `abort_transaction` are
+//! safe to cancel: the writer stays committing (or aborting) and the next
+//! call of the same method resumes; `send_offsets_to_transaction` is not
+//! (the offsets may or may not be in the transaction: call it again or
+//! abort). Each public async fn documents its own.
 //!
 //! # Features
 //!

@@ -247,7 +247,10 @@ impl Writer {
             tokio::pin!(space, changed);
             space.as_mut().enable();
             changed.as_mut().enable();
-            if self.shared.lock().is_empty() && !txn.lock().adding {
+            // One lock at a time: `set_state` takes the transaction's lock
+            // then the accumulator's.
+            let empty = self.shared.lock().is_empty();
+            if empty && !txn.lock().adding {
                 return;
             }
             tokio::select! {
@@ -269,6 +272,10 @@ impl Writer {
     /// The transaction is over: back to ready, with the sender forgetting
     /// which partitions were added.
     fn finish(&self, txn: &Txn) {
+        // Records that failed in this transaction were reported to their
+        // callers and made the transaction fail (commit and abort say
+        // so): a later flush or close has nothing to add about them.
+        let _ = self.shared.take_failures();
         let mut core = txn.lock();
         core.started = false;
         core.generation += 1;
