@@ -25,7 +25,7 @@ use kafkit_protocol::messages::{
     AddPartitionsToTxnResponse, InitProducerIdResponse, ProduceResponse, RequestBody, ResponseBody,
 };
 use kafkit_tests::{MockCluster, unique_topic};
-use kafkit_writer::{ConsumerGroupMetadata, Message, TxnOffset, Writer};
+use kafkit_writer::{ConsumerGroupMetadata, Error, Message, TxnOffset, Writer};
 
 /// API keys, as the mock cluster takes them.
 const PRODUCE: i16 = 0;
@@ -66,6 +66,7 @@ fn spread(partitions: i32) -> Vec<Message> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_concurrent_transactions_and_coordinator_errors_are_retried() {
     let (cluster, topic) = mock(4);
+    cluster.start_request_tracking();
     cluster.push_request_errors(
         INIT_PRODUCER_ID,
         &[
@@ -74,7 +75,8 @@ async fn mock_concurrent_transactions_and_coordinator_errors_are_retried() {
         ],
     );
     let writer = mock_writer(&cluster, &topic).await;
-    cluster.start_request_tracking();
+    let requests = cluster.take_requests();
+    assert_eq!(count(&requests, INIT_PRODUCER_ID), 3, "{requests:?}");
     cluster.push_request_errors(
         ADD_PARTITIONS,
         &[
@@ -108,6 +110,42 @@ async fn mock_concurrent_transactions_and_coordinator_errors_are_retried() {
     let requests = cluster.take_requests();
     assert_eq!(count(&requests, ADD_PARTITIONS), 1, "{requests:?}");
     assert_eq!(count(&requests, END_TXN), 1, "{requests:?}");
+    writer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_cancelled_commit_resumes_on_the_next_call() {
+    let (cluster, topic) = mock(1);
+    let writer = mock_writer(&cluster, &topic).await;
+    writer.begin_transaction().unwrap();
+    let d = writer.send(Message::new("a")).await.unwrap();
+    // The coordinator is busy for a while: the first commit gives up early.
+    cluster.push_request_errors(END_TXN, &[ErrorCode::CONCURRENT_TRANSACTIONS.0; 4]);
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(30), writer.commit_transaction()).await;
+    assert!(cancelled.is_err(), "the commit was still retrying");
+    d.await.unwrap();
+    // Still committing: writes are refused, abort too.
+    let refused = writer.send(Message::new("late")).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::TransactionState {
+                state: "committing",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(matches!(
+        writer.abort_transaction().await,
+        Err(Error::TransactionState {
+            state: "committing",
+            ..
+        })
+    ));
+    writer.commit_transaction().await.unwrap();
+    writer.begin_transaction().unwrap();
     writer.close().await.unwrap();
 }
 
