@@ -96,9 +96,6 @@ async fn run_member(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent (1 run in 3 against a shared tansu): after the second crash the \
-            restarted member reads nothing for 60 s; reported to the kafkit-reader owner; \
-            `cargo xtask reliability` runs it"]
 async fn a_consumer_killed_mid_batch_loses_nothing_after_restart() {
     let records = if reliability_full() {
         1_000_000
