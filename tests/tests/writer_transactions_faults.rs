@@ -233,6 +233,31 @@ async fn mock_a_failed_batch_makes_the_transaction_abortable_until_aborted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_an_abort_needing_an_epoch_bump_is_fatal_before_kafka_2_5() {
+    let (cluster, topic) = mock(1);
+    // InitProducerId v0-2: no KIP-360 bump of an existing producer.
+    cluster.set_api_versions(INIT_PRODUCER_ID, Some((0, 2)));
+    let writer = mock_writer(&cluster, &topic).await;
+    writer.begin_transaction().unwrap();
+    cluster.push_request_errors(PRODUCE, &[ErrorCode::TOPIC_AUTHORIZATION_FAILED.0]);
+    assert!(writer.send(Message::new("a")).await.unwrap().await.is_err());
+    assert!(
+        writer
+            .commit_transaction()
+            .await
+            .unwrap_err()
+            .is_abortable()
+    );
+    let e = writer.abort_transaction().await.unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+    assert_eq!(e.code(), Some(ErrorCode::UNSUPPORTED_VERSION));
+    assert!(writer.begin_transaction().unwrap_err().is_fatal());
+    // close reports the failed record (the transaction never ended).
+    let closed = writer.close().await.unwrap_err();
+    assert_eq!(closed.code(), Some(ErrorCode::TOPIC_AUTHORIZATION_FAILED));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_a_lost_sequence_fails_the_transaction_instead_of_bumping_the_epoch() {
     let (cluster, topic) = mock(1);
     let writer = mock_writer(&cluster, &topic).await;
