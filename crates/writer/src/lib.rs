@@ -1,5 +1,6 @@
-//! The kafkit producer: a batching, idempotent [`Writer`] in the shape of
-//! kafka-go's, over kafkit-conn's [`Transport`](kafkit_conn::Transport).
+//! The kafkit producer: a batching, idempotent and optionally
+//! transactional [`Writer`] in the shape of kafka-go's, over kafkit-conn's
+//! [`Transport`](kafkit_conn::Transport).
 //!
 //! ```no_run
 //! use kafkit_writer::{Message, Writer};

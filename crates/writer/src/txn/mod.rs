@@ -3,17 +3,18 @@
 //! types [`ConsumerGroupMetadata`] and [`TxnOffset`].
 //!
 //! ```text
-//!            begin                commit                 EndTxn(commit) ok
-//!   Ready ---------> InTransaction ------> Committing ---------------------> Ready
-//!     ^                 |     |                |
-//!     |           abort |     | a batch, an    | a batch fails while flushing,
-//!     |                 v     | AddPartitions, | EndTxn abortable
-//!     |             Aborting  | a TxnOffset-   v
-//!     +-------------    ^     | Commit fails   AbortableError --abort--> Aborting
-//!      EndTxn(abort)    |     +--------------> AbortableError
-//!      [+ epoch bump]   +------------------------------------------------+
+//!  Ready --begin--> InTransaction --commit--> Committing --EndTxn(commit)--> Ready
+//!                        |                        |
+//!                        | a batch, AddPartitions | a batch fails while draining,
+//!                        | or TxnOffsetCommit     | EndTxn answers abortable
+//!                        | fails                  |
+//!                        v                        v
+//!                  AbortableError <---------------+
+//!                        |
+//!   InTransaction --abort--> Aborting --EndTxn(abort) [+ epoch bump]--> Ready
+//!   AbortableError --abort--^
 //!
-//!   fenced, not authorized, unsupported (from any state) --> FatalError (for good)
+//!  fenced, not authorized, unsupported (from any state) --> FatalError, for good
 //! ```
 //!
 //! Files: `mod.rs` (states and transitions, shared state), `requests.rs`
@@ -426,6 +427,39 @@ mod tests {
         let refuse = shared.lock().refuse.clone().unwrap();
         assert!(refuse.is_fatal());
         assert_eq!(refuse.code(), Some(ErrorCode::PRODUCER_FENCED));
+    }
+
+    #[test]
+    fn failures_while_aborting_only_ask_for_an_epoch_bump() {
+        let shared = Shared::new(WriterConfig {
+            transactional_id: Some(Arc::from("t")),
+            ..WriterConfig::default()
+        });
+        let txn = shared.txn.as_ref().unwrap();
+        {
+            let mut core = txn.lock();
+            txn.set_state(&mut core, &shared, State::Aborting, None);
+        }
+        // An unsent batch failed by the abort: no sequence, nothing to do.
+        txn.failed(&shared, &Error::TransactionAborted, false);
+        assert!(!txn.lock().bump_required);
+        // A resent batch failed by the abort: its sequence may be written.
+        txn.failed(&shared, &Error::TransactionAborted, true);
+        let core = txn.lock();
+        assert_eq!(core.state, State::Aborting);
+        assert!(core.bump_required);
+        assert!(matches!(
+            Txn::state_error(&core),
+            Some(Error::TransactionAborted)
+        ));
+        drop(core);
+        assert!(matches!(
+            shared.lock().refuse,
+            Some(Error::TransactionState {
+                state: "aborting",
+                ..
+            })
+        ));
     }
 
     #[test]
