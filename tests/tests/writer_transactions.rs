@@ -91,6 +91,12 @@ async fn committed_records_are_followed_by_a_commit_marker() {
     // An empty transaction commits without a coordinator round trip.
     writer.begin_transaction().unwrap();
     writer.commit_transaction().await.unwrap();
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.transactions_committed, stats.transactions_aborted),
+        (3, 0)
+    );
+    assert_eq!(stats.records, 5);
     writer.close().await.unwrap();
     // The second commit marker is offset 6: the next record goes at 7.
     assert_eq!(append_plain(&broker, &topic, "end").await, 7);
@@ -133,6 +139,12 @@ async fn an_abort_fails_unsent_records_and_the_writer_goes_on() {
     writer.commit_transaction().await.unwrap();
     // The abort marker took offset 1.
     assert_eq!(after.await.unwrap().offset, 2);
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.transactions_committed, stats.transactions_aborted),
+        (1, 1)
+    );
+    assert_eq!(stats.epoch_bumps, 0, "no sent batch failed: no new epoch");
     // The caller saw each record's fate: close has nothing more to report.
     writer.close().await.unwrap();
     // The commit marker is offset 3.

@@ -64,10 +64,11 @@
 //!   broker. [`Writer::flush`] and [`Writer::close`] report how many
 //!   records failed since the last flush.
 //! - **Observability.** [`Writer::stats`]: records, bytes, batches,
-//!   requests, retries, errors, epoch bumps and a log-bucket latency
-//!   histogram. Tracing spans: `kafka_writer` (the task),
-//!   `kafka_produce` (each request: broker, batches, records),
-//!   `kafka_writer_metadata`, `kafka_init_producer_id`.
+//!   requests, retries, errors, epoch bumps, transactions committed and
+//!   aborted, and a log-bucket latency histogram. Tracing spans:
+//!   `kafka_writer` (the task), `kafka_produce` (each request: broker,
+//!   batches, records), `kafka_writer_metadata`, `kafka_init_producer_id`,
+//!   and the `kafka_txn_*` spans below.
 //!
 //! # Transactions
 //!

@@ -19,6 +19,8 @@ pub(crate) struct Stats {
     retries: AtomicU64,
     errors: AtomicU64,
     epoch_bumps: AtomicU64,
+    commits: AtomicU64,
+    aborts: AtomicU64,
     latency: [AtomicU64; BUCKETS],
     latency_sum_us: AtomicU64,
 }
@@ -52,6 +54,16 @@ impl Stats {
         self.epoch_bumps.fetch_add(1, Relaxed);
     }
 
+    /// A transaction ended: committed, or aborted.
+    pub(crate) fn transaction(&self, committed: bool) {
+        let counter = if committed {
+            &self.commits
+        } else {
+            &self.aborts
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> WriterStats {
         WriterStats {
             records: self.records.load(Relaxed),
@@ -61,6 +73,8 @@ impl Stats {
             retries: self.retries.load(Relaxed),
             errors: self.errors.load(Relaxed),
             epoch_bumps: self.epoch_bumps.load(Relaxed),
+            transactions_committed: self.commits.load(Relaxed),
+            transactions_aborted: self.aborts.load(Relaxed),
             latency: LatencyHistogram {
                 buckets: std::array::from_fn(|i| self.latency[i].load(Relaxed)),
                 sum_us: self.latency_sum_us.load(Relaxed),
@@ -88,8 +102,13 @@ pub struct WriterStats {
     pub retries: u64,
     /// Records that failed for good.
     pub errors: u64,
-    /// Producer epoch bumps (idempotence recovery).
+    /// Producer epoch bumps (idempotence recovery, or after an aborted
+    /// transaction whose batch failed).
     pub epoch_bumps: u64,
+    /// Transactions committed (a transactional writer).
+    pub transactions_committed: u64,
+    /// Transactions aborted (a transactional writer).
+    pub transactions_aborted: u64,
     /// Write-to-acknowledgement latency of acknowledged records.
     pub latency: LatencyHistogram,
 }

@@ -133,6 +133,7 @@ impl Writer {
                 }
             }
             self.finish(txn);
+            self.shared.stats.transaction(true);
             tracing::debug!("transaction committed");
             Ok(())
         }
@@ -210,6 +211,7 @@ impl Writer {
                 }
             }
             self.finish(txn);
+            self.shared.stats.transaction(false);
             tracing::debug!("transaction aborted");
             Ok(())
         }
