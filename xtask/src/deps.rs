@@ -40,6 +40,12 @@ pub fn ensure_bench_packages() -> Result<()> {
     })
 }
 
+/// A C++ compiler (`c++`, Debian's `g++`): cargo-fuzz's libfuzzer-sys
+/// compiles libFuzzer, which is C++.
+pub fn ensure_cxx() -> Result<()> {
+    ensure_package("c++", "g++")
+}
+
 fn ensure_package(binary: &str, package: &str) -> Result<()> {
     ensure(&format!("`{binary}`"), package, || on_path(binary))
 }

@@ -6,11 +6,13 @@
 //! - `check-layers`: see [`layers`].
 //! - `install-tansu`: see [`tansu`]; `broker`: see [`broker`].
 //! - `bench`: see [`mod@bench`].
+//! - `fuzz`: see [`mod@fuzz`]; `reliability`: see [`reliability`].
 
 mod bench;
 mod broker;
 mod codegen;
 mod deps;
+mod fuzz;
 mod layers;
 mod reliability;
 mod tansu;
@@ -27,7 +29,8 @@ usage: cargo xtask <command> [args]
 commands:
   demo [--brokers host:port]   start tansu, produce three records and fetch them back
   test [cargo test args]       everything CI runs: codegen --check, fmt, clippy,
-                               check-layers, unit and doc tests, then test-kafka
+                               check-layers, unit and doc tests, then test-kafka, then
+                               fuzz for 45 s a target (KAFKIT_FUZZ_SECONDS: other, 0: skip)
   lint                         cargo fmt --check, clippy and cargo doc, warnings denied
   test-kafka [--docker] [args] start one tansu broker, run the integration tests
                                (kafkit-tests) against it, stop it; or with --docker
@@ -38,6 +41,9 @@ commands:
   bench produce|consume|all [--records N] [--runs N]
                                kafkit vs librdkafka (rdkafka crate) throughput,
                                CPU and memory on a local tansu; release build
+  fuzz [SECONDS]               run every cargo-fuzz target of crates/protocol/fuzz for
+                               SECONDS each (default 60) from the committed seeds;
+                               fail on a crash (installs cargo-fuzz if missing)
   reliability [--full]         run the reliability scenarios (tests/tests/reliability_*.rs)
                                against one tansu broker and print sent, received, lost,
                                duplicated and time to recover per scenario
@@ -74,6 +80,7 @@ fn dispatch() -> Result<()> {
         "bench" => bench::run_command(rest),
         "broker" => broker::run_command(rest),
         "reliability" => reliability::run_command(rest),
+        "fuzz" => fuzz::run_command(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

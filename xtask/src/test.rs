@@ -8,12 +8,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::broker::Broker;
 use crate::util::{Steps, cargo, run, succeeds, workspace_root};
-use crate::{codegen, deps, layers, tansu};
+use crate::{codegen, deps, fuzz, layers, tansu};
 
 /// The bootstrap list of `docker/docker-compose.yml`'s three brokers.
 const DOCKER_BROKERS: &str = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094";
 
-/// `cargo xtask test [cargo test args]`: everything CI checks.
+/// `cargo xtask test [cargo test args]`: everything CI checks, the
+/// cargo-fuzz targets last (each for [`fuzz::CI_SECONDS`], or
+/// `KAFKIT_FUZZ_SECONDS`; 0 skips them).
 ///
 /// Every step runs even when an earlier one failed, so a lint failure does not
 /// hide a test failure; the command fails at the end if any step failed.
@@ -33,6 +35,12 @@ pub fn test(args: &[String]) -> Result<()> {
         .args(args))
     });
     steps.step("cargo xtask test-kafka", || test_kafka(args));
+    match fuzz::ci_seconds()? {
+        0 => steps.skip("cargo xtask fuzz", "KAFKIT_FUZZ_SECONDS=0"),
+        seconds => steps.step(&format!("cargo xtask fuzz {seconds}"), || {
+            fuzz::fuzz(seconds)
+        }),
+    }
     steps.finish()
 }
 
