@@ -5,7 +5,8 @@
 //! for every new partition, no batch before its partition joined, fencing
 //! and authorization errors that are fatal, failed batches and
 //! TxnOffsetCommit errors that are abortable and recovered by an abort
-//! (with the epoch bumped after it, never silently inside it).
+//! (with the epoch bumped after it, never silently inside it), and offsets
+//! that join the transaction before the group commit carrying the member.
 
 #[path = "admin_support/mod.rs"]
 mod admin_support;
@@ -22,7 +23,8 @@ use kafkit_protocol::messages::add_partitions_to_txn_response::{
 use kafkit_protocol::messages::end_txn_response::EndTxnResponse;
 use kafkit_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafkit_protocol::messages::{
-    AddPartitionsToTxnResponse, InitProducerIdResponse, ProduceResponse, RequestBody, ResponseBody,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, InitProducerIdResponse, ProduceResponse,
+    RequestBody, ResponseBody, TxnOffsetCommitResponse,
 };
 use kafkit_tests::{MockCluster, unique_topic};
 use kafkit_writer::{ConsumerGroupMetadata, Error, Message, TxnOffset, Writer};
@@ -388,6 +390,12 @@ async fn scripted() -> ScriptedCluster {
                 ..Default::default()
             }),
             RequestBody::EndTxn(_) => ResponseBody::EndTxn(EndTxnResponse::default()),
+            RequestBody::AddOffsetsToTxn(_) => {
+                ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse::default())
+            }
+            RequestBody::TxnOffsetCommit(_) => {
+                ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse::default())
+            }
             _ => return None,
         })
     })
@@ -469,4 +477,85 @@ async fn scripted_no_batch_goes_before_its_partition_joined_and_all_join_at_once
         }
     }
     assert!(matches!(seen.last(), Some(RequestBody::EndTxn(e)) if e.committed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_offsets_join_the_transaction_then_commit_with_the_member() {
+    let peer = scripted().await;
+    let writer = Writer::builder([peer.bootstrap()])
+        .transactional_id("scripted-offsets")
+        .build()
+        .await
+        .unwrap();
+    writer.begin_transaction().unwrap();
+    let offsets = [
+        TxnOffset {
+            topic: "in".into(),
+            partition: 0,
+            offset: 11,
+            metadata: None,
+        },
+        TxnOffset {
+            topic: "in".into(),
+            partition: 2,
+            offset: 7,
+            metadata: Some("m".into()),
+        },
+    ];
+    let group = ConsumerGroupMetadata {
+        group_id: "processors".into(),
+        generation_id: 7,
+        member_id: "member-7".into(),
+        group_instance_id: Some("host-1".into()),
+    };
+    writer
+        .send_offsets_to_transaction(&offsets, &group)
+        .await
+        .unwrap();
+    writer.commit_transaction().await.unwrap();
+    writer.close().await.unwrap();
+
+    let seen: Vec<RequestBody> = peer.seen().into_iter().map(|(_, r)| r).collect();
+    let names: Vec<&str> = seen
+        .iter()
+        .map(|r| match r {
+            RequestBody::InitProducerId(_) => "InitProducerId",
+            RequestBody::AddOffsetsToTxn(_) => "AddOffsetsToTxn",
+            RequestBody::TxnOffsetCommit(_) => "TxnOffsetCommit",
+            RequestBody::EndTxn(_) => "EndTxn",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "InitProducerId",
+            "AddOffsetsToTxn",
+            "TxnOffsetCommit",
+            "EndTxn"
+        ]
+    );
+    let RequestBody::AddOffsetsToTxn(add) = &seen[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (add.transactional_id.as_str(), add.group_id.as_str()),
+        ("scripted-offsets", "processors")
+    );
+    let RequestBody::TxnOffsetCommit(commit) = &seen[2] else {
+        unreachable!()
+    };
+    // KIP-447: the member is checked by the group coordinator.
+    assert_eq!(commit.generation_id, 7);
+    assert_eq!(commit.member_id, "member-7");
+    assert_eq!(commit.group_instance_id.as_deref(), Some("host-1"));
+    assert_eq!((commit.producer_id, commit.producer_epoch), (42, 0));
+    let committed: Vec<(i32, i64)> = commit.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    assert_eq!(committed, [(0, 11), (2, 7)]);
+    // Offsets alone start the transaction: it ends with EndTxn(commit).
+    assert!(matches!(&seen[3], RequestBody::EndTxn(e) if e.committed));
 }
