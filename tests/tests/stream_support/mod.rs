@@ -63,8 +63,14 @@ pub fn replay(broker: SocketAddr, topic: &str, partitions: i32) -> Replayed {
     for partition in 0..partitions {
         let mut pending: HashMap<i64, Vec<Record>> = HashMap::new();
         let mut next = 0;
+        // Stop at the end of the log as of the first fetch: a log still
+        // being written would otherwise be chased for ever. (With tansu's
+        // high-watermark bug the end is the last batch's first offset + 1,
+        // which still covers that batch.)
+        let mut end = None;
         loop {
             let data = client.fetch(topic, partition, next);
+            let end = *end.get_or_insert(data.high_watermark);
             assert_eq!(
                 data.error_code,
                 ErrorCode::NONE,
@@ -107,7 +113,7 @@ pub fn replay(broker: SocketAddr, topic: &str, partitions: i32) -> Replayed {
                     out.committed.extend(records);
                 }
             }
-            if !progressed {
+            if !progressed || next >= end {
                 break;
             }
         }
