@@ -1,8 +1,8 @@
 //! kafkit: a pure-Rust Apache Kafka client. This crate gathers the layers
 //! in one dependency: the async connection ([`conn`]), the producer
-//! ([`writer`]), the consumer ([`reader`]), the admin client ([`admin`])
-//! and the sans-IO wire protocol ([`protocol`]), with the types most
-//! programs need at the root.
+//! ([`writer`]), the consumer ([`reader`]), the admin client ([`admin`]),
+//! exactly-once processing ([`stream`]) and the sans-IO wire protocol
+//! ([`protocol`]), with the types most programs need at the root.
 //!
 //! ```no_run
 //! use kafkit::writer::Message;
@@ -55,6 +55,11 @@
 //!   default) and commits at-most-once (`read_message`) or at-least-once
 //!   (`fetch_message` then `commit_messages`); [`reader::Fetcher`] reads
 //!   any set of partitions without a group.
+//! - [`stream`] (`kafkit-stream`): [`Processor`] consumes input topics in
+//!   a group, runs a function on each record and produces its outputs,
+//!   committing outputs and input offsets in one transaction
+//!   (exactly-once), with retries and a dead-letter topic for records
+//!   that keep failing.
 //! - [`admin`] (`kafkit-admin`): [`Admin`] routes each call to the broker
 //!   that must answer it (controller, coordinator, leaders) and returns
 //!   one result per topic, partition or group.
@@ -71,6 +76,33 @@
 //!   it with their own cases. All three answer `is_retriable()` and
 //!   `code()` (the broker's [`ErrorCode`]), which is what retry loops
 //!   should ask rather than matching variants.
+//!
+//! # Delivery guarantees
+//!
+//! What a crash (of the application, a broker or the network) can do to
+//! a record, and which kafkit calls give which guarantee:
+//!
+//! | guarantee | a crash may | consume with | produce with | costs |
+//! | --- | --- | --- | --- | --- |
+//! | at-most-once | lose records, never repeat them | [`Reader::read_message`] (commits each record as it is handed out) | [`Writer`] with [`WriterConfig::required_acks`] `None` or `One` (acks=0/1), `max_attempts` 1 | nothing: the fastest; acks=0 does not even wait for the broker |
+//! | at-least-once | repeat records, never lose them | [`Reader::fetch_message`], process, then [`Reader::commit_messages`] (or a `commit_interval`) | [`Writer`] as by default: acks=all, idempotent | a commit per batch of records; records processed since the last commit are processed again after a crash |
+//! | exactly-once | neither (within Kafka) | [`stream::Processor`], or a read_committed [`Reader`] plus a transactional [`Writer`] with `send_offsets_to_transaction` | a transactional [`Writer`] (`transactional_id`) | a transaction commit (about five requests) per commit period; outputs become visible to read_committed readers only at commit, so latency grows by that period |
+//!
+//! - At-most-once loses a record handed out just before the crash, which
+//!   its commit already covered; acks=0/1 writers lose records a broker
+//!   acknowledged (acks=1) or received (acks=0) but did not replicate.
+//! - At-least-once: the idempotent writer (the default) makes its own
+//!   retries safe (no duplicates, no reordering, KIP-98 sequence
+//!   numbers), but a consumer that crashes between processing and
+//!   committing processes those records again; make processing
+//!   idempotent or deduplicate downstream.
+//! - Exactly-once holds for what stays in Kafka: consumers of the outputs
+//!   must read with `IsolationLevel::ReadCommitted` (see
+//!   [`reader::FetchConfig`]), and side effects outside Kafka done by the
+//!   processing function are still at-least-once. A restarted processor
+//!   with the same transactional id fences the old one (KIP-98), and
+//!   offsets are committed with the reader's group generation, so a
+//!   member rebalanced out cannot commit (KIP-447).
 //!
 //! # Cancel safety
 //!
@@ -90,11 +122,12 @@
 //! | `writer` | yes | [`writer`], [`Writer`], [`WriterConfig`], [`WriterError`] |
 //! | `reader` | yes | [`reader`], [`Reader`], [`ReaderConfig`], [`ReaderError`], [`StartOffset`] |
 //! | `admin` | yes | [`admin`], [`Admin`] |
+//! | `stream` | yes | [`stream`], [`Processor`] (enables `reader` and `writer`) |
 //! | `tls` | yes | TLS with rustls and its ring provider: `conn::TlsConfig` and `ConnConfig::tls` |
 //!
 //! [`conn`] and [`protocol`] are always there. The `tls` feature forwards
 //! to `kafkit-conn/tls`; it can be switched off only together with
-//! `writer`, `reader` and `admin`, because those crates depend on
+//! `writer`, `reader`, `admin` and `stream`, because those crates depend on
 //! kafkit-conn with its default features, TLS included. The compression
 //! codecs (gzip, snappy, lz4, zstd) are not features of this crate for the
 //! same reason: every layer depends on kafkit-protocol with its default
@@ -109,6 +142,8 @@ pub use kafkit_protocol as protocol;
 pub use kafkit_admin as admin;
 #[cfg(feature = "reader")]
 pub use kafkit_reader as reader;
+#[cfg(feature = "stream")]
+pub use kafkit_stream as stream;
 #[cfg(feature = "writer")]
 pub use kafkit_writer as writer;
 
@@ -128,6 +163,9 @@ pub use kafkit_reader::{Error as ReaderError, Reader, ReaderConfig, StartOffset}
 
 #[cfg(feature = "writer")]
 pub use kafkit_writer::{Error as WriterError, Writer, WriterConfig};
+
+#[cfg(feature = "stream")]
+pub use kafkit_stream::Processor;
 
 #[cfg(test)]
 mod tests {
@@ -157,5 +195,21 @@ mod tests {
         let _: admin::AdminConfig = AdminConfig::default();
         let e: Error = Error::check(ErrorCode::NOT_LEADER_OR_FOLLOWER, None).unwrap_err();
         assert!(WriterError::from(e).is_retriable());
+    }
+
+    #[cfg(feature = "stream")]
+    #[test]
+    fn the_processor_is_reachable_from_the_root() {
+        let config = stream::ProcessorConfig {
+            brokers: vec!["localhost:9092".into()],
+            group_id: "g".into(),
+            input_topics: vec!["in".into()],
+            transactional_id: "t".into(),
+            reader: ReaderConfig::default(),
+            writer: WriterConfig::default(),
+            ..stream::ProcessorConfig::default()
+        };
+        config.validate().unwrap();
+        let _: stream::ProcessorBuilder = Processor::builder(["localhost:9092"]).config(config);
     }
 }
