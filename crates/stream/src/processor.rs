@@ -18,13 +18,14 @@
 
 use std::future::Future;
 
-use kafkit_reader::{GroupMetadata, Message, Reader, StartOffset};
-use kafkit_writer::{ConsumerGroupMetadata, Writer};
+use kafkit_reader::{Message, Reader};
+use kafkit_writer::Writer;
 use tracing::Instrument;
 
-use crate::output::dead_letter;
 use crate::txn::{Revocations, TxnState};
 use crate::{BoxError, Error, IntoOutputs, ProcessorBuilder, ProcessorConfig};
+
+mod transaction;
 
 /// Counters of a [`Processor`], from [`Processor::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -189,8 +190,7 @@ impl Processor {
         if self.closed {
             return Err(Error::Closed);
         }
-        let shutdown = std::pin::pin!(shutdown);
-        let mut shutdown = shutdown;
+        let mut shutdown = std::pin::pin!(shutdown);
         self.recover().await?;
         let mut failures = 0u32;
         loop {
@@ -212,222 +212,39 @@ impl Processor {
                 self.txn = None;
                 return Err(error);
             }
+            failures += 1;
+            let undecided = self.txn.as_ref().is_some_and(|t| t.committing)
+                && matches!(&error, Error::Writer(e) if !e.is_abortable());
+            if undecided {
+                // commit_transaction failed without saying whether the
+                // transaction committed: finish it (it may have), never
+                // abort and rewind.
+                let mut error = error;
+                loop {
+                    tracing::warn!(error = %error, "the commit did not complete; retrying it");
+                    if failures >= self.config.max_consecutive_aborts {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(self.config.retry.delay(failures)).await;
+                    match self.recover().await {
+                        Ok(()) => break,
+                        Err(e) if !e.is_fatal() && self.txn.is_some() => {
+                            error = e;
+                            failures += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                continue;
+            }
             let retry = matches!(error, Error::Writer(_));
             tracing::warn!(error = %error, retry, "transaction failed; aborting");
             self.abort().await?;
-            failures += 1;
             if !retry || failures >= self.config.max_consecutive_aborts {
                 return Err(error);
             }
             tokio::time::sleep(self.config.retry.delay(failures)).await;
         }
-    }
-
-    /// Finishes what a cancelled run left: a commit that had started is
-    /// completed, an open transaction is aborted and its inputs rewound.
-    async fn recover(&mut self) -> Result<(), Error> {
-        let Some(txn) = &self.txn else {
-            return Ok(());
-        };
-        if txn.committing {
-            tracing::info!("finishing the commit a cancelled run started");
-            match self.writer.commit_transaction().await {
-                Ok(()) => {
-                    self.committed();
-                    return Ok(());
-                }
-                Err(e) if e.is_fatal() => {
-                    self.txn = None;
-                    return Err(e.into());
-                }
-                Err(e) => tracing::warn!(error = %e, "the resumed commit failed; aborting"),
-            }
-        }
-        self.abort().await
-    }
-
-    /// One transaction, from its first record to its commit.
-    async fn transaction<S, F, Fut, O, E>(
-        &mut self,
-        shutdown: &mut std::pin::Pin<&mut S>,
-        f: &mut F,
-    ) -> Result<Step, Error>
-    where
-        S: Future<Output = ()>,
-        F: FnMut(Message) -> Fut,
-        Fut: Future<Output = Result<O, E>>,
-        O: IntoOutputs,
-        E: Into<BoxError>,
-    {
-        // Wait for a record before opening a transaction: an idle
-        // processor holds none open.
-        let first = tokio::select! {
-            biased;
-            () = shutdown.as_mut() => return Ok(Step::Shutdown),
-            m = self.reader.fetch_message() => m?,
-        };
-        // Nothing was consumed yet: what the group took away so far does
-        // not concern the transaction about to start.
-        self.revocations.take();
-        self.writer.begin_transaction()?;
-        let mut txn = TxnState::new();
-        txn.consume(&first);
-        self.txn = Some(txn);
-        let span = tracing::debug_span!("kafkit_stream_txn", records = tracing::field::Empty);
-        let step = async {
-            self.process(first, f).await?;
-            let deadline = tokio::time::Instant::now() + self.config.commit_every;
-            let mut stop = false;
-            while self.open().records < self.config.max_records_per_txn {
-                let m = tokio::select! {
-                    biased;
-                    () = shutdown.as_mut() => { stop = true; break; }
-                    () = tokio::time::sleep_until(deadline) => break,
-                    m = self.reader.fetch_message() => m?,
-                };
-                // Counted first, so that an abort rewinds to it too.
-                self.txn.as_mut().expect("open").consume(&m);
-                if self.rebalanced() {
-                    return Ok(Step::Rebalanced);
-                }
-                self.process(m, f).await?;
-            }
-            if self.rebalanced() {
-                return Ok(Step::Rebalanced);
-            }
-            self.commit().await?;
-            Ok(if stop {
-                Step::Shutdown
-            } else {
-                Step::Committed
-            })
-        }
-        .instrument(span.clone())
-        .await;
-        span.record("records", self.txn.as_ref().map_or(0, |t| t.records));
-        if let Ok(Step::Rebalanced) = step {
-            tracing::info!("a partition of the open transaction was revoked; aborting it");
-            self.stats.rebalance_aborts += 1;
-            self.abort().await?;
-        }
-        step
-    }
-
-    fn open(&self) -> &TxnState {
-        self.txn.as_ref().expect("a transaction is open")
-    }
-
-    /// True when the group took away a partition the open transaction
-    /// consumed from.
-    fn rebalanced(&self) -> bool {
-        let gone = self.revocations.take();
-        !gone.is_empty() && self.open().touches(&gone)
-    }
-
-    /// Runs `f` on `m` with retries and writes its outputs, or the dead
-    /// letter.
-    async fn process<F, Fut, O, E>(&mut self, m: Message, f: &mut F) -> Result<(), Error>
-    where
-        F: FnMut(Message) -> Fut,
-        Fut: Future<Output = Result<O, E>>,
-        O: IntoOutputs,
-        E: Into<BoxError>,
-    {
-        let policy = &self.config.retry;
-        let mut attempt = 0;
-        let error: BoxError = loop {
-            attempt += 1;
-            match f(m.clone()).await {
-                Ok(outputs) => {
-                    for output in outputs.into_outputs() {
-                        let _delivery = self.writer.send(output.into_message()).await?;
-                        self.txn.as_mut().expect("open").outputs += 1;
-                    }
-                    return Ok(());
-                }
-                Err(e) if attempt < policy.attempts => {
-                    let e: BoxError = e.into();
-                    let delay = policy.delay(attempt);
-                    tracing::debug!(
-                        topic = %m.topic, partition = m.partition, offset = m.offset,
-                        attempt, error = %e, ?delay, "processing failed; retrying"
-                    );
-                    self.stats.retries += 1;
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => break e.into(),
-            }
-        };
-        let Some(topic) = &policy.dead_letter_topic else {
-            return Err(Error::Processing {
-                topic: m.topic.to_string(),
-                partition: m.partition,
-                offset: m.offset,
-                attempts: attempt,
-                source: error,
-            });
-        };
-        tracing::warn!(
-            topic = %m.topic, partition = m.partition, offset = m.offset,
-            attempts = attempt, error = %error, dead_letter_topic = %topic,
-            "processing failed; sending the record to the dead-letter topic"
-        );
-        let letter = dead_letter(topic, &m, &error.to_string(), attempt);
-        let _delivery = self.writer.send(letter).await?;
-        self.txn.as_mut().expect("open").dead_letters += 1;
-        Ok(())
-    }
-
-    /// Sends the input offsets and commits.
-    async fn commit(&mut self) -> Result<(), Error> {
-        let offsets = self.open().offsets();
-        let group = self
-            .reader
-            .group_metadata()
-            .map(consumer_group)
-            .expect("the reader is a group reader");
-        self.writer
-            .send_offsets_to_transaction(&offsets, &group)
-            .await?;
-        self.txn.as_mut().expect("open").committing = true;
-        self.writer.commit_transaction().await?;
-        self.committed();
-        Ok(())
-    }
-
-    fn committed(&mut self) {
-        let txn = self.txn.take().expect("a transaction was open");
-        self.stats.commits += 1;
-        self.stats.records += txn.records as u64;
-        self.stats.outputs += txn.outputs;
-        self.stats.dead_letters += txn.dead_letters;
-        tracing::debug!(
-            records = txn.records,
-            outputs = txn.outputs,
-            elapsed = ?txn.started.elapsed(),
-            "transaction committed"
-        );
-    }
-
-    /// Aborts the open transaction, if any, and reads its inputs that are
-    /// still assigned again from where it started (the others are read by
-    /// their new owner from the last committed offsets).
-    async fn abort(&mut self) -> Result<(), Error> {
-        let Some(txn) = self.txn.take() else {
-            return Ok(());
-        };
-        self.stats.aborts += 1;
-        // Rewind first: it cannot fail for an assigned partition, and the
-        // reader must not hand out what follows the aborted records.
-        let assigned = self.reader.assignment();
-        for (tp, first) in txn.rewind_points() {
-            if assigned.contains(&tp) {
-                self.reader.seek(&tp, StartOffset::Offset(first))?;
-            }
-        }
-        self.writer.abort_transaction().await?;
-        tracing::debug!(records = txn.records, "transaction aborted");
-        Ok(())
     }
 
     /// Stops: aborts a transaction a cancelled run left open (or finishes
@@ -463,15 +280,5 @@ impl Processor {
         }
         .instrument(span)
         .await
-    }
-}
-
-/// The reader's view of the group, as the writer's TxnOffsetCommit wants it.
-fn consumer_group(g: GroupMetadata) -> ConsumerGroupMetadata {
-    ConsumerGroupMetadata {
-        group_id: g.group_id,
-        generation_id: g.generation_id,
-        member_id: g.member_id,
-        group_instance_id: g.group_instance_id,
     }
 }
