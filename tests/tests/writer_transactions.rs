@@ -3,7 +3,8 @@
 //! fails the records not yet sent and the writer goes on, offsets sent to
 //! a transaction are where the group resumes, a second writer with the
 //! same transactional id fences the first, close aborts an open
-//! transaction, and misuse is a typed error. tansu's read_committed
+//! transaction, writes racing 20 commits either land in one committed
+//! transaction or are refused, and misuse is a typed error. tansu's read_committed
 //! filtering is broken (BROKERS.md), so nothing here asserts what a
 //! read_committed reader sees; the fault cases tansu cannot produce are in
 //! `writer_transactions_faults.rs` (librdkafka's mock cluster and a
@@ -384,4 +385,80 @@ async fn misuse_is_a_typed_error() {
         .await
         .unwrap();
     plain.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_racing_commits_land_in_exactly_one_transaction_or_are_refused() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let broker = TestBroker::start();
+    let topic = unique_topic("wtxn-race");
+    broker.create_topic(&topic, 1);
+    let writer = Arc::new(
+        txn_writer(&broker, &unique_topic("wtxn-race-id"), &topic)
+            .linger(Duration::from_millis(2))
+            .build()
+            .await
+            .unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let (writer, stop) = (writer.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut deliveries, mut refused) = (Vec::new(), 0);
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                match writer.send(Message::new(format!("{task}-{i}"))).await {
+                    Ok(d) => {
+                        deliveries.push(d);
+                        // A few hundred records per transaction, not millions.
+                        tokio::time::sleep(Duration::from_micros(500)).await;
+                    }
+                    Err(Error::NoTransaction | Error::TransactionState { .. }) => {
+                        refused += 1;
+                        tokio::task::yield_now().await;
+                    }
+                    Err(e) => panic!("unexpected write error: {e}"),
+                }
+                i += 1;
+            }
+            (deliveries, refused)
+        }));
+    }
+    for _ in 0..20 {
+        writer.begin_transaction().unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        writer.commit_transaction().await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut written = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (deliveries, r) = task.await.unwrap();
+        refused += r;
+        for d in deliveries {
+            written.push(d.await.expect("every accepted record was committed").offset);
+        }
+    }
+    assert!(refused > 0, "some writes raced a commit");
+    assert!(!written.is_empty());
+    // Nothing is left to send: every accepted record was in a commit.
+    assert_eq!(writer.buffered(), (0, 0));
+    assert_eq!(writer.stats().transactions_committed, 20);
+    writer.close().await.unwrap();
+
+    written.sort_unstable();
+    written.dedup();
+    let last = append_plain(&broker, &topic, "end").await;
+    let (log, _) = read_log(&broker, &topic, "end").await;
+    let offsets: Vec<i64> = log.iter().map(|(_, o)| *o).filter(|o| *o != last).collect();
+    assert_eq!(
+        offsets, written,
+        "the log holds exactly the accepted records"
+    );
+    // Each non-empty transaction left one marker between its records.
+    let markers = (last - offsets.len() as i64) as u64;
+    assert!((1..=20).contains(&markers), "{markers} markers");
 }
