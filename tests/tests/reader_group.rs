@@ -270,3 +270,20 @@ async fn an_assignment_survives_cancelled_fetch_calls() {
     }
     reader.close().await.unwrap();
 }
+
+/// The futures of `fetch_message` and `read_message` stay small: a caller
+/// wrapping each call in a timeout or a select moves the whole future per
+/// record, and the rebalance machinery (commits, offset lookups) behind
+/// them is kept out of line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_record_futures_stay_small() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-size");
+    broker.create_topic(&topic, 1);
+    let mut reader = group_reader(&broker, &unique_topic("rg-size-group"), &topic).await;
+    let fetch = std::mem::size_of_val(&reader.fetch_message());
+    let read = std::mem::size_of_val(&reader.read_message());
+    assert!(fetch <= 512, "fetch_message's future is {fetch} bytes");
+    assert!(read <= 512, "read_message's future is {read} bytes");
+    reader.close().await.unwrap();
+}

@@ -128,9 +128,32 @@ impl Reader {
     /// Cancel safety: safe. A message is taken only when returned; a
     /// rebalance interrupted halfway is finished by the next call.
     pub async fn fetch_message(&mut self) -> Result<Message, Error> {
+        // The buffered case returns straight from the fetcher: every layer
+        // a `Message` passes through is a copy of it.
+        if let Some(result) = self.try_buffered() {
+            return result;
+        }
         self.next(true)
             .await
             .map(|m| m.expect("waits for a message"))
+    }
+
+    /// A buffered message when nothing else is due (no rebalance event to
+    /// apply, no message parked by `read_message`): taken synchronously,
+    /// skipping the event pump and the select of [`next`](Reader::next).
+    #[inline]
+    fn try_buffered(&mut self) -> Option<Result<Message, Error>> {
+        if self.closed
+            || self.pending.is_some()
+            || !self.group.as_ref().is_none_or(GroupReader::is_settled)
+        {
+            return None;
+        }
+        let result = self.fetcher.try_next();
+        if matches!(result, Some(Ok(_))) {
+            self.messages += 1;
+        }
+        result
     }
 
     /// Returns a message, or with `wait_message` false `None` right after
@@ -138,8 +161,15 @@ impl Reader {
     pub(crate) async fn next(&mut self, wait_message: bool) -> Result<Option<Message>, Error> {
         self.check_open()?;
         loop {
-            if let Some(g) = &mut self.group {
-                let applied = g.pump(&mut self.fetcher, &mut self.pending).await?;
+            if let Some(result) = self.try_buffered() {
+                return result.map(Some);
+            }
+            if let Some(g) = self.group.as_mut().filter(|g| !g.is_settled()) {
+                // Boxed: applying an event awaits commits and offset
+                // lookups, whose futures would make this one (moved
+                // whole by every timeout or select around a call) several
+                // kilobytes. One allocation per rebalance event.
+                let applied = Box::pin(g.pump(&mut self.fetcher, &mut self.pending)).await?;
                 if applied && !wait_message {
                     return Ok(None);
                 }
@@ -179,11 +209,13 @@ impl Reader {
     /// handed out again by the next call.
     pub async fn read_message(&mut self) -> Result<Message, Error> {
         let message = self.fetch_message().await?;
-        if let Some(g) = &self.group {
+        if let Some(tp) = self.group.as_ref().and_then(|g| g.mark_read(&message)) {
             // Parked while committing: a cancelled or failed commit hands
-            // it out again.
+            // it out again. Boxed, as in `next`: the commit's future is
+            // large, and a synchronous commit is a round trip anyway.
             self.pending = Some(message.clone());
-            g.commit_read(&message).await?;
+            let g = self.group.as_ref().expect("group mode");
+            Box::pin(g.commit_partition(tp)).await?;
             self.pending = None;
         }
         Ok(message)

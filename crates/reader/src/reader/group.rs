@@ -127,6 +127,16 @@ impl GroupReader {
         }
     }
 
+    /// Whether no rebalance event waits to be applied. A stale answer is
+    /// harmless: an event arriving right after is applied by the next call,
+    /// as it would be had it arrived after this one.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.current.is_none()
+            && self.queued.is_empty()
+            && self.fatal.is_none()
+            && self.events.is_empty()
+    }
+
     /// Waits for the next event and queues it. Cancel safe.
     pub(crate) async fn wait_event(&mut self) -> Result<(), Error> {
         match self.events.recv().await {
@@ -337,15 +347,18 @@ impl GroupReader {
         }
     }
 
-    /// Marks a message handed out by `read_message` and commits it when
-    /// commits are synchronous.
-    pub(crate) async fn commit_read(&self, m: &Message) -> Result<(), Error> {
+    /// Marks a message handed out by `read_message`; the partition to
+    /// commit now when commits are synchronous (see
+    /// [`commit_partition`](GroupReader::commit_partition)).
+    pub(crate) fn mark_read(&self, m: &Message) -> Option<TopicPartition> {
         let tp = TopicPartition::new(m.topic.clone(), m.partition);
         self.commits.mark(&tp, m.offset + 1);
-        if self.commits.sync {
-            self.commits.commit_marked(Some(&[tp])).await?;
-        }
-        Ok(())
+        self.commits.sync.then_some(tp)
+    }
+
+    /// Commits what is marked for `tp`.
+    pub(crate) async fn commit_partition(&self, tp: TopicPartition) -> Result<(), Error> {
+        self.commits.commit_marked(Some(&[tp])).await
     }
 
     pub(crate) fn commit_counts(&self) -> (u64, u64) {
