@@ -123,3 +123,37 @@ async fn a_full_buffer_is_an_error_while_the_broker_is_unreachable() {
         "{e}"
     );
 }
+
+/// A loop of `send` calls that never wait for buffer space still yields
+/// to the runtime now and then (tokio's cooperative budget), so tasks on
+/// the same thread, such as the writer's own sender, keep running.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_loop_lets_other_tasks_on_its_thread_run() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("wd-yield");
+    broker.create_topic(&topic, 1);
+    let writer = Writer::builder([broker.bootstrap()])
+        .topic(&topic)
+        .build()
+        .await
+        .unwrap();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ran.clone();
+    tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+    let mut sends_before_it_ran = None;
+    let mut deliveries = Vec::new();
+    for i in 0..5_000 {
+        deliveries.push(writer.send(Message::new(format!("{i}"))).await.unwrap());
+        if sends_before_it_ran.is_none() && ran.load(std::sync::atomic::Ordering::SeqCst) {
+            sends_before_it_ran = Some(i);
+        }
+    }
+    assert!(
+        sends_before_it_ran.is_some_and(|n| n < 1_000),
+        "the other task ran after {sends_before_it_ran:?} sends"
+    );
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    writer.close().await.unwrap();
+}

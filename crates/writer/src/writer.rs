@@ -190,6 +190,11 @@ impl Writer {
 
     /// [`try_enqueue`](Self::try_enqueue), waiting for buffer space.
     async fn enqueue(&self, message: &Message, completion: Completion) -> Result<(), Error> {
+        // A caller looping over `send` with buffer space free would never
+        // yield otherwise, starving the tasks sharing its worker (the
+        // sender, a committing transaction). Before anything is enqueued,
+        // so a cancellation here drops nothing.
+        tokio::task::consume_budget().await;
         let timestamp = millis(SystemTime::now());
         // The common case first: registering as a waiter costs a lock.
         let mut completion = match self.try_enqueue(message, timestamp, completion) {
