@@ -357,3 +357,63 @@ async fn a_second_instance_joining_mid_run_takes_partitions_without_output_twice
     assert_eq!(a.records + b.records, RECORDS as u64, "{a:?} {b:?}");
     eprintln!("first: {a:?}\nsecond: {b:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_instance_with_the_same_transactional_id_fences_the_running_one() {
+    let broker = TestBroker::start();
+    let (input, output) = (
+        unique_topic("stream-fence-in"),
+        unique_topic("stream-fence-out"),
+    );
+    broker.create_topic(&input, 1);
+    broker.create_topic(&output, 1);
+    write_inputs(&broker, &input, &values("f", 0..2000)).await;
+    let txn_id = unique_topic("stream-fence-txn");
+
+    let mut p = processor(
+        &broker,
+        &unique_topic("stream-fence-group"),
+        &input,
+        &txn_id,
+    )
+    .build()
+    .await
+    .unwrap();
+    let out = output.clone();
+    let running = p.run(move |m| {
+        let out = Output::new(out.clone(), text(&m));
+        async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok::<_, Error>(out)
+        }
+    });
+    // Once the first transaction committed, a new writer with the same
+    // transactional id bumps the epoch (InitProducerId).
+    let fence = async {
+        stream_support::eventually(Duration::from_secs(20), "a first commit", async || {
+            !replay_async(&broker, &output, 1).await.committed.is_empty()
+        })
+        .await;
+        kafkit_writer::Writer::builder([broker.bootstrap()])
+            .transactional_id(txn_id.clone())
+            .build()
+            .await
+            .unwrap()
+    };
+    let (error, newer) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(30), running),
+        fence
+    );
+    let error = error.expect("the fenced processor stops").unwrap_err();
+    assert!(error.is_fatal(), "{error}");
+    let stats = p.stats();
+    assert!(stats.commits >= 1, "{stats:?}");
+    let _ = p.close().await;
+    newer.close().await.unwrap();
+
+    // What the fenced instance committed is there once; its last
+    // transaction is not.
+    let replayed = replay_async(&broker, &output, 1).await;
+    assert_eq!(replayed.committed.len() as u64, stats.outputs);
+    assert!(replayed.counts().values().all(|&n| n == 1));
+}

@@ -17,7 +17,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use kafkit_protocol::ErrorCode;
-use kafkit_protocol::records::{ControlRecord, ControlRecordType, Record, RecordSet};
+use kafkit_protocol::messages::fetch_response::PartitionData;
+use kafkit_protocol::records::{
+    ControlRecord, ControlRecordType, DecodeOptions, Record, RecordSet,
+};
 use kafkit_tests::{RawClient, TestBroker};
 use kafkit_writer::{Message, Writer};
 
@@ -59,6 +62,21 @@ impl Replayed {
 /// call it from `spawn_blocking` or a plain thread.
 pub fn replay(broker: SocketAddr, topic: &str, partitions: i32) -> Replayed {
     let mut client = RawClient::connect(broker);
+    replay_from(topic, partitions, DecodeOptions::new(), |p, offset| {
+        client.fetch(topic, p, offset)
+    })
+}
+
+/// [`replay`] over any way of fetching one partition from an offset, with
+/// explicit decode options (librdkafka 2.16's mock cluster writes its
+/// control batches with a CRC of 0, so replays of a mock topic turn CRC
+/// checks off).
+pub fn replay_from(
+    topic: &str,
+    partitions: i32,
+    options: DecodeOptions,
+    mut fetch: impl FnMut(i32, i64) -> PartitionData,
+) -> Replayed {
     let mut out = Replayed::default();
     for partition in 0..partitions {
         let mut pending: HashMap<i64, Vec<Record>> = HashMap::new();
@@ -69,14 +87,14 @@ pub fn replay(broker: SocketAddr, topic: &str, partitions: i32) -> Replayed {
         // which still covers that batch.)
         let mut end = None;
         loop {
-            let data = client.fetch(topic, partition, next);
+            let data = fetch(partition, next);
             let end = *end.get_or_insert(data.high_watermark);
             assert_eq!(
                 data.error_code,
                 ErrorCode::NONE,
                 "fetch {topic}/{partition}"
             );
-            let set = RecordSet::new(data.records.unwrap_or_default());
+            let set = RecordSet::with_options(data.records.unwrap_or_default(), options);
             let mut progressed = false;
             for batch in set.batches() {
                 let batch = batch.unwrap_or_else(|e| panic!("a batch of {topic}: {e}"));

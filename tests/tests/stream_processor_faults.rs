@@ -1,0 +1,191 @@
+//! kafkit-stream's `Processor` under transaction faults tansu cannot
+//! produce, injected with librdkafka's mock cluster: an abortable error on
+//! the offsets commit (TxnOffsetCommit answering ILLEGAL_GENERATION, as a
+//! coordinator does for a member rebalanced out) aborts the transaction,
+//! rewinds its inputs, and the retry commits every output once; a
+//! fencing error on EndTxn (PRODUCER_FENCED) stops the processor with a
+//! fatal error and nothing of that transaction committed.
+//!
+//! Outputs are counted by `stream_support::replay_with` with CRC checks
+//! off: librdkafka 2.16.1's mock writes its control batches with a CRC of
+//! 0 (and lists no aborted transactions, so its read_committed cannot be
+//! used either).
+
+mod stream_support;
+
+use std::time::Duration;
+
+use kafkit_conn::Conn;
+use kafkit_protocol::ErrorCode;
+use kafkit_protocol::messages::FetchRequest;
+use kafkit_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafkit_protocol::messages::fetch_response::PartitionData;
+use kafkit_protocol::records::DecodeOptions;
+use kafkit_reader::ReaderConfig;
+use kafkit_stream::{Error, Output, Processor};
+use kafkit_tests::{MockCluster, unique_topic};
+use kafkit_writer::{Message, Writer};
+use stream_support::{Replayed, replay_from};
+
+const END_TXN: i16 = 26;
+const TXN_OFFSET_COMMIT: i16 = 28;
+const RECORDS: usize = 200;
+
+struct Setup {
+    cluster: MockCluster,
+    input: String,
+    output: String,
+}
+
+async fn setup() -> Setup {
+    let cluster = MockCluster::start(1);
+    // The mock advertises flexible versions of the group APIs but drops the
+    // connection on them; their last classic versions work (as in
+    // reader_group_faults.rs).
+    for (api, max) in [(11, 5), (14, 3), (12, 3), (13, 2)] {
+        cluster.set_api_versions(api, Some((0, max)));
+    }
+    let (input, output) = (
+        unique_topic("stream-mock-in"),
+        unique_topic("stream-mock-out"),
+    );
+    cluster.create_topic(&input, 2, 1);
+    cluster.create_topic(&output, 2, 1);
+    let writer = Writer::builder([cluster.bootstrap()])
+        .topic(&input)
+        .build()
+        .await
+        .unwrap();
+    let inputs: Vec<Message> = (0..RECORDS)
+        .map(|i| Message::new(i.to_string()).with_key(i.to_string()))
+        .collect();
+    for r in writer.write_messages(&inputs).await.unwrap() {
+        r.unwrap();
+    }
+    writer.close().await.unwrap();
+    Setup {
+        cluster,
+        input,
+        output,
+    }
+}
+
+async fn processor(s: &Setup) -> Processor {
+    Processor::builder([s.cluster.bootstrap()])
+        .group_id(unique_topic("stream-mock-group"))
+        .input_topics([s.input.as_str()])
+        .transactional_id(unique_topic("stream-mock-txn"))
+        .commit_every(Duration::from_millis(100))
+        .reader(ReaderConfig {
+            session_timeout: Duration::from_secs(6),
+            heartbeat_interval: Duration::from_millis(500),
+            ..ReaderConfig::default()
+        })
+        .build()
+        .await
+        .unwrap()
+}
+
+/// The output topic replayed, fetched over a kafkit `Conn` (the test
+/// crate's blocking client cannot read the mock's ApiVersions answer).
+async fn replay(s: &Setup) -> Replayed {
+    let conn = Conn::dial(s.cluster.bootstrap()).await.unwrap();
+    let output = s.output.clone();
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Handle::current();
+        let options = DecodeOptions::new().with_verify_crc(false);
+        replay_from(&output, 2, options, |partition, offset| {
+            runtime.block_on(fetch(&conn, &output, partition, offset))
+        })
+    })
+    .await
+    .unwrap()
+}
+
+async fn fetch(conn: &Conn, topic: &str, partition: i32, offset: i64) -> PartitionData {
+    let answer = conn
+        .request(FetchRequest {
+            max_wait_ms: 100,
+            min_bytes: 1,
+            max_bytes: 16 << 20,
+            topics: vec![FetchTopic {
+                topic: topic.to_owned(),
+                partitions: vec![FetchPartition {
+                    partition,
+                    fetch_offset: offset,
+                    partition_max_bytes: 8 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    answer
+        .responses
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition_index == partition)
+        .expect("the partition answered")
+}
+
+/// Maps `i` to `out-i` until every output is committed (or 30 s pass).
+async fn run_to_the_end(s: &Setup, p: &mut Processor) -> Result<(), Error> {
+    let output = s.output.clone();
+    let done = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while replay(s).await.committed.len() < RECORDS {
+            assert!(tokio::time::Instant::now() < deadline, "outputs missing");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    p.run_until(done, |m| {
+        let out = Output::new(
+            output.clone(),
+            format!("out-{}", String::from_utf8_lossy(m.value_bytes())),
+        );
+        async move { Ok::<_, Error>(out) }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_an_abortable_offsets_commit_error_aborts_rewinds_and_commits_once() {
+    let s = setup().await;
+    s.cluster
+        .push_request_errors(TXN_OFFSET_COMMIT, &[ErrorCode::ILLEGAL_GENERATION.0]);
+    let mut p = processor(&s).await;
+    run_to_the_end(&s, &mut p).await.unwrap();
+    let stats = p.stats();
+    p.close().await.unwrap();
+    assert_eq!(stats.aborts, 1, "{stats:?}");
+    assert_eq!(stats.records, RECORDS as u64, "{stats:?}");
+
+    let replayed = replay(&s).await;
+    assert_eq!(replayed.committed.len(), RECORDS);
+    let counts = replayed.counts();
+    assert_eq!(counts.len(), RECORDS, "each output once");
+    assert!(
+        replayed.aborts >= 1,
+        "the failed transaction's ABORT marker"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_fenced_commit_stops_the_processor_with_a_fatal_error() {
+    let s = setup().await;
+    s.cluster
+        .push_request_errors(END_TXN, &[ErrorCode::PRODUCER_FENCED.0]);
+    let mut p = processor(&s).await;
+    let error = run_to_the_end(&s, &mut p).await.unwrap_err();
+    assert!(error.is_fatal(), "{error}");
+    assert!(matches!(error, Error::Writer(_)), "{error:?}");
+    let stats = p.stats();
+    assert_eq!(stats.commits, 0, "{stats:?}");
+    // Closing a fenced processor reports the writer's state, never hangs.
+    let _ = tokio::time::timeout(Duration::from_secs(15), p.close())
+        .await
+        .expect("close returns");
+    assert!(replay(&s).await.committed.is_empty());
+}
