@@ -10,9 +10,12 @@
 //! The mock checks producer sequences only for transactional producers (see
 //! `writer_faults.rs`), so the writer keeps one request in flight per broker.
 //!
-//! A round of errors goes in every 1.5 s: the client backs off between
-//! retries (100 ms doubling), so faster rounds would queue errors faster
-//! than any retrying client can consume them, which tests nothing.
+//! A round of errors goes in every 1.5 s (3 s at full size): the client
+//! backs off between retries (100 ms doubling, up to 1 s for the writer),
+//! so a round takes it about 1.5 s to get through. Faster rounds would
+//! queue errors faster than any retrying client can consume them, which
+//! tests nothing: over a minute at 1.5 s, the writer's queue of pending
+//! errors grew until a record ran out of attempts.
 //!
 //! CI size: 20,000 records, errors injected for 4.5 s.
 //! `KAFKIT_RELIABILITY_FULL=1`: 1,000,000 records, 60 s of errors.
@@ -74,12 +77,11 @@ async fn read_partition(
             "partition {p}: read {} of {expected}",
             ids.len()
         );
-        // The first message waits for the writer to start.
-        let wait = if ids.is_empty() {
-            Duration::from_secs(30)
-        } else {
-            REQUEST_TIMEOUT * 2
-        };
+        // Errors keep coming for the whole storm, and the writer may make
+        // no progress while they do: a read may wait that long, and then
+        // two request timeouts. (The first also waits for the writer to
+        // start.) The final assertion bounds the pause once errors stop.
+        let wait = (storm + REQUEST_TIMEOUT * 2).max(Duration::from_secs(30));
         let m = tokio::time::timeout(wait, reader.fetch_message())
             .await
             .expect("the reader recovers within its timeouts")
@@ -98,10 +100,18 @@ async fn read_partition(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retriable_produce_and_fetch_errors_are_recovered_within_the_timeouts() {
-    let (records, storm) = if reliability_full() {
-        (1_000_000u64, Duration::from_secs(60))
+    let (records, storm, round) = if reliability_full() {
+        (
+            1_000_000u64,
+            Duration::from_secs(60),
+            Duration::from_secs(3),
+        )
     } else {
-        (20_000, Duration::from_millis(4_500))
+        (
+            20_000,
+            Duration::from_millis(4_500),
+            Duration::from_millis(1_500),
+        )
     };
     let cluster = MockCluster::start(1);
     let topic = unique_topic("rel-errors");
@@ -149,7 +159,7 @@ async fn retriable_produce_and_fetch_errors_are_recovered_within_the_timeouts() 
                 cluster.push_request_errors(PRODUCE, &PRODUCE_ERRORS);
                 cluster.push_request_errors(FETCH, &FETCH_ERRORS);
                 rounds += 1;
-                tokio::time::sleep(Duration::from_millis(1_500)).await;
+                tokio::time::sleep(round).await;
             }
             rounds
         });
