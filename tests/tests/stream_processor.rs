@@ -417,3 +417,72 @@ async fn a_newer_instance_with_the_same_transactional_id_fences_the_running_one(
     assert_eq!(replayed.committed.len() as u64, stats.outputs);
     assert!(replayed.counts().values().all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_mid_transaction_is_resumed_by_the_next_run_without_output_twice() {
+    let broker = TestBroker::start();
+    let (input, output) = (
+        unique_topic("stream-cancel-in"),
+        unique_topic("stream-cancel-out"),
+    );
+    broker.create_topic(&input, 1);
+    broker.create_topic(&output, 1);
+    write_inputs(&broker, &input, &values("c", 0..200)).await;
+    let mut p = processor(
+        &broker,
+        &unique_topic("stream-cancel-group"),
+        &input,
+        &unique_topic("stream-cancel-txn"),
+    )
+    .build()
+    .await
+    .unwrap();
+
+    // The first run hangs in the function on c150, with c0..c149 written
+    // in open or committed transactions, and is dropped there.
+    let out = output.clone();
+    let first = p.run(move |m| {
+        let (value, out) = (text(&m), out.clone());
+        async move {
+            if value == "c150" {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Error>(Output::new(out, value))
+        }
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_secs(4), first)
+            .await
+            .is_err(),
+        "the run hangs on c150"
+    );
+
+    // The next run aborts the open transaction, rewinds, and goes on.
+    let count = Arc::new(AtomicUsize::new(0));
+    let (counter, out) = (count.clone(), output.clone());
+    let done = async {
+        stream_support::eventually(Duration::from_secs(20), "every output", async || {
+            replay_async(&broker, &output, 1).await.committed.len() >= 200
+        })
+        .await;
+    };
+    p.run_until(done, move |m| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let out = Output::new(out.clone(), text(&m));
+        async move { Ok::<_, Error>(out) }
+    })
+    .await
+    .unwrap();
+    let stats = p.stats();
+    p.close().await.unwrap();
+    assert_eq!(stats.aborts, 1, "the cancelled transaction: {stats:?}");
+    assert!(count.load(Ordering::SeqCst) >= 50, "c150 onwards at least");
+
+    let replayed = replay_async(&broker, &output, 1).await;
+    assert_eq!(replayed.committed.len(), 200);
+    let mut want = values("c", 0..200);
+    want.sort();
+    let mut got = replayed.values();
+    got.sort();
+    assert_eq!(got, want, "each output once");
+}
