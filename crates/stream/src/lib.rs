@@ -25,7 +25,8 @@
 //!     .build()
 //!     .await?;
 //!
-//! // Stop on Ctrl-C: the open transaction is committed first.
+//! // Any future stops it (a signal, a channel): the open transaction is
+//! // committed first. `run` has none.
 //! let shutdown = async { tokio::time::sleep(Duration::from_secs(3600)).await };
 //! processor
 //!     .run_until(shutdown, |order| async move {

@@ -282,3 +282,24 @@ impl Processor {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_invalid_config_fails_before_any_connection() {
+        // No broker listens on port 1: a connection attempt would fail
+        // differently (and slowly).
+        let err = Processor::builder(["127.0.0.1:1"])
+            .group_id("g")
+            .input_topics(["in"])
+            .build()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("transactional_id")),
+            "{err}"
+        );
+    }
+}
