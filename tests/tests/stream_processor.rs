@@ -486,3 +486,36 @@ async fn a_run_cancelled_mid_transaction_is_resumed_by_the_next_run_without_outp
     got.sort();
     assert_eq!(got, want, "each output once");
 }
+
+/// What `send_offsets_to_transaction` gets from the reader: the member
+/// the group knows (KIP-447), so a member rebalanced out cannot commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_metadata_offsets_are_committed_with_names_the_joined_member() {
+    let broker = TestBroker::start();
+    let input = unique_topic("stream-meta-in");
+    broker.create_topic(&input, 1);
+    write_inputs(&broker, &input, &values("m", 0..1)).await;
+    let group = unique_topic("stream-meta-group");
+    let mut reader = kafkit_reader::Reader::builder([broker.bootstrap()])
+        .group_id(&group)
+        .topics([&input])
+        .session_timeout(Duration::from_secs(2))
+        .heartbeat_interval(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    reader.fetch_message().await.unwrap();
+    let joined = reader.group_metadata().unwrap();
+    assert_eq!(joined.group_id, group);
+    assert!(joined.generation_id >= 0, "{joined:?}");
+    assert!(!joined.member_id.is_empty(), "{joined:?}");
+    assert_eq!(joined.group_instance_id, None);
+    reader.close().await.unwrap();
+
+    let partition = kafkit_reader::Reader::builder([broker.bootstrap()])
+        .partition(&input, 0)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(partition.group_metadata(), None);
+}
