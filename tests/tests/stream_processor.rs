@@ -490,7 +490,7 @@ async fn a_run_cancelled_mid_transaction_is_resumed_by_the_next_run_without_outp
 /// What `send_offsets_to_transaction` gets from the reader: the member
 /// the group knows (KIP-447), so a member rebalanced out cannot commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_group_metadata_offsets_are_committed_with_names_the_joined_member() {
+async fn the_group_metadata_sent_with_transaction_offsets_names_the_joined_member() {
     let broker = TestBroker::start();
     let input = unique_topic("stream-meta-in");
     broker.create_topic(&input, 1);
