@@ -1,7 +1,9 @@
 //! A malicious broker answers Fetch with a compression bomb: one small
 //! record batch whose payload inflates to 1 GiB of zeros (gzip, zstd, lz4:
 //! many concatenated members or frames of a well-compressed block; snappy,
-//! whose ratio tops out near 21:1, with a block whose header claims 1 GiB).
+//! whose ratio tops out near 21:1, with a block whose header claims 1 GiB),
+//! and the gzip bomb again as the value of a legacy (magic 1) wrapper
+//! message.
 //! A partition `Reader` on it gets a typed `Corrupt` error
 //! (`DecompressedTooLarge`) from `fetch_message`, and the process's peak
 //! RSS grows by less than the cap: the 256 MiB a batch may decompress to
@@ -91,6 +93,40 @@ fn batch(codec: Compression, payload: &[u8]) -> Bytes {
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b.freeze()
+}
+
+/// A legacy magic-1 wrapper message at offset 999 whose value is
+/// `payload`, compressed with `codec`, with a correct CRC.
+fn legacy_wrapper(codec: Compression, payload: &[u8]) -> Bytes {
+    let mut body = BytesMut::new();
+    body.put_i8(1); // magic
+    body.put_i8(codec.id() as i8); // attributes
+    body.put_i64(0); // timestamp
+    body.put_i32(-1); // null key
+    body.put_i32(payload.len() as i32);
+    body.extend_from_slice(payload);
+    let mut b = BytesMut::new();
+    b.put_i64(999); // a wrapper carries its last inner offset
+    b.put_i32((body.len() + 4) as i32);
+    b.put_u32(crc32(&body));
+    b.extend_from_slice(&body);
+    b.freeze()
+}
+
+/// CRC-32 (IEEE), as legacy messages use.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// The broker's answer to `request`, `None` for anything but the three
@@ -211,10 +247,9 @@ fn proc_status(field: &str) -> usize {
     kib * 1024
 }
 
-/// Reads from the bomb broker; returns the error and the peak RSS growth.
-async fn read_bomb(codec: Compression, payload: Bytes) -> (kafkit_reader::Error, usize, Duration) {
-    let records = batch(codec, &payload);
-    drop(payload);
+/// Reads `records` from the bomb broker; returns the error, the peak RSS
+/// growth and how long the error took.
+async fn read_bomb(records: Bytes) -> (kafkit_reader::Error, usize, Duration) {
     let addr = malicious(records).await;
     // Reset the peak RSS counter (VmHWM) to the current RSS.
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
@@ -238,39 +273,56 @@ async fn read_bomb(codec: Compression, payload: Bytes) -> (kafkit_reader::Error,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compression_bomb_in_a_fetch_is_a_typed_error_in_bounded_memory() {
+    // ~1 KiB per 1 MiB member: 1 GiB in about 1 MiB.
+    let gzip = repeated(Compression::Gzip, 1024);
+    // 64 MiB per few-KiB frame: 1 GiB in tens of KiB.
+    let zstd = repeated(Compression::Zstd, 16);
+    // lz4 tops out near 255:1: 1 GiB in about 4 MiB.
+    let lz4 = repeated(Compression::Lz4, 256);
     let bombs = [
-        // ~1 KiB per 1 MiB member: 1 GiB in about 1 MiB.
-        (Compression::Gzip, repeated(Compression::Gzip, 1024)),
-        // 64 MiB per few-KiB frame: 1 GiB in tens of KiB.
-        (Compression::Zstd, repeated(Compression::Zstd, 16)),
-        // lz4 tops out near 255:1: 1 GiB in about 4 MiB.
-        (Compression::Lz4, repeated(Compression::Lz4, 256)),
-        (Compression::Snappy, snappy_claiming_a_gibibyte()),
+        ("gzip", Compression::Gzip, batch(Compression::Gzip, &gzip)),
+        ("zstd", Compression::Zstd, batch(Compression::Zstd, &zstd)),
+        ("lz4", Compression::Lz4, batch(Compression::Lz4, &lz4)),
+        (
+            "snappy",
+            Compression::Snappy,
+            batch(Compression::Snappy, &snappy_claiming_a_gibibyte()),
+        ),
+        (
+            "gzip-legacy",
+            Compression::Gzip,
+            legacy_wrapper(Compression::Gzip, &gzip),
+        ),
     ];
-    for (codec, payload) in bombs {
-        let size = payload.len();
-        let (e, growth, took) = read_bomb(codec, payload).await;
+    drop((gzip, zstd, lz4));
+    for (name, codec, records) in bombs {
+        let size = records.len();
+        let (e, growth, took) = read_bomb(records).await;
         println!(
-            "bomb codec={codec} compressed={size} inflates_to={INFLATED} error=\"{e}\" \
+            "bomb {name} fetched={size} inflates_to={INFLATED} error=\"{e}\" \
              peak_rss_growth_mib={} took_ms={}",
             growth / MIB,
             took.as_millis()
         );
         match e.kind() {
             ErrorKind::Corrupt(kafkit_protocol::DecodeError::DecompressedTooLarge {
+                codec: c,
                 limit,
-                ..
-            }) => assert_eq!(*limit, DEFAULT_DECOMPRESSED_LIMIT, "{codec}"),
-            other => panic!("{codec}: expected DecompressedTooLarge, got {other:?}"),
+            }) => assert_eq!(
+                (*c, *limit),
+                (codec.name(), DEFAULT_DECOMPRESSED_LIMIT),
+                "{name}"
+            ),
+            other => panic!("{name}: expected DecompressedTooLarge, got {other:?}"),
         }
         assert_eq!(
             e.partition(),
             Some(0),
-            "{codec}: the error names the partition"
+            "{name}: the error names the partition"
         );
         assert!(
             growth < RSS_CAP,
-            "{codec}: peak RSS grew {} MiB, more than the {} MiB cap",
+            "{name}: peak RSS grew {} MiB, more than the {} MiB cap",
             growth / MIB,
             RSS_CAP / MIB
         );
