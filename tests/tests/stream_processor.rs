@@ -85,6 +85,7 @@ async fn maps_records_to_the_output_topic_and_a_restart_resumes_without_output_t
     assert_eq!(stats.records, 300, "{stats:?}");
     assert_eq!(stats.outputs, 300, "{stats:?}");
     assert!(stats.commits >= 1, "{stats:?}");
+    assert_eq!(first.lag(), 0, "every input processed");
     first.close().await.unwrap();
 
     let replayed = replay_async(&broker, &output, PARTITIONS).await;

@@ -138,6 +138,14 @@ impl Processor {
         self.stats.clone()
     }
 
+    /// Input records not processed yet: between the reader's position and
+    /// the end of the log, summed over the assigned partitions, as of the
+    /// last fetches (no IO; see `Reader::lag`). Records of the open
+    /// transaction count as processed.
+    pub fn lag(&self) -> i64 {
+        self.reader.lag()
+    }
+
     /// The input partitions assigned to this instance now.
     pub fn assignment(&self) -> Vec<kafkit_reader::TopicPartition> {
         self.reader.assignment()
