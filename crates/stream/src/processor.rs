@@ -179,7 +179,9 @@ impl Processor {
     /// failed transactions in a row; reader errors; [`Error::Processing`].
     /// Whatever the error, the open transaction was aborted (or, when the
     /// writer is fenced, will be by the broker) and nothing of it is
-    /// visible to read_committed readers.
+    /// visible to read_committed readers; except when its commit kept
+    /// failing without an answer (the coordinator unreachable): then it
+    /// may have committed, and the next `run` or `close` finishes it.
     ///
     /// Cancel safety: no record is lost or duplicated, but the work of the
     /// open transaction is: dropped midway, the transaction stays open
