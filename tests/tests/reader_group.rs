@@ -287,3 +287,71 @@ async fn the_per_record_futures_stay_small() {
     assert!(read <= 512, "read_message's future is {read} bytes");
     reader.close().await.unwrap();
 }
+
+/// Two members that both poll in the cancel-heavy way (each call polled
+/// once and dropped, then one with a short timeout) hand partitions over
+/// when the second joins and when it leaves: every record is read exactly
+/// once, since each is committed before the next call and revocations
+/// commit before giving partitions up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_polling_with_cancelled_calls_hand_over_without_loss_or_duplicates() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("rg-cancel2");
+    let group = unique_topic("rg-cancel2-group");
+    broker.create_topic(&topic, 4);
+    produce(&broker, &topic, 4, 25).await;
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spawn = |reader: Reader, stop: Arc<AtomicBool>| {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let mut reader = reader;
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let once = reader.fetch_message().now_or_never();
+                let waited =
+                    tokio::time::timeout(Duration::from_millis(10), reader.fetch_message()).await;
+                for m in once.into_iter().chain(waited.ok()) {
+                    let m = m.unwrap();
+                    seen.lock().unwrap().push((m.partition, m.offset));
+                    reader.commit_messages(&[m]).await.unwrap();
+                }
+            }
+            reader.close().await.unwrap();
+        })
+    };
+    let stop_first = Arc::new(AtomicBool::new(false));
+    let first = spawn(
+        group_reader(&broker, &group, &topic).await,
+        stop_first.clone(),
+    );
+    eventually("the first member reads", Duration::from_secs(20), || {
+        !seen.lock().unwrap().is_empty()
+    })
+    .await;
+    let stop_second = Arc::new(AtomicBool::new(false));
+    let second = spawn(
+        group_reader(&broker, &group, &topic).await,
+        stop_second.clone(),
+    );
+    produce(&broker, &topic, 4, 25).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The second leaves again; the first takes everything back.
+    stop_second.store(true, Ordering::SeqCst);
+    second.await.unwrap();
+    produce(&broker, &topic, 4, 25).await;
+    eventually("every record is read", Duration::from_secs(30), || {
+        seen.lock().unwrap().len() >= 300
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_first.store(true, Ordering::SeqCst);
+    first.await.unwrap();
+
+    let all = seen.lock().unwrap().clone();
+    let unique: BTreeSet<(i32, i64)> = all.iter().copied().collect();
+    assert_eq!(all.len(), unique.len(), "a record was read twice");
+    let expected: BTreeSet<(i32, i64)> =
+        (0..4).flat_map(|p| (0..75).map(move |o| (p, o))).collect();
+    assert_eq!(unique, expected);
+}

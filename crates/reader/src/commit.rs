@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
+use kafkit_conn::ErrorCode;
+
 use crate::group::client::{Generation, GroupClient};
 use crate::{Error, Message, TopicPartition};
 
@@ -39,6 +41,8 @@ pub(crate) struct Commits {
     serial: tokio::sync::Mutex<()>,
     /// `commit_messages` commits at once (no `commit_interval`).
     pub(crate) sync: bool,
+    /// How long a caller's commit may wait for a rebalance to finish.
+    rebalance_wait: Duration,
     pub(crate) commits: AtomicU64,
     pub(crate) errors: AtomicU64,
 }
@@ -48,13 +52,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Commits {
-    pub(crate) fn new(client: GroupClient, generation: Arc<Mutex<Generation>>, sync: bool) -> Self {
+    pub(crate) fn new(
+        client: GroupClient,
+        generation: Arc<Mutex<Generation>>,
+        sync: bool,
+        rebalance_wait: Duration,
+    ) -> Self {
         Commits {
             client,
             generation,
             parts: Mutex::new(HashMap::new()),
             serial: tokio::sync::Mutex::new(()),
             sync,
+            rebalance_wait,
             commits: AtomicU64::new(0),
             errors: AtomicU64::new(0),
         }
@@ -171,6 +181,52 @@ impl Commits {
     }
 }
 
+impl Commits {
+    /// [`commit_marked`](Commits::commit_marked) for a caller's commit: when
+    /// the coordinator refuses it because the group is between generations
+    /// (`REBALANCE_IN_PROGRESS`, `ILLEGAL_GENERATION`: the member joined
+    /// the next generation but has not synced it yet), it waits until the
+    /// membership publishes the next generation, at most `rebalance_wait`,
+    /// and commits again. Partitions revoked meanwhile are no longer
+    /// tracked, and their revocation committed their marks. Not for
+    /// revocations themselves: the membership waits for those before it
+    /// can move on, so waiting for it there would wait out the timeout.
+    ///
+    /// Cancel safety: as `commit_marked`.
+    pub(crate) async fn commit_marked_across_rebalance(
+        &self,
+        only: Option<&[TopicPartition]>,
+    ) -> Result<(), Error> {
+        let before = lock(&self.generation).generation_id;
+        let error = match self.commit_marked(only).await {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(ErrorCode::REBALANCE_IN_PROGRESS | ErrorCode::ILLEGAL_GENERATION)
+                ) =>
+            {
+                e
+            }
+            other => return other,
+        };
+        tracing::debug!(error = %error, "commit refused during a rebalance; waiting for it");
+        let deadline = tokio::time::Instant::now() + self.rebalance_wait;
+        loop {
+            tokio::time::sleep(REBALANCE_POLL).await;
+            let now = lock(&self.generation).generation_id;
+            if now >= 0 && now != before {
+                return self.commit_marked(only).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// How often a commit waiting out a rebalance looks for the next generation.
+const REBALANCE_POLL: Duration = Duration::from_millis(50);
+
 /// Commits offsets of a group reader from anywhere: a cheap `Clone` handle
 /// for tasks that process messages apart from the reader (see
 /// [`Reader::committer`](crate::Reader::committer)).
@@ -186,7 +242,10 @@ impl Committer {
     /// periodic commit.
     ///
     /// A message of a partition this member no longer owns is skipped: its
-    /// new owner reads it again.
+    /// new owner reads it again. A commit the coordinator refuses because
+    /// the group is rebalancing waits for the rebalance to finish (at most
+    /// the rebalance timeout) and goes out again under the new generation,
+    /// instead of failing.
     ///
     /// Cancel safety: once marked, the offsets stay marked; dropping the
     /// future may leave the commit unsent until the next commit.
@@ -197,7 +256,9 @@ impl Committer {
                 .iter()
                 .map(|m| TopicPartition::new(m.topic.clone(), m.partition))
                 .collect();
-            self.inner.commit_marked(Some(&tps)).await?;
+            self.inner
+                .commit_marked_across_rebalance(Some(&tps))
+                .await?;
         }
         Ok(())
     }

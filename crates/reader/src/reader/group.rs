@@ -89,6 +89,7 @@ impl GroupReader {
             client.clone(),
             generation.clone(),
             config.commit_interval.is_none(),
+            config.rebalance_timeout,
         ));
         let (tx, events) = mpsc::unbounded_channel();
         let membership = Membership::new(
@@ -358,7 +359,9 @@ impl GroupReader {
 
     /// Commits what is marked for `tp`.
     pub(crate) async fn commit_partition(&self, tp: TopicPartition) -> Result<(), Error> {
-        self.commits.commit_marked(Some(&[tp])).await
+        self.commits
+            .commit_marked_across_rebalance(Some(&[tp]))
+            .await
     }
 
     pub(crate) fn commit_counts(&self) -> (u64, u64) {
