@@ -44,6 +44,11 @@ pub(crate) struct GroupClient {
     transport: Transport,
     group_id: String,
     key: CoordinatorKey,
+    /// OffsetFetch asks for stable offsets only (KIP-447): set for
+    /// read_committed readers, so a partition's new owner waits out a
+    /// transaction still committing offsets instead of reading from
+    /// before it.
+    require_stable: bool,
 }
 
 type ConnResult<T> = Result<T, kafkit_conn::Error>;
@@ -59,7 +64,16 @@ impl GroupClient {
             transport,
             group_id,
             key,
+            require_stable: false,
         }
+    }
+
+    /// Makes OffsetFetch wait for pending transactional offsets (answered
+    /// with the retriable `UNSTABLE_OFFSET_COMMIT` while any are pending;
+    /// brokers before OffsetFetch v7 ignore it).
+    pub(crate) fn require_stable(mut self, require: bool) -> GroupClient {
+        self.require_stable = require;
+        self
     }
 
     pub(crate) fn group_id(&self) -> &str {
@@ -266,43 +280,12 @@ impl GroupClient {
         &self,
         partitions: &[TopicPartition],
     ) -> ConnResult<BTreeMap<TopicPartition, Option<i64>>> {
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for tp in partitions {
-            by_topic.entry(&tp.topic).or_default().push(tp.partition);
-        }
         let conn = self.conn().await?;
         let version = conn
             .version_for(ApiKey::OffsetFetch)?
             .min(MAX_OFFSET_VERSION);
-        let mut request = OffsetFetchRequest::default();
-        if version >= 8 {
-            request.groups = vec![offset_fetch_request::OffsetFetchRequestGroup {
-                group_id: self.group_id.clone(),
-                topics: Some(
-                    by_topic
-                        .iter()
-                        .map(|(t, ps)| offset_fetch_request::OffsetFetchRequestTopics {
-                            name: (*t).to_owned(),
-                            partition_indexes: ps.clone(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-                ..Default::default()
-            }];
-        } else {
-            request.group_id = self.group_id.clone();
-            request.topics = Some(
-                by_topic
-                    .iter()
-                    .map(|(t, ps)| offset_fetch_request::OffsetFetchRequestTopic {
-                        name: (*t).to_owned(),
-                        partition_indexes: ps.clone(),
-                        ..Default::default()
-                    })
-                    .collect(),
-            );
-        }
+        let request =
+            offset_fetch_request(&self.group_id, self.require_stable, version, partitions);
         let response = conn
             .request_at(version, request)
             .await
@@ -340,4 +323,75 @@ impl GroupClient {
 
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// The OffsetFetch for `partitions` at `version`: one group (v8+) or
+/// the group's own fields (before v8).
+fn offset_fetch_request(
+    group_id: &str,
+    require_stable: bool,
+    version: i16,
+    partitions: &[TopicPartition],
+) -> OffsetFetchRequest {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let mut request = OffsetFetchRequest {
+        require_stable: require_stable && version >= 7,
+        ..Default::default()
+    };
+    if version >= 8 {
+        request.groups = vec![offset_fetch_request::OffsetFetchRequestGroup {
+            group_id: group_id.to_owned(),
+            topics: Some(
+                by_topic
+                    .iter()
+                    .map(|(t, ps)| offset_fetch_request::OffsetFetchRequestTopics {
+                        name: (*t).to_owned(),
+                        partition_indexes: ps.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }];
+    } else {
+        request.group_id = group_id.to_owned();
+        request.topics = Some(
+            by_topic
+                .iter()
+                .map(|(t, ps)| offset_fetch_request::OffsetFetchRequestTopic {
+                    name: (*t).to_owned(),
+                    partition_indexes: ps.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partitions() -> Vec<TopicPartition> {
+        vec![TopicPartition::new("a", 0), TopicPartition::new("a", 1)]
+    }
+
+    #[test]
+    fn read_committed_readers_ask_for_stable_offsets_where_the_broker_knows_how() {
+        let v9 = offset_fetch_request("g", true, 9, &partitions());
+        assert!(v9.require_stable);
+        assert_eq!(v9.groups[0].group_id, "g");
+        let topics = v9.groups[0].topics.as_ref().expect("topics");
+        assert_eq!(topics[0].partition_indexes, vec![0, 1]);
+        assert!(offset_fetch_request("g", true, 7, &partitions()).require_stable);
+        assert!(!offset_fetch_request("g", true, 6, &partitions()).require_stable);
+        assert!(!offset_fetch_request("g", false, 9, &partitions()).require_stable);
+        let v6 = offset_fetch_request("g", false, 6, &partitions());
+        assert_eq!(v6.group_id, "g");
+        assert_eq!(v6.topics.expect("topics")[0].name, "a");
+    }
 }

@@ -20,7 +20,9 @@ use crate::commit::{Commits, spawn_interval};
 use crate::group::client::{Generation, GroupClient};
 use crate::group::membership::{GroupEvent, Membership, MembershipConfig};
 use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
-use crate::{Error, Fetcher, Message, ReaderConfig, StartOffset, TopicPartition};
+use crate::{
+    Error, Fetcher, IsolationLevel, Message, ReaderConfig, StartOffset, TopicPartition,
+};
 
 /// What a listener asked for: commits, then seeks.
 type ListenerAsks = (
@@ -81,7 +83,8 @@ impl GroupReader {
         listener: Option<Box<dyn RebalanceListener>>,
     ) -> GroupReader {
         let group_id = config.group_id.clone().expect("group mode");
-        let client = GroupClient::new(transport.clone(), group_id);
+        let client = GroupClient::new(transport.clone(), group_id)
+            .require_stable(config.fetch.isolation_level == IsolationLevel::ReadCommitted);
         let generation = Arc::new(Mutex::new(Generation::new(
             config.group_instance_id.clone(),
         )));
