@@ -2,7 +2,7 @@
 //! count, read from one broker's metadata.
 //!
 //! ```sh
-//! cargo run -p kafkit-conn --example list_topics -- 127.0.0.1:9092
+//! cargo run -p kafkit-conn --example conn_list_topics -- 127.0.0.1:9092
 //! ```
 
 use std::collections::BTreeMap;
