@@ -86,8 +86,10 @@ fn lint_steps(steps: &mut Steps) {
 /// By default this installs tansu if needed, starts one broker on a free
 /// loopback port, runs `cargo test -p kafkit-tests` with `KAFKIT_BROKERS`
 /// (and `KAFKIT_BROKERS_TANSU=1`, so tests skip only tansu's known bugs)
-/// pointing at it, and stops the broker afterwards, whether the tests passed
-/// or not. Tests that stop or restart a broker start a private one. It
+/// pointing at it, then (without extra args) runs the `exactly_once`
+/// example of the `kafkit` crate against the same broker, and stops the
+/// broker afterwards, whether the tests passed or not. Tests that stop or
+/// restart a broker start a private one. It
 /// also installs `socat` (for the TLS tests) and `librdkafka-dev` (for the
 /// librdkafka mock cluster harness) when missing and this runs as root, as
 /// CI does.
@@ -99,7 +101,7 @@ fn lint_steps(steps: &mut Steps) {
 pub fn test_kafka(args: &[String]) -> Result<()> {
     let (docker, rest): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| *a == "--docker");
     let mut cmd = cargo(["test", "-p", "kafkit-tests", "--no-fail-fast"]);
-    cmd.args(rest);
+    cmd.args(&rest);
     if !docker.is_empty() {
         println!("running against the docker-compose cluster at {DOCKER_BROKERS}");
         println!("(start it first: docker compose -f docker/docker-compose.yml up -d)");
@@ -116,10 +118,20 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
         "started tansu at {} for the integration tests",
         broker.addr()
     );
-    run(cmd
+    let tests = run(cmd
         .env("KAFKIT_TANSU", &binary)
         .env("KAFKIT_BROKERS", broker.addr().to_string())
-        .env("KAFKIT_BROKERS_TANSU", "1"))
+        .env("KAFKIT_BROKERS_TANSU", "1"));
+    if !rest.is_empty() {
+        return tests;
+    }
+    // The exactly-once example runs end to end too (it checks its own
+    // output and fails otherwise), against the same broker.
+    let example = run(
+        cargo(["run", "-q", "-p", "kafkit", "--example", "exactly_once"])
+            .env("KAFKIT_BROKERS", broker.addr().to_string()),
+    );
+    tests.and(example)
 }
 
 /// `cargo xtask demo [--brokers host:port]`: a produce-then-consume round
