@@ -59,6 +59,8 @@ struct Shared {
     stop: AtomicBool,
     stalled: AtomicBool,
     blackhole: AtomicBool,
+    /// The broker is down: new connections are closed at once.
+    down: AtomicBool,
     /// Latency added before each response, in microseconds.
     latency_us: AtomicU64,
     /// Responses still to swallow.
@@ -115,6 +117,7 @@ impl FaultProxy {
             stop: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
             blackhole: AtomicBool::new(false),
+            down: AtomicBool::new(false),
             latency_us: AtomicU64::new(0),
             drop_next: AtomicU64::new(0),
             cut_at: AtomicUsize::new(NO_CUT),
@@ -184,6 +187,18 @@ impl FaultProxy {
         self.shared.blackhole.store(on, Ordering::SeqCst);
     }
 
+    /// While on, the broker is down: every open connection is reset when
+    /// it goes down, and new ones are closed as soon as they are accepted
+    /// (the client sees EOF, as from a broker that is restarting). Off
+    /// again, connections are forwarded as before: the broker is back up
+    /// with its data, as a restarted broker with persistent storage is.
+    pub fn down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+        if down {
+            reset_all(&self.shared);
+        }
+    }
+
     /// Closes every open connection now (both sides), as a broker restart
     /// or a network reset would. Returns how many were closed.
     pub fn reset_all(&self) -> usize {
@@ -216,6 +231,7 @@ impl FaultProxy {
         self.set_latency(Duration::ZERO);
         self.stall(false);
         self.blackhole(false);
+        self.down(false);
         self.reset_every(None);
         self.shared.drop_next.store(0, Ordering::SeqCst);
         self.shared.cut_at.store(NO_CUT, Ordering::SeqCst);
@@ -295,6 +311,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             let shared = shared.clone();
             pumps.push(thread::spawn(move || swallow(client, &shared)));
             continue;
+        }
+        if shared.down.load(Ordering::SeqCst) {
+            continue; // dropping `client` closes it: the broker is down
         }
         let upstream = *shared.upstream.lock().unwrap();
         let Some(server) = upstream.and_then(|u| TcpStream::connect(u).ok()) else {

@@ -1,5 +1,6 @@
 //! An idempotent `Writer` while every connection to the broker is reset
-//! every few hundred milliseconds (a `FaultProxy` that tansu advertises, so
+//! every few hundred milliseconds, and the broker goes down for two seconds
+//! and comes back halfway through (a `FaultProxy` that tansu advertises, so
 //! bootstrap, metadata and produce connections all cross it): every record
 //! arrives exactly once and in order per partition.
 //!
@@ -35,6 +36,7 @@ async fn idempotent_writes_survive_connection_resets_without_loss_duplicates_or_
         (30_000, Duration::from_millis(300))
     };
     let (broker, proxy) = FaultProxy::with_tansu();
+    let proxy = Arc::new(proxy);
     let topic = unique_topic("rel-resets");
     broker.create_topic(&topic, PARTITIONS as u32);
 
@@ -65,6 +67,17 @@ async fn idempotent_writes_survive_connection_resets_without_loss_duplicates_or_
     let start = Instant::now();
     // Paced so the storm spans several seconds: 800 pauses of 8 ms.
     let pause_every = (records / 800).max(1);
+    // Halfway, the broker is down for 2 s while records keep coming.
+    let outage = {
+        let proxy = proxy.clone();
+        move || {
+            proxy.down(true);
+            std::thread::sleep(Duration::from_secs(2));
+            proxy.down(false);
+        }
+    };
+    let mut outage = Some(outage);
+    let mut outage_thread = None;
     for i in 0..records {
         writer
             .produce(&Message::new(i.to_string()).with_key(key(i)))
@@ -73,7 +86,14 @@ async fn idempotent_writes_survive_connection_resets_without_loss_duplicates_or_
         if i % pause_every == 0 {
             tokio::time::sleep(Duration::from_millis(8)).await;
         }
+        if i == records / 2 {
+            outage_thread = outage.take().map(std::thread::spawn);
+        }
     }
+    outage_thread
+        .expect("the outage started")
+        .join()
+        .expect("the outage thread");
     tokio::time::timeout(Duration::from_secs(120), writer.flush())
         .await
         .expect("flush finishes despite the resets")
