@@ -20,9 +20,7 @@ use crate::commit::{Commits, spawn_interval};
 use crate::group::client::{Generation, GroupClient};
 use crate::group::membership::{GroupEvent, Membership, MembershipConfig};
 use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
-use crate::{
-    Error, Fetcher, IsolationLevel, Message, ReaderConfig, StartOffset, TopicPartition,
-};
+use crate::{Error, Fetcher, IsolationLevel, Message, ReaderConfig, StartOffset, TopicPartition};
 
 /// What a listener asked for: commits, then seeks.
 type ListenerAsks = (
