@@ -30,7 +30,7 @@ commands:
   demo [--brokers host:port]   start tansu, produce three records and fetch them back
   test [cargo test args]       everything CI runs: codegen --check, fmt, clippy,
                                check-layers, unit and doc tests, then test-kafka, then
-                               fuzz for 45 s a target (KAFKIT_FUZZ_SECONDS: other, 0: skip)
+                               fuzz for 60 s a target (KAFKIT_FUZZ_SECONDS: other, 0: skip)
   lint                         cargo fmt --check, clippy and cargo doc, warnings denied
   test-kafka [--docker] [args] start one tansu broker, run the integration tests
                                (kafkit-tests) against it, stop it; or with --docker
