@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kafkit_conn::{ErrorCode, Message as Produce, Purpose, Transport, TransportConfig};
+use kafkit_conn::{ApiKey, ErrorCode, Message as Produce, Purpose, Transport, TransportConfig};
 use kafkit_reader::{
     ErrorKind, FetchConfig, Fetcher, Message, OffsetReset, StartOffset, TopicPartition,
 };
@@ -77,6 +77,7 @@ async fn a_moved_leader_is_followed_from_the_same_position() {
 
     let before = leader_of(&transport, &topic, 0).await;
     let after = before % 3 + 1;
+    cluster.start_request_tracking();
     cluster.set_partition_leader(&topic, 0, after);
     produce(&transport, &topic, 0, &values("b", 10)).await;
     let read = read_n(&mut fetcher, 10).await;
@@ -84,6 +85,14 @@ async fn a_moved_leader_is_followed_from_the_same_position() {
     assert_eq!(read[0].value_bytes(), b"b-0");
     assert_eq!(fetcher.position(&tp), Some(20));
     assert_eq!(leader_of(&transport, &topic, 0).await, after);
+    // The position was validated on the new leader (KIP-320) and held.
+    let validations = cluster
+        .take_requests()
+        .into_iter()
+        .filter(|&(broker, key)| key == ApiKey::OffsetForLeaderEpoch as i16 && broker == after)
+        .count();
+    assert!(validations > 0, "no OffsetForLeaderEpoch to the new leader");
+    assert_eq!(fetcher.stats().truncations, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

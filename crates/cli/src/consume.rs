@@ -81,6 +81,12 @@ pub struct ConsumeArgs {
     /// Read only committed transactional records.
     #[arg(long)]
     pub read_committed: bool,
+
+    /// The rack (availability zone) this consumer runs in, Kafka's
+    /// client.rack: a cluster with a rack-aware replica selector serves
+    /// the fetches from a replica in that rack (KIP-392).
+    #[arg(long, value_name = "RACK")]
+    pub rack: Option<String>,
 }
 
 const fn const_format_help() -> &'static str {
@@ -256,6 +262,7 @@ pub async fn run(connect: &ConnectArgs, args: &ConsumeArgs, quiet: bool) -> Resu
             transport,
             FetchConfig {
                 isolation_level: reader_isolation(args),
+                rack: args.rack.clone(),
                 ..FetchConfig::default()
             },
         );

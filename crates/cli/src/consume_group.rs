@@ -111,6 +111,7 @@ pub async fn run(
         conn: connect.conn_config()?,
         fetch: FetchConfig {
             isolation_level: reader_isolation(args),
+            rack: args.rack.clone(),
             ..FetchConfig::default()
         },
         ..ReaderConfig::default()

@@ -285,6 +285,12 @@ impl ReaderBuilder {
         self.config.fetch = fetch;
         self
     }
+    /// The consumer's rack, [`FetchConfig::rack`] (Kafka's `client.rack`):
+    /// fetch from a replica in the same rack where the cluster allows it.
+    pub fn rack(mut self, rack: impl Into<String>) -> Self {
+        self.config.fetch.rack = Some(rack.into());
+        self
+    }
     /// Called on every rebalance with the partitions assigned, revoked or
     /// lost (see [`RebalanceListener`]).
     pub fn on_rebalance(mut self, listener: impl RebalanceListener) -> Self {

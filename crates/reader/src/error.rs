@@ -28,6 +28,16 @@ pub enum ErrorKind {
     /// [`OffsetReset::Error`](crate::OffsetReset::Error). The partition is
     /// not fetched again until it is sought.
     OffsetOutOfRange,
+    /// After a leader change, the new leader's log diverges from the
+    /// records fetched before it (KIP-320: an unclean leader election, or
+    /// records written with acks below all and lost in the failover), and
+    /// the reset policy is [`OffsetReset::Error`](crate::OffsetReset::Error).
+    /// The logs agree up to `diverged_at`; [`Error::offset`] is the fetch
+    /// position. The partition is not fetched again until it is sought.
+    LogTruncation {
+        /// The first offset at which the new leader's log may differ.
+        diverged_at: i64,
+    },
     /// A record batch in a fetch response is corrupt (bad CRC, bad length,
     /// undecodable compressed data). The partition is not fetched again
     /// until it is sought past the batch.
@@ -93,6 +103,14 @@ impl Error {
     /// at `offset`.
     pub fn offset_out_of_range(topic: Arc<str>, partition: i32, offset: i64) -> Error {
         Error::new(ErrorKind::OffsetOutOfRange)
+            .with_partition(topic, partition)
+            .with_offset(offset)
+    }
+
+    /// An [`ErrorKind::LogTruncation`] error for `topic`/`partition`,
+    /// fetched up to `offset`, whose log diverged at `diverged_at`.
+    pub fn log_truncation(topic: Arc<str>, partition: i32, offset: i64, diverged_at: i64) -> Error {
+        Error::new(ErrorKind::LogTruncation { diverged_at })
             .with_partition(topic, partition)
             .with_offset(offset)
     }
@@ -195,6 +213,11 @@ impl fmt::Display for ErrorKind {
             ErrorKind::OffsetOutOfRange => {
                 f.write_str("offset out of range (reset policy is Error: seek to continue)")
             }
+            ErrorKind::LogTruncation { diverged_at } => write!(
+                f,
+                "the new leader's log diverges from the records fetched, from offset \
+                 {diverged_at} (reset policy is Error: seek to continue)"
+            ),
             ErrorKind::Corrupt(e) => write!(f, "corrupt record batch: {e}"),
             ErrorKind::Closed => f.write_str("reader closed"),
             ErrorKind::Config(why) => write!(f, "invalid configuration: {why}"),
@@ -291,6 +314,18 @@ mod tests {
         assert_eq!(e.offset(), Some(42));
         let text = e.to_string();
         for part in ["out of range", "orders", "partition 2", "offset 42"] {
+            assert!(text.contains(part), "{text} lacks {part}");
+        }
+    }
+
+    #[test]
+    fn log_truncation_names_the_divergence_point() {
+        let e = Error::log_truncation("orders".into(), 1, 120, 95);
+        assert_eq!(e.kind(), &ErrorKind::LogTruncation { diverged_at: 95 });
+        assert!(!e.is_retriable());
+        assert_eq!(e.offset(), Some(120));
+        let text = e.to_string();
+        for part in ["diverges", "offset 95", "orders", "partition 1"] {
             assert!(text.contains(part), "{text} lacks {part}");
         }
     }

@@ -76,6 +76,17 @@
 //! - **Rebalance notifications.** A [`group::RebalanceListener`] (any
 //!   `FnMut(&mut Rebalance)`) is told of partitions assigned, revoked and
 //!   lost, inside the reader's own call, and can commit or seek.
+//! - **Leader changes.** Partitions follow their leaders through the
+//!   metadata. After a leader change the position is validated on the new
+//!   leader (KIP-320, OffsetForLeaderEpoch): if that log diverged from the
+//!   records fetched before (an unclean election, acks=1 records lost in
+//!   the failover) reading goes on from where it diverged, so none of the
+//!   new log is skipped, or stops with [`ErrorKind::LogTruncation`] under
+//!   [`OffsetReset::Error`].
+//! - **Rack-aware fetching.** With [`FetchConfig::rack`] (Kafka's
+//!   `client.rack`, also [`ReaderBuilder::rack`]) a cluster with a
+//!   rack-aware replica selector serves fetches from a replica in the same
+//!   rack (KIP-392); any trouble with it sends fetches back to the leader.
 //! - **Lag.** [`Reader::lag`] (as of the last fetches, no IO) and
 //!   [`Reader::read_lag`] (fresh end offsets) sum over every partition
 //!   read, in both modes; [`Reader::stats`] has the counters.

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,12 +35,17 @@ pub const PARTITIONS: i32 = 3;
 pub type Handler = Arc<dyn Fn(i32, &RequestBody) -> Option<ResponseBody> + Send + Sync>;
 
 /// Several scripted brokers (node ids 1..=n) sharing one view of the
-/// cluster: partition `p` of any topic is led by broker `p % n + 1`.
+/// cluster: partition `p` of any topic is led by broker `p % n + 1`, with
+/// no leader epoch, unless [`ScriptedCluster::set_leader`] said otherwise.
 pub struct ScriptedCluster {
     addrs: Vec<SocketAddr>,
     controller: Arc<AtomicI32>,
+    leaders: Leaders,
     seen: Arc<Mutex<Vec<(i32, RequestBody)>>>,
 }
+
+/// Partition -> (leader, leader epoch), where the test set them.
+type Leaders = Arc<Mutex<HashMap<i32, (i32, i32)>>>;
 
 impl ScriptedCluster {
     /// Starts `n` brokers answering through `handler`; broker 1 is the controller.
@@ -59,13 +65,15 @@ impl ScriptedCluster {
         let cluster = ScriptedCluster {
             addrs: addrs.clone(),
             controller: Arc::new(AtomicI32::new(1)),
+            leaders: Leaders::default(),
             seen: Arc::new(Mutex::new(Vec::new())),
         };
         for (i, listener) in listeners.into_iter().enumerate() {
             let node = i as i32 + 1;
-            let (addrs, controller, seen, handler) = (
+            let (addrs, controller, leaders, seen, handler) = (
                 addrs.clone(),
                 cluster.controller.clone(),
+                cluster.leaders.clone(),
                 cluster.seen.clone(),
                 handler.clone(),
             );
@@ -74,6 +82,7 @@ impl ScriptedCluster {
                     let state = (
                         addrs.clone(),
                         controller.clone(),
+                        leaders.clone(),
                         seen.clone(),
                         handler.clone(),
                     );
@@ -94,6 +103,15 @@ impl ScriptedCluster {
         self.controller.store(id, Ordering::SeqCst);
     }
 
+    /// Names `leader` as the leader of `partition` (of every topic) at
+    /// `epoch` in later Metadata answers.
+    pub fn set_leader(&self, partition: i32, leader: i32, epoch: i32) {
+        self.leaders
+            .lock()
+            .unwrap()
+            .insert(partition, (leader, epoch));
+    }
+
     /// The requests the handler saw, with the node that got each.
     pub fn seen(&self) -> Vec<(i32, RequestBody)> {
         self.seen.lock().unwrap().clone()
@@ -103,11 +121,16 @@ impl ScriptedCluster {
 type State = (
     Vec<SocketAddr>,
     Arc<AtomicI32>,
+    Leaders,
     Arc<Mutex<Vec<(i32, RequestBody)>>>,
     Handler,
 );
 
-async fn serve(node: i32, mut socket: TcpStream, (addrs, controller, seen, handler): State) {
+async fn serve(
+    node: i32,
+    mut socket: TcpStream,
+    (addrs, controller, leaders, seen, handler): State,
+) {
     let mut buf = BytesMut::new();
     loop {
         while let Some(frame) = frame::decode_frame(&mut buf, 1 << 24).expect("a frame") {
@@ -120,9 +143,11 @@ async fn serve(node: i32, mut socket: TcpStream, (addrs, controller, seen, handl
                         .topics
                         .as_ref()
                         .map(|ts| ts.iter().filter_map(|t| t.name.clone()).collect());
+                    let leaders = leaders.lock().unwrap().clone();
                     Some(ResponseBody::Metadata(metadata(
                         &addrs,
                         controller.load(Ordering::SeqCst),
+                        &leaders,
                         topics,
                     )))
                 }
@@ -204,6 +229,7 @@ fn api_versions() -> ApiVersionsResponse {
 fn metadata(
     addrs: &[SocketAddr],
     controller: i32,
+    leaders: &HashMap<i32, (i32, i32)>,
     topics: Option<Vec<String>>,
 ) -> MetadataResponse {
     let n = addrs.len() as i32;
@@ -226,12 +252,17 @@ fn metadata(
             .map(|name| MetadataResponseTopic {
                 name: Some(name),
                 partitions: (0..PARTITIONS)
-                    .map(|p| MetadataResponsePartition {
-                        partition_index: p,
-                        leader_id: p % n + 1,
-                        replica_nodes: vec![p % n + 1],
-                        isr_nodes: vec![p % n + 1],
-                        ..Default::default()
+                    .map(|p| {
+                        let (leader_id, leader_epoch) =
+                            leaders.get(&p).copied().unwrap_or((p % n + 1, -1));
+                        MetadataResponsePartition {
+                            partition_index: p,
+                            leader_id,
+                            leader_epoch,
+                            replica_nodes: vec![leader_id],
+                            isr_nodes: vec![leader_id],
+                            ..Default::default()
+                        }
                     })
                     .collect(),
                 ..Default::default()

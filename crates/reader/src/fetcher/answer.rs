@@ -2,15 +2,25 @@
 //! records become a chunk for the caller and move the fetch position; an
 //! out-of-range offset follows the reset policy; other error codes back the
 //! partition off and, unless retrying will fix them, reach the caller.
+//!
+//! Fetching from a follower (KIP-392): a leader that names a preferred read
+//! replica sends no records, and the partition's next fetches go to that
+//! replica for [`READ_REPLICA_LEASE`]. Any error from the replica sends
+//! them back to the leader; an out-of-range offset from a replica is not
+//! reset, since a follower that is behind answers so for offsets the
+//! leader has (as in the Java client).
 //! Pure over [`State`], so every case is unit-tested here; the driver only
 //! relays the [`Outcome`] to the transport and the caller.
 
+use std::time::Duration;
+
 use kafkit_conn::messages::fetch_response::PartitionData;
 use kafkit_conn::{ApiKey, ErrorCode};
+use tokio::time::Instant;
 
 use super::chunk::{Chunk, TxnFilter, scan};
 use super::config::FetchConfig;
-use super::state::{FetchState, State};
+use super::state::{FetchState, ReadReplica, State};
 use crate::{Error, IsolationLevel, TopicPartition};
 
 /// One partition in a fetch request: where it was fetched from, under
@@ -20,7 +30,13 @@ pub(crate) struct Planned {
     pub(crate) tp: TopicPartition,
     pub(crate) generation: u64,
     pub(crate) offset: i64,
+    /// The follower to fetch from instead of the leader, if any (KIP-392).
+    pub(crate) replica: Option<i32>,
 }
+
+/// How long a preferred read replica is used before the leader is asked
+/// again: Java's `metadata.max.age.ms` default, which it uses for this.
+pub(crate) const READ_REPLICA_LEASE: Duration = Duration::from_secs(5 * 60);
 
 /// What the driver must pass on after [`apply`].
 #[derive(Debug)]
@@ -37,11 +53,12 @@ pub(crate) enum Outcome {
     },
 }
 
-/// Applies `data`, the answer for `planned`, to `st`.
+/// Applies `data`, the answer for `planned` from `broker`, to `st`.
 pub(crate) fn apply(
     st: &mut State,
     config: &FetchConfig,
     planned: &Planned,
+    broker: i32,
     data: PartitionData,
 ) -> Outcome {
     let tp = &planned.tp;
@@ -51,17 +68,44 @@ pub(crate) fn apply(
     if part.fetch != FetchState::At(planned.offset) {
         return Outcome::Quiet;
     }
+    let from_replica = part.read_replica.is_some_and(|r| r.broker == broker);
+    if from_replica && data.error_code != ErrorCode::NONE {
+        tracing::debug!(%tp, broker, code = ?data.error_code, "back to the leader after a read replica's error");
+        part.read_replica = None;
+        if data.error_code == ErrorCode::OFFSET_OUT_OF_RANGE {
+            // Most likely a follower behind the leader: ask the leader.
+            st.counters.errors += 1;
+            return Outcome::Quiet;
+        }
+    }
     match data.error_code {
         ErrorCode::NONE => {
+            let preferred = data.preferred_read_replica;
+            let redirected = preferred >= 0 && preferred != broker;
+            if redirected {
+                tracing::debug!(%tp, leader = broker, replica = preferred, "fetching from a read replica");
+                part.read_replica = Some(ReadReplica {
+                    broker: preferred,
+                    until: Instant::now() + READ_REPLICA_LEASE,
+                });
+            }
             part.high_watermark = data.high_watermark;
             part.last_stable_offset = data.last_stable_offset;
             part.log_start_offset = data.log_start_offset;
             let records = data.records.unwrap_or_default();
             if records.is_empty() {
-                part.failures = 0;
+                if redirected && part.failures > 0 {
+                    // Sent back to a replica that just failed (a leader
+                    // names one until it leaves the ISR): don't spin
+                    // between the two, back off as after any failure.
+                    st.back_off(tp, planned.generation, |n| config.backoff(n));
+                } else if !redirected {
+                    part.failures = 0;
+                }
                 return Outcome::Quiet;
             }
-            let end = scan(&records)
+            let scanned = scan(&records);
+            let end = scanned
                 .next_offset
                 .map_or(planned.offset, |end| end.max(planned.offset));
             if end == planned.offset {
@@ -75,6 +119,9 @@ pub(crate) fn apply(
             part.fetch = FetchState::At(end);
             part.failures = 0;
             part.retry_at = None;
+            if scanned.last_epoch.is_some() {
+                part.epochs.fetched = scanned.last_epoch;
+            }
             let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
             let filter = match data.aborted_transactions.as_deref() {
                 Some(aborted) if read_committed && !aborted.is_empty() => {
@@ -145,6 +192,9 @@ mod tests {
 
     use crate::{OffsetReset, StartOffset};
 
+    /// The broker that answered: the partition's leader.
+    const LEADER: i32 = 1;
+
     fn batch(base: i64, n: usize) -> Bytes {
         let mut b = RecordBatchBuilder::new(base);
         for i in 0..n {
@@ -165,6 +215,7 @@ mod tests {
                 tp,
                 generation,
                 offset,
+                replica: None,
             },
         )
     }
@@ -188,6 +239,7 @@ mod tests {
             &mut st,
             &config,
             &planned,
+            LEADER,
             data(ErrorCode::NONE, Some(batch(10, 5))),
         );
         assert!(matches!(out, Outcome::Queued));
@@ -204,7 +256,13 @@ mod tests {
     fn stale_and_empty_answers_change_nothing_for_the_caller() {
         let (mut st, planned) = setup(10);
         let config = FetchConfig::default();
-        let empty = apply(&mut st, &config, &planned, data(ErrorCode::NONE, None));
+        let empty = apply(
+            &mut st,
+            &config,
+            &planned,
+            LEADER,
+            data(ErrorCode::NONE, None),
+        );
         assert!(matches!(empty, Outcome::Quiet));
         assert_eq!(st.parts[&planned.tp].high_watermark, 100);
         st.seek(&planned.tp, StartOffset::Offset(50));
@@ -212,6 +270,7 @@ mod tests {
             &mut st,
             &config,
             &planned,
+            LEADER,
             data(ErrorCode::NONE, Some(batch(10, 5))),
         );
         assert!(matches!(stale, Outcome::Quiet));
@@ -228,6 +287,7 @@ mod tests {
             &mut st,
             &FetchConfig::default(),
             &planned,
+            LEADER,
             data(ErrorCode::NONE, Some(partial)),
         );
         assert!(matches!(out, Outcome::Quiet));
@@ -259,6 +319,7 @@ mod tests {
                 &mut st,
                 &config,
                 &planned,
+                LEADER,
                 data(ErrorCode::OFFSET_OUT_OF_RANGE, None),
             );
             assert_eq!(st.parts[&planned.tp].fetch, expected, "{policy:?}");
@@ -285,7 +346,13 @@ mod tests {
             ErrorCode::UNKNOWN_LEADER_EPOCH,
         ] {
             let (mut st, planned) = setup(5);
-            let out = apply(&mut st, &FetchConfig::default(), &planned, data(code, None));
+            let out = apply(
+                &mut st,
+                &FetchConfig::default(),
+                &planned,
+                LEADER,
+                data(code, None),
+            );
             match out {
                 Outcome::Failed { error, told_caller } => {
                     assert!(!told_caller, "{code:?}");
@@ -299,7 +366,13 @@ mod tests {
         }
         let (mut st, planned) = setup(5);
         let code = ErrorCode::TOPIC_AUTHORIZATION_FAILED;
-        let out = apply(&mut st, &FetchConfig::default(), &planned, data(code, None));
+        let out = apply(
+            &mut st,
+            &FetchConfig::default(),
+            &planned,
+            LEADER,
+            data(code, None),
+        );
         assert!(matches!(
             out,
             Outcome::Failed {
@@ -335,7 +408,7 @@ mod tests {
                 isolation_level: isolation,
                 ..Default::default()
             };
-            apply(&mut st, &config, &planned, answer.clone());
+            apply(&mut st, &config, &planned, LEADER, answer.clone());
             let mut chunk = st.pop_chunk().unwrap();
             let offsets: Vec<i64> = std::iter::from_fn(|| chunk.next_message())
                 .map(|m| m.unwrap().offset)
@@ -343,5 +416,99 @@ mod tests {
             assert_eq!(offsets, expected, "{isolation:?}");
             assert_eq!(chunk.position, 3);
         }
+    }
+
+    #[test]
+    fn a_leader_naming_a_read_replica_sends_later_fetches_there() {
+        let (mut st, planned) = setup(10);
+        let config = FetchConfig::default();
+        let mut answer = data(ErrorCode::NONE, Some(Bytes::new()));
+        answer.preferred_read_replica = 3;
+        let out = apply(&mut st, &config, &planned, LEADER, answer);
+        assert!(matches!(out, Outcome::Quiet));
+        let part = &st.parts[&planned.tp];
+        let replica = part.read_replica.expect("a read replica");
+        assert_eq!(replica.broker, 3);
+        assert!(replica.until > Instant::now() + READ_REPLICA_LEASE - Duration::from_secs(5));
+        assert_eq!(
+            (part.fetch, part.retry_at),
+            (FetchState::At(10), None),
+            "no backoff"
+        );
+
+        // The replica's own answers name none: it stays.
+        let from_replica = data(ErrorCode::NONE, Some(batch(10, 2)));
+        apply(&mut st, &config, &planned, 3, from_replica);
+        assert_eq!(
+            st.parts[&planned.tp].read_replica.map(|r| r.broker),
+            Some(3)
+        );
+        assert_eq!(st.parts[&planned.tp].fetch, FetchState::At(12));
+    }
+
+    #[test]
+    fn a_read_replicas_errors_send_fetches_back_to_the_leader() {
+        let config = FetchConfig::default();
+        let replica = |st: &mut State, planned: &Planned| {
+            st.parts.get_mut(&planned.tp).unwrap().read_replica = Some(ReadReplica {
+                broker: 3,
+                until: Instant::now() + READ_REPLICA_LEASE,
+            });
+        };
+        // Out of range on a follower that is behind: no reset, no backoff.
+        let (mut st, planned) = setup(10);
+        replica(&mut st, &planned);
+        let out = apply(
+            &mut st,
+            &config,
+            &planned,
+            3,
+            data(ErrorCode::OFFSET_OUT_OF_RANGE, None),
+        );
+        assert!(matches!(out, Outcome::Quiet));
+        let part = &st.parts[&planned.tp];
+        assert_eq!(
+            (part.fetch, part.read_replica, part.retry_at),
+            (FetchState::At(10), None, None)
+        );
+        assert_eq!(st.counters.resets, 0);
+        // A follower that is no longer one: back off, then the leader.
+        let (mut st, planned) = setup(10);
+        replica(&mut st, &planned);
+        let out = apply(
+            &mut st,
+            &config,
+            &planned,
+            3,
+            data(ErrorCode::NOT_LEADER_OR_FOLLOWER, None),
+        );
+        assert!(matches!(
+            out,
+            Outcome::Failed {
+                told_caller: false,
+                ..
+            }
+        ));
+        let part = &st.parts[&planned.tp];
+        assert!(part.read_replica.is_none() && part.retry_at.is_some());
+        // The leader names the failed replica again: fetch there, but
+        // only after a backoff (no spinning between leader and replica).
+        let mut redirect = data(ErrorCode::NONE, Some(Bytes::new()));
+        redirect.preferred_read_replica = 3;
+        apply(&mut st, &config, &planned, LEADER, redirect);
+        let part = &st.parts[&planned.tp];
+        assert_eq!(part.read_replica.map(|r| r.broker), Some(3));
+        assert_eq!(part.failures, 2, "the backoff grows");
+        // Out of range from the leader itself still follows the policy.
+        let (mut st, planned) = setup(10);
+        replica(&mut st, &planned);
+        apply(
+            &mut st,
+            &config,
+            &planned,
+            LEADER,
+            data(ErrorCode::OFFSET_OUT_OF_RANGE, None),
+        );
+        assert_eq!(st.counters.resets, 1);
     }
 }

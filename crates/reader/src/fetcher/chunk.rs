@@ -25,6 +25,10 @@ pub(crate) struct Scan {
     pub(crate) next_offset: Option<i64>,
     /// True when the data ends in a partial batch (cut at `max_bytes`).
     pub(crate) truncated: bool,
+    /// The partition leader epoch of the last complete magic-2 batch, if
+    /// it has one: what a position after it is validated against when the
+    /// leader changes (KIP-320).
+    pub(crate) last_epoch: Option<i32>,
 }
 
 /// Size of a batch's offset and length fields (Kafka's `LOG_OVERHEAD`).
@@ -33,19 +37,21 @@ const LOG_OVERHEAD: usize = 12;
 const LAST_OFFSET_DELTA: usize = 23;
 /// Where every format's magic byte sits.
 const MAGIC: usize = 16;
+/// Where a magic-2 batch's `partitionLeaderEpoch` sits.
+const PARTITION_LEADER_EPOCH: usize = 12;
 
 /// Walks the batch headers of `records`. Stops at anything odd (a negative
 /// length, a short header); decoding reports what is wrong with it.
 pub(crate) fn scan(records: &[u8]) -> Scan {
     let mut pos = 0;
     let mut next_offset = None;
+    let mut last_epoch = None;
+    let mut truncated = false;
     while pos < records.len() {
         let rest = &records[pos..];
         let Some(header) = rest.get(..LOG_OVERHEAD) else {
-            return Scan {
-                next_offset,
-                truncated: true,
-            };
+            truncated = true;
+            break;
         };
         let offset = i64::from_be_bytes(header[..8].try_into().expect("8 bytes"));
         let length = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
@@ -53,26 +59,33 @@ pub(crate) fn scan(records: &[u8]) -> Scan {
             break;
         };
         let Some(batch) = rest.get(..LOG_OVERHEAD + length) else {
-            return Scan {
-                next_offset,
-                truncated: true,
-            };
+            truncated = true;
+            break;
         };
-        let last = match batch.get(MAGIC) {
-            Some(2) => match batch.get(LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4) {
-                Some(d) => offset + i64::from(i32::from_be_bytes(d.try_into().expect("4 bytes"))),
-                None => break,
+        let (last, epoch) = match batch.get(MAGIC) {
+            Some(2) => match (
+                batch.get(LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4),
+                batch.get(PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4),
+            ) {
+                (Some(d), Some(e)) => (
+                    offset + i64::from(i32::from_be_bytes(d.try_into().expect("4 bytes"))),
+                    i32::from_be_bytes(e.try_into().expect("4 bytes")),
+                ),
+                _ => break,
             },
-            // Magic 0 and 1: a message's offset is its last record's.
-            Some(0 | 1) => offset,
+            // Magic 0 and 1: a message's offset is its last record's, and
+            // there is no leader epoch.
+            Some(0 | 1) => (offset, -1),
             _ => break,
         };
         next_offset = Some(last.saturating_add(1));
+        last_epoch = (epoch >= 0).then_some(epoch);
         pos += LOG_OVERHEAD + length;
     }
     Scan {
         next_offset,
-        truncated: false,
+        truncated,
+        last_epoch,
     }
 }
 
@@ -361,13 +374,15 @@ mod tests {
         let two = concat(&[data_batch(5, &["a", "b"]), data_batch(7, &["c"])]);
         let scan_all = scan(&two);
         assert_eq!(scan_all.next_offset, Some(8));
+        assert_eq!(scan_all.last_epoch, Some(4));
         assert!(!scan_all.truncated);
         let cut = two.slice(..two.len() - 3);
         assert_eq!(
             scan(&cut),
             Scan {
                 next_offset: Some(7),
-                truncated: true
+                truncated: true,
+                last_epoch: Some(4),
             }
         );
         assert_eq!(scan(&cut[..20]).next_offset, None);

@@ -50,6 +50,13 @@ pub struct FetchConfig {
     /// The longest wait between retries of a failing partition. Default
     /// 5 s: a partition whose broker is down does not spin.
     pub max_retry_backoff: Duration,
+    /// The rack (availability zone) this consumer runs in: Kafka's
+    /// `client.rack` (KIP-392). A cluster with a rack-aware
+    /// `replica.selector.class` then points each partition's fetches at a
+    /// replica in the same rack, which saves cross-zone traffic; a group
+    /// member also names it in its subscription (KIP-881). Default `None`:
+    /// every fetch goes to the leader, as in Kafka.
+    pub rack: Option<String>,
 }
 
 impl Default for FetchConfig {
@@ -64,6 +71,7 @@ impl Default for FetchConfig {
             offset_reset: OffsetReset::Earliest,
             retry_backoff: Duration::from_millis(100),
             max_retry_backoff: Duration::from_secs(5),
+            rack: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The background task of a [`Fetcher`](crate::Fetcher): it resolves start
-//! offsets (ListOffsets), groups fetchable partitions by leader, keeps at
+//! offsets (ListOffsets), validates positions after a leader change
+//! (OffsetForLeaderEpoch, KIP-320), groups fetchable partitions by leader, keeps at
 //! most one Fetch in flight per broker (on the transport's pooled
 //! `Purpose::Fetch` connection), and turns answers into chunks for the
 //! caller, offset resets, backoffs or errors.
@@ -32,6 +33,7 @@ use super::answer::{self, Outcome, Planned};
 use super::config::FetchConfig;
 use super::request::{build_request, send};
 use super::state::{FetchState, Shared};
+use super::validate::{self, EpochEnd};
 use crate::offsets::resolve;
 use crate::{Error, StartOffset, TopicPartition};
 
@@ -48,6 +50,11 @@ enum Running {
         generation: u64,
         start: StartOffset,
     },
+    Validate {
+        tp: TopicPartition,
+        generation: u64,
+        offset: i64,
+    },
 }
 
 /// What a spawned task returns.
@@ -58,6 +65,9 @@ enum Done {
     },
     Resolve {
         result: Result<i64, Error>,
+    },
+    Validate {
+        result: Result<Option<EpochEnd>, Error>,
     },
 }
 
@@ -184,11 +194,26 @@ impl Driver {
         self.throttled.retain(|_, until| *until > now);
         let mut by_broker: HashMap<i32, Vec<Planned>> = HashMap::new();
         for p in candidates {
-            match cluster.leader(&p.tp.topic, p.tp.partition) {
-                Some(leader) if self.busy.contains(&leader.id) => {}
-                Some(leader) => match self.throttled.get(&leader.id) {
+            // A read replica the leader named (KIP-392), else the leader.
+            if let Some(replica) = p.replica.filter(|id| !cluster.brokers().contains_key(id)) {
+                // Gone from the metadata: back to the leader after a
+                // backoff (it may well name the same replica again).
+                tracing::debug!(tp = %p.tp, replica, "the read replica is not in the metadata");
+                let mut st = self.shared.lock();
+                if let Some(part) = st.current(&p.tp, p.generation) {
+                    part.read_replica = None;
+                }
+                st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
+                continue;
+            }
+            let target = cluster
+                .leader(&p.tp.topic, p.tp.partition)
+                .map(|leader| p.replica.unwrap_or(leader.id));
+            match target {
+                Some(broker) if self.busy.contains(&broker) => {}
+                Some(broker) => match self.throttled.get(&broker) {
                     Some(&until) => wake_at = Some(wake_at.map_or(until, |w| w.min(until))),
-                    None => by_broker.entry(leader.id).or_default().push(p),
+                    None => by_broker.entry(broker).or_default().push(p),
                 },
                 None => {
                     if !cluster.contains_topic(&p.tp.topic) {
@@ -204,6 +229,7 @@ impl Driver {
             }
         }
         self.round = self.round.wrapping_add(1);
+        let mut validations = Vec::new();
         for (broker, mut parts) in by_broker {
             let Some(addr) = cluster.brokers().get(&broker).map(|b| b.addr()) else {
                 continue;
@@ -216,13 +242,23 @@ impl Driver {
             let request_id = self.next_request;
             self.next_request += 1;
             // Claim the partitions, unless the caller changed them while
-            // the metadata was being read.
+            // the metadata was being read. One whose leader changed since
+            // its last fetch is validated first (KIP-320).
             parts.retain(|p| {
                 let mut st = self.shared.lock();
+                let epoch = cluster.leader_epoch(&p.tp.topic, p.tp.partition);
                 match st.current(&p.tp, p.generation) {
                     Some(part)
                         if part.in_flight.is_none() && part.fetch == FetchState::At(p.offset) =>
                     {
+                        if let (true, Some(fetched)) =
+                            (part.epochs.needs_validation(epoch), part.epochs.fetched)
+                        {
+                            part.fetch = FetchState::Validating(p.offset);
+                            validations.push((p.clone(), fetched));
+                            return false;
+                        }
+                        part.epochs.leader = part.epochs.leader.max(epoch);
                         part.in_flight = Some(request_id);
                         true
                     }
@@ -269,7 +305,30 @@ impl Driver {
                 },
             );
         }
+        for (planned, fetched_epoch) in validations {
+            self.start_validation(planned, fetched_epoch);
+        }
         wake_at
+    }
+
+    /// Spawns the OffsetForLeaderEpoch lookup of a partition in
+    /// [`FetchState::Validating`].
+    fn start_validation(&mut self, planned: Planned, fetched_epoch: i32) {
+        tracing::debug!(tp = %planned.tp, offset = planned.offset, fetched_epoch, "leader changed: validating the position");
+        let transport = self.transport.clone();
+        let tp = planned.tp.clone();
+        let handle = self.tasks.spawn(async move {
+            let result = validate::end_of_epoch(&transport, &tp, fetched_epoch).await;
+            Done::Validate { result }
+        });
+        self.running.insert(
+            handle.id(),
+            Running::Validate {
+                tp: planned.tp,
+                generation: planned.generation,
+                offset: planned.offset,
+            },
+        );
     }
 
     /// The fetchable partitions, and the earliest backoff still pending.
@@ -296,6 +355,10 @@ impl Driver {
                 tp: tp.clone(),
                 generation: part.generation,
                 offset,
+                replica: part
+                    .read_replica
+                    .filter(|r| r.until > now)
+                    .map(|r| r.broker),
             });
         }
         (out, wake_at)
@@ -349,6 +412,47 @@ impl Driver {
                     _ => Err(Error::closed("offset lookup task failed")),
                 };
                 self.finish_resolve(&tp, generation, start, result);
+            }
+            (
+                Running::Validate {
+                    tp,
+                    generation,
+                    offset,
+                },
+                done,
+            ) => {
+                let result = match done {
+                    Some(Done::Validate { result }) => result,
+                    _ => Err(Error::closed("position validation task failed")),
+                };
+                let current = self
+                    .transport
+                    .snapshot()
+                    .leader_epoch(&tp.topic, tp.partition);
+                let mut st = self.shared.lock();
+                let outcome = validate::apply(
+                    &mut st,
+                    &self.config,
+                    (&tp, generation, offset),
+                    current,
+                    result,
+                );
+                drop(st);
+                self.relay(outcome);
+            }
+        }
+    }
+
+    /// Passes an [`Outcome`] on to the transport and the caller.
+    fn relay(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Quiet => {}
+            Outcome::Queued => self.shared.data_ready.notify_one(),
+            Outcome::Failed { error, told_caller } => {
+                self.transport.on_error(&error);
+                if told_caller {
+                    self.shared.data_ready.notify_one();
+                }
             }
         }
     }
@@ -410,6 +514,12 @@ impl Driver {
                 st.counters.errors += 1;
                 self.transport.on_error(&e);
                 for p in parts {
+                    if let Some(part) = st.current(&p.tp, p.generation) {
+                        // A read replica that fails is dropped for the leader.
+                        if part.read_replica.is_some_and(|r| r.broker == broker) {
+                            part.read_replica = None;
+                        }
+                    }
                     st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
                 }
                 if !e.is_retriable() {
@@ -437,16 +547,8 @@ impl Driver {
                                     == Some(topic.topic_id)))
                 });
                 let Some(planned) = planned else { continue };
-                match answer::apply(&mut st, &self.config, planned, data) {
-                    Outcome::Quiet => {}
-                    Outcome::Queued => self.shared.data_ready.notify_one(),
-                    Outcome::Failed { error, told_caller } => {
-                        self.transport.on_error(&error);
-                        if told_caller {
-                            self.shared.data_ready.notify_one();
-                        }
-                    }
-                }
+                let outcome = answer::apply(&mut st, &self.config, planned, broker, data);
+                self.relay(outcome);
             }
         }
     }

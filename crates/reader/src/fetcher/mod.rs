@@ -27,6 +27,7 @@ mod driver;
 mod message_set;
 mod request;
 mod state;
+mod validate;
 
 pub use config::FetchConfig;
 pub use message_set::MessageSet;
@@ -50,6 +51,9 @@ pub struct FetchStats {
     pub messages: u64,
     /// Positions reset by the [`OffsetReset`](crate::OffsetReset) policy.
     pub resets: u64,
+    /// Positions moved back to where a new leader's log diverged from the
+    /// records fetched before the leader changed (KIP-320).
+    pub truncations: u64,
     /// Fetched bytes waiting for the caller now.
     pub buffered_bytes: usize,
     /// The sum of [`Fetcher::lag`] over the partitions whose lag is known.
@@ -68,7 +72,14 @@ pub struct FetchStats {
 /// Leader moves (`NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH`...) and
 /// lost brokers refresh the metadata through the transport and the
 /// partition is fetched from its new leader after a backoff, from the same
-/// position. An out-of-range position follows [`FetchConfig::offset_reset`].
+/// position, once the new leader confirms that its log has not diverged
+/// before it (KIP-320: an OffsetForLeaderEpoch lookup, on brokers that
+/// allow it). If it has diverged (an unclean election, or records written
+/// with acks below all and lost in the failover), the position moves back
+/// to where the logs part ([`FetchStats::truncations`]), so no record of
+/// the new log is skipped; under `OffsetReset::Error` the partition stops
+/// with [`ErrorKind::LogTruncation`](crate::ErrorKind::LogTruncation)
+/// instead. An out-of-range position follows [`FetchConfig::offset_reset`].
 /// Errors the caller must see (a non-retriable broker error, an offset out
 /// of range under `OffsetReset::Error`, a corrupt batch) come out of
 /// [`next`](Fetcher::next); the fetcher keeps going afterwards.
@@ -332,6 +343,7 @@ impl Fetcher {
             bytes: c.bytes,
             messages: self.messages,
             resets: c.resets,
+            truncations: c.truncations,
             buffered_bytes: st.buffered_bytes,
             lag,
         }

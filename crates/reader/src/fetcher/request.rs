@@ -47,6 +47,8 @@ pub(crate) fn build_request(
         max_bytes: FetchConfig::wire_i32(config.max_bytes),
         isolation_level: config.isolation_level.as_i8(),
         topics,
+        // Fetch v11+ (KIP-392); older versions do without it.
+        rack_id: config.rack.clone().unwrap_or_default(),
         ..Default::default()
     }
 }
@@ -96,6 +98,7 @@ mod tests {
             tp: TopicPartition::new(topic, partition),
             generation: 1,
             offset,
+            replica: None,
         }
     }
 
@@ -122,6 +125,27 @@ mod tests {
         let stable = FetchRequest::API_KEY.stable_versions();
         for version in stable.min..=stable.max {
             r.encode(&mut BytesMut::new(), version).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_consumers_rack_goes_into_the_request() {
+        let parts = [planned("a", 0, 0)];
+        let none = build_request(&FetchConfig::default(), &parts, &[-1], &HashMap::new());
+        assert_eq!(none.rack_id, "", "no rack: the leader serves");
+        let config = FetchConfig {
+            rack: Some("use1-az2".into()),
+            ..Default::default()
+        };
+        let r = build_request(&config, &parts, &[-1], &HashMap::new());
+        assert_eq!(r.rack_id, "use1-az2");
+        // Fetch v11+ carries it; it round-trips at every such version.
+        let stable = FetchRequest::API_KEY.stable_versions();
+        for version in 11..=stable.max {
+            let mut buf = BytesMut::new();
+            r.encode(&mut buf, version).unwrap();
+            let back = FetchRequest::decode(&mut buf.freeze(), version).unwrap();
+            assert_eq!(back.rack_id, "use1-az2", "v{version}");
         }
     }
 }

@@ -29,6 +29,10 @@ pub(crate) enum FetchState {
     Resolving,
     /// Fetching from this offset.
     At(i64),
+    /// The leader changed since the last fetch: an OffsetForLeaderEpoch
+    /// lookup checks that the log has not diverged before this fetch
+    /// offset (KIP-320) before fetching from it again.
+    Validating(i64),
     /// Stopped by an error the caller must act on (an out-of-range offset
     /// under `OffsetReset::Error`, a corrupt batch) until a seek.
     Stopped,
@@ -52,6 +56,44 @@ pub(crate) struct Part {
     pub(crate) high_watermark: i64,
     pub(crate) last_stable_offset: i64,
     pub(crate) log_start_offset: i64,
+    /// Leader epochs for KIP-320's position validation.
+    pub(crate) epochs: Epochs,
+    /// The replica the leader pointed this partition's fetches at
+    /// (KIP-392), until its lease runs out or it fails.
+    pub(crate) read_replica: Option<ReadReplica>,
+}
+
+/// A follower the partition is fetched from instead of its leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadReplica {
+    pub(crate) broker: i32,
+    /// Asked of the leader again after this (Java: `metadata.max.age.ms`),
+    /// so a better replica, or the leader's changed mind, is picked up.
+    pub(crate) until: Instant,
+}
+
+/// What a partition's position is validated with after a leader change.
+/// Both are unknown after an assign or seek (nothing to validate then, as
+/// in the Java client).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Epochs {
+    /// The partition leader epoch of the last batch fetched.
+    pub(crate) fetched: Option<i32>,
+    /// The leader epoch (from the metadata) the position was last fetched
+    /// or validated under.
+    pub(crate) leader: Option<i32>,
+}
+
+impl Epochs {
+    /// True when the metadata's `current` leader epoch is newer than the
+    /// one the position was fetched under, and a fetched batch's epoch is
+    /// known to check against.
+    pub(crate) fn needs_validation(&self, current: Option<i32>) -> bool {
+        matches!(
+            (self.leader, current, self.fetched),
+            (Some(seen), Some(now), Some(_)) if now > seen
+        )
+    }
 }
 
 /// Counters the driver keeps (the handle adds its own).
@@ -61,6 +103,8 @@ pub(crate) struct Counters {
     pub(crate) errors: u64,
     pub(crate) bytes: u64,
     pub(crate) resets: u64,
+    /// Positions moved back because the log diverged (KIP-320).
+    pub(crate) truncations: u64,
 }
 
 /// Everything behind the mutex.
@@ -119,6 +163,8 @@ impl State {
                 high_watermark: -1,
                 last_stable_offset: -1,
                 log_start_offset: -1,
+                epochs: Epochs::default(),
+                read_replica: None,
             },
         );
     }
@@ -142,6 +188,7 @@ impl State {
         (part.fetch, part.position) = initial(start);
         part.retry_at = None;
         part.failures = 0;
+        part.epochs = Epochs::default();
         self.drop_queued(tp);
         true
     }
@@ -306,6 +353,28 @@ mod tests {
         s.seek(&tp(0), StartOffset::Offset(3));
         assert_eq!(s.parts[&tp(0)].failures, 0);
         assert!(s.parts[&tp(0)].retry_at.is_none());
+    }
+
+    #[test]
+    fn a_newer_leader_epoch_needs_validation_once_a_batch_epoch_is_known() {
+        let mut e = Epochs::default();
+        assert!(!e.needs_validation(Some(5)), "nothing fetched yet");
+        e.leader = Some(4);
+        assert!(!e.needs_validation(Some(5)), "no batch epoch to check");
+        e.fetched = Some(4);
+        assert!(e.needs_validation(Some(5)));
+        assert!(!e.needs_validation(Some(4)), "same leader epoch");
+        assert!(!e.needs_validation(Some(3)), "stale metadata");
+        assert!(!e.needs_validation(None), "no epoch (an old broker)");
+        let mut s = State::default();
+        s.assign(tp(0), StartOffset::Offset(0));
+        s.parts.get_mut(&tp(0)).unwrap().epochs = e;
+        s.seek(&tp(0), StartOffset::Offset(9));
+        assert_eq!(
+            s.parts[&tp(0)].epochs,
+            Epochs::default(),
+            "a seek forgets them"
+        );
     }
 
     #[test]

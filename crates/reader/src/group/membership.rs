@@ -55,6 +55,8 @@ pub(crate) struct MembershipConfig {
     pub heartbeat_interval: Duration,
     pub retry_backoff: Duration,
     pub assignors: Vec<Arc<dyn Assignor>>,
+    /// The member's rack, named in its subscription (KIP-881).
+    pub rack: Option<String>,
 }
 
 /// Why the stable phase ended.
@@ -204,7 +206,7 @@ impl Membership {
                         user_data: a.user_data(&self.last.0, self.last.1),
                         owned_partitions: self.owned.clone(),
                         generation: self.last.1,
-                        rack_id: None,
+                        rack_id: self.config.rack.clone(),
                     };
                     (a.name().to_owned(), encode_subscription(&sub))
                 })

@@ -102,6 +102,7 @@ impl GroupReader {
                 heartbeat_interval: config.heartbeat_interval,
                 retry_backoff: config.retry_backoff,
                 assignors: config.assignors.clone(),
+                rack: config.fetch.rack.clone(),
             },
             config.group_instance_id.clone(),
             generation.clone(),
