@@ -237,7 +237,10 @@ pub(crate) fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::OffsetReset;
+    use crate::{ErrorKind, OffsetReset};
+
+    /// The fetch offset every case validates.
+    const FETCHED_TO: i64 = 100;
 
     fn end(leader_epoch: i32, end_offset: i64) -> EpochEnd {
         EpochEnd {
@@ -247,25 +250,46 @@ mod tests {
         }
     }
 
-    /// A state with partition 0 validating at `offset`, handed out up to
-    /// `position`; returns the key the lookup was sent under.
-    fn validating(offset: i64, position: i64) -> (State, TopicPartition, u64) {
+    /// A state with partition 0 validating at [`FETCHED_TO`], handed out up
+    /// to `position`; returns the key the lookup was sent under.
+    fn validating(position: i64) -> (State, TopicPartition, u64) {
         let mut st = State::default();
         let tp = TopicPartition::new("t", 0);
         st.assign(tp.clone(), StartOffset::Offset(position));
         let part = st.parts.get_mut(&tp).unwrap();
-        part.fetch = FetchState::Validating(offset);
+        part.fetch = FetchState::Validating(FETCHED_TO);
         part.epochs.leader = Some(6);
         part.epochs.fetched = Some(6);
         let generation = part.generation;
         (st, tp, generation)
     }
 
-    fn config(reset: OffsetReset) -> FetchConfig {
-        FetchConfig {
+    /// Validates a partition handed out up to `position` under `reset`,
+    /// the metadata at leader epoch 7, and applies `result`.
+    fn run(
+        reset: OffsetReset,
+        position: i64,
+        result: Result<Option<EpochEnd>, Error>,
+    ) -> (State, TopicPartition, Outcome) {
+        let (mut st, tp, generation) = validating(position);
+        let config = FetchConfig {
             offset_reset: reset,
             ..FetchConfig::default()
-        }
+        };
+        let out = apply(
+            &mut st,
+            &config,
+            (&tp, generation, FETCHED_TO),
+            Some(7),
+            result,
+        );
+        (st, tp, out)
+    }
+
+    fn refused(code: ErrorCode) -> Result<Option<EpochEnd>, Error> {
+        Err(Error::from(
+            kafkit_conn::Error::check(code, None).unwrap_err(),
+        ))
     }
 
     #[test]
@@ -291,17 +315,11 @@ mod tests {
 
     #[test]
     fn a_valid_position_fetches_on_under_the_new_epoch() {
-        let (mut st, tp, generation) = validating(100, 80);
-        let out = apply(
-            &mut st,
-            &config(OffsetReset::Earliest),
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(6, 120))),
-        );
+        let (_, _, generation) = validating(80);
+        let (st, tp, out) = run(OffsetReset::Earliest, 80, Ok(Some(end(6, 120))));
         assert!(matches!(out, Outcome::Quiet));
         let part = &st.parts[&tp];
-        assert_eq!(part.fetch, FetchState::At(100));
+        assert_eq!(part.fetch, FetchState::At(FETCHED_TO));
         assert_eq!(part.epochs.leader, Some(7));
         assert_eq!(part.generation, generation, "nothing buffered is dropped");
         assert_eq!(st.counters.truncations, 0);
@@ -311,100 +329,50 @@ mod tests {
     fn a_diverged_log_moves_back_to_the_divergence_point_or_the_caller() {
         // Handed out up to 80, fetched up to 100, the logs part at 95:
         // fetch again from 80, so 80..95 (good, but only buffered) come.
-        let (mut st, tp, generation) = validating(100, 80);
-        let c = config(OffsetReset::Latest);
-        apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(5, 95))),
-        );
+        let (_, _, generation) = validating(80);
+        let (st, tp, _) = run(OffsetReset::Latest, 80, Ok(Some(end(5, 95))));
         let part = &st.parts[&tp];
         assert_eq!((part.fetch, part.position), (FetchState::At(80), Some(80)));
         assert_ne!(part.generation, generation, "buffered chunks are dropped");
         assert_eq!(st.counters.truncations, 1);
         // Handed out up to 99, past the divergence at 95: back to 95.
-        let (mut st, tp, generation) = validating(100, 99);
-        apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(5, 95))),
-        );
+        let (st, tp, _) = run(OffsetReset::Latest, 99, Ok(Some(end(5, 95))));
         assert_eq!(st.parts[&tp].fetch, FetchState::At(95));
         assert_eq!(st.counters.resets, 0, "not a reset by the policy");
     }
 
     #[test]
     fn under_the_error_policy_a_diverged_log_stops_with_a_typed_error() {
-        let (mut st, tp, generation) = validating(100, 80);
-        let out = apply(
-            &mut st,
-            &config(OffsetReset::Error),
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(5, 95))),
-        );
+        let (mut st, tp, out) = run(OffsetReset::Error, 80, Ok(Some(end(5, 95))));
         assert!(matches!(out, Outcome::Queued));
         assert_eq!(st.parts[&tp].fetch, FetchState::Stopped);
         let e = st.errors.pop_front().unwrap();
-        assert_eq!(
-            e.kind(),
-            &crate::ErrorKind::LogTruncation { diverged_at: 95 }
-        );
-        assert_eq!(e.offset(), Some(100));
+        assert_eq!(e.kind(), &ErrorKind::LogTruncation { diverged_at: 95 });
+        assert_eq!(e.offset(), Some(FETCHED_TO));
     }
 
     #[test]
     fn an_unknown_epoch_follows_the_reset_policy() {
-        let (mut st, tp, generation) = validating(100, 80);
-        let c = config(OffsetReset::Earliest);
-        apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(-1, -1))),
-        );
-        assert_eq!(
-            st.parts[&tp].fetch,
-            FetchState::Resolve(StartOffset::Earliest)
-        );
+        let (st, tp, _) = run(OffsetReset::Earliest, 80, Ok(Some(end(-1, -1))));
+        let resolve_earliest = FetchState::Resolve(StartOffset::Earliest);
+        assert_eq!(st.parts[&tp].fetch, resolve_earliest);
         assert_eq!(st.counters.resets, 1);
-        let (mut st, tp, generation) = validating(100, 80);
-        let c = config(OffsetReset::Error);
-        apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(-1, -1))),
-        );
+        let (mut st, tp, _) = run(OffsetReset::Error, 80, Ok(Some(end(-1, -1))));
         assert_eq!(st.parts[&tp].fetch, FetchState::Stopped);
-        assert_eq!(
-            st.errors.pop_front().unwrap().kind(),
-            &crate::ErrorKind::OffsetOutOfRange
-        );
+        let e = st.errors.pop_front().unwrap();
+        assert_eq!(e.kind(), &ErrorKind::OffsetOutOfRange);
     }
 
     #[test]
     fn a_broker_that_cannot_validate_is_trusted_and_failures_retry() {
-        let (mut st, tp, generation) = validating(100, 80);
-        let c = config(OffsetReset::Earliest);
-        apply(&mut st, &c, (&tp, generation, 100), Some(7), Ok(None));
-        assert_eq!(st.parts[&tp].fetch, FetchState::At(100));
+        let (st, tp, _) = run(OffsetReset::Earliest, 80, Ok(None));
+        assert_eq!(st.parts[&tp].fetch, FetchState::At(FETCHED_TO));
         assert_eq!(st.parts[&tp].epochs.leader, Some(7));
 
-        let (mut st, tp, generation) = validating(100, 80);
-        let fenced = kafkit_conn::Error::check(ErrorCode::FENCED_LEADER_EPOCH, None).unwrap_err();
-        let out = apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Err(Error::from(fenced)),
+        let (st, tp, out) = run(
+            OffsetReset::Earliest,
+            80,
+            refused(ErrorCode::FENCED_LEADER_EPOCH),
         );
         assert!(matches!(
             out,
@@ -414,7 +382,7 @@ mod tests {
             }
         ));
         let part = &st.parts[&tp];
-        assert_eq!(part.fetch, FetchState::At(100));
+        assert_eq!(part.fetch, FetchState::At(FETCHED_TO));
         assert_eq!(
             part.epochs.leader,
             Some(6),
@@ -423,16 +391,8 @@ mod tests {
         assert!(part.retry_at.is_some());
         assert!(st.errors.is_empty());
 
-        let (mut st, tp, generation) = validating(100, 80);
-        let denied =
-            kafkit_conn::Error::check(ErrorCode::TOPIC_AUTHORIZATION_FAILED, None).unwrap_err();
-        let out = apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Err(Error::from(denied)),
-        );
+        let denied = refused(ErrorCode::TOPIC_AUTHORIZATION_FAILED);
+        let (st, _, out) = run(OffsetReset::Earliest, 80, denied);
         assert!(matches!(
             out,
             Outcome::Failed {
@@ -445,16 +405,11 @@ mod tests {
 
     #[test]
     fn a_stale_answer_is_dropped() {
-        let (mut st, tp, generation) = validating(100, 80);
+        let (mut st, tp, generation) = validating(80);
         st.seek(&tp, StartOffset::Offset(10));
-        let c = config(OffsetReset::Earliest);
-        apply(
-            &mut st,
-            &c,
-            (&tp, generation, 100),
-            Some(7),
-            Ok(Some(end(5, 95))),
-        );
+        let config = FetchConfig::default();
+        let stale = (&tp, generation, FETCHED_TO);
+        apply(&mut st, &config, stale, Some(7), Ok(Some(end(5, 95))));
         assert_eq!(st.parts[&tp].fetch, FetchState::At(10));
         assert_eq!(st.counters.truncations, 0);
     }
