@@ -26,6 +26,10 @@ use crate::{Error, Message, TopicPartition};
 struct Part {
     /// The next offset to commit (processed + 1), if any was marked.
     marked: Option<i64>,
+    /// The leader epoch of the record before `marked`, when known: sent
+    /// with the commit (OffsetCommit v6+) so the partition's next owner
+    /// can validate the position against its leader's log (KIP-320).
+    marked_epoch: Option<i32>,
     /// What the group has committed (as read at assignment or sent since).
     committed: Option<i64>,
 }
@@ -80,6 +84,7 @@ impl Commits {
             tp,
             Part {
                 marked: None,
+                marked_epoch: None,
                 committed,
             },
         );
@@ -93,12 +98,17 @@ impl Commits {
         }
     }
 
-    /// Marks `next` (the offset after the last processed record) as ready
-    /// for `tp`. False when `tp` is not assigned.
-    pub(crate) fn mark(&self, tp: &TopicPartition, next: i64) -> bool {
+    /// Marks `next` (the offset after the last processed record, whose
+    /// leader epoch is `epoch` if known) as ready for `tp`. False when
+    /// `tp` is not assigned.
+    pub(crate) fn mark(&self, tp: &TopicPartition, next: i64, epoch: Option<i32>) -> bool {
         match lock(&self.parts).get_mut(tp) {
             Some(part) => {
-                part.marked = Some(part.marked.map_or(next, |m| m.max(next)));
+                match part.marked {
+                    Some(m) if m > next => {}
+                    Some(m) if m == next => part.marked_epoch = part.marked_epoch.or(epoch),
+                    _ => (part.marked, part.marked_epoch) = (Some(next), epoch),
+                }
                 true
             }
             None => {
@@ -114,6 +124,7 @@ impl Commits {
             self.mark(
                 &TopicPartition::new(m.topic.clone(), m.partition),
                 m.offset + 1,
+                m.leader_epoch,
             );
         }
     }
@@ -123,14 +134,15 @@ impl Commits {
         lock(&self.parts).get(tp)?.committed
     }
 
-    /// Partitions whose marked offset is past the committed one.
-    fn dirty(&self, only: Option<&[TopicPartition]>) -> Vec<(TopicPartition, i64)> {
+    /// Partitions whose marked offset is past the committed one, with the
+    /// marked offset and its leader epoch.
+    fn dirty(&self, only: Option<&[TopicPartition]>) -> Vec<(TopicPartition, i64, Option<i32>)> {
         lock(&self.parts)
             .iter()
             .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
             .filter_map(|(tp, p)| match (p.marked, p.committed) {
                 (Some(m), Some(c)) if m <= c => None,
-                (Some(m), _) => Some((tp.clone(), m)),
+                (Some(m), _) => Some((tp.clone(), m, p.marked_epoch)),
                 (None, _) => None,
             })
             .collect()
@@ -164,7 +176,7 @@ impl Commits {
             Ok(()) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 let mut parts = lock(&self.parts);
-                for (tp, offset) in offsets {
+                for (tp, offset, _) in offsets {
                     if let Some(p) = parts.get_mut(&tp) {
                         p.committed = Some(p.committed.map_or(offset, |c| c.max(offset)));
                     }

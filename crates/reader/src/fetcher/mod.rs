@@ -136,6 +136,19 @@ impl Fetcher {
     /// Adds partitions, each read from its start. A partition already
     /// assigned is sought to the new start instead.
     pub fn assign(&mut self, partitions: Vec<(TopicPartition, StartOffset)>) {
+        self.assign_committed(partitions, &[]);
+    }
+
+    /// [`assign`](Fetcher::assign), where each of `committed` (a partition,
+    /// its committed offset and the leader epoch the commit recorded) that
+    /// starts at that offset is validated against that epoch before its
+    /// first fetch (KIP-320). One lock for both, so the driver never
+    /// fetches such a partition unvalidated.
+    pub(crate) fn assign_committed(
+        &mut self,
+        partitions: Vec<(TopicPartition, StartOffset)>,
+        committed: &[(TopicPartition, i64, i32)],
+    ) {
         {
             let mut st = self.shared.lock();
             for (tp, start) in partitions {
@@ -145,6 +158,9 @@ impl Fetcher {
                 }
                 tracing::debug!(%tp, ?start, "assigned");
                 st.assign(tp, start);
+            }
+            for (tp, offset, epoch) in committed {
+                st.validate_from(tp, *offset, *epoch);
             }
         }
         self.shared.wake_driver.notify_one();

@@ -193,6 +193,22 @@ impl State {
         true
     }
 
+    /// Has `tp`, about to fetch from `offset` for the first time since it
+    /// was assigned or sought, validated against `epoch` (the leader epoch
+    /// of the record before `offset`, as a commit recorded it) before it
+    /// fetches: as after a leader change, under any leader epoch the
+    /// metadata names.
+    pub(crate) fn validate_from(&mut self, tp: &TopicPartition, offset: i64, epoch: i32) {
+        if let Some(part) = self.parts.get_mut(tp) {
+            if part.fetch == FetchState::At(offset) && part.epochs == Epochs::default() {
+                part.epochs = Epochs {
+                    fetched: Some(epoch),
+                    leader: Some(-1),
+                };
+            }
+        }
+    }
+
     /// Resets `tp` to `start` after an out-of-range answer.
     pub(crate) fn reset(&mut self, tp: &TopicPartition, start: StartOffset) {
         self.counters.resets += 1;
@@ -375,6 +391,23 @@ mod tests {
             Epochs::default(),
             "a seek forgets them"
         );
+    }
+
+    #[test]
+    fn a_committed_epoch_is_validated_before_the_first_fetch() {
+        let mut s = State::default();
+        s.assign(tp(0), StartOffset::Offset(40));
+        s.validate_from(&tp(0), 40, 3);
+        assert!(s.parts[&tp(0)].epochs.needs_validation(Some(3)));
+        assert!(s.parts[&tp(0)].epochs.needs_validation(Some(0)));
+        assert!(
+            !s.parts[&tp(0)].epochs.needs_validation(None),
+            "no epochs at all"
+        );
+        // Moved elsewhere (a listener's seek): nothing to validate there.
+        s.assign(tp(1), StartOffset::Offset(7));
+        s.validate_from(&tp(1), 40, 3);
+        assert_eq!(s.parts[&tp(1)].epochs, Epochs::default());
     }
 
     #[test]

@@ -20,6 +20,15 @@ use tracing::Instrument;
 
 use crate::TopicPartition;
 
+/// A partition's committed position: the next offset to read, and the
+/// leader epoch of the record before it if the commit recorded one
+/// (OffsetFetch v5+, KIP-320).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: Option<i32>,
+}
+
 /// Who we are in the group right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Generation {
@@ -217,50 +226,19 @@ impl GroupClient {
         Ok(())
     }
 
-    /// OffsetCommit of `offsets` (the next offset to read, per partition)
-    /// under `generation`. Fails with the first partition error.
+    /// OffsetCommit of `offsets` (the next offset to read, per partition,
+    /// with the leader epoch of the record before it where known) under
+    /// `generation`. Fails with the first partition error.
     pub(crate) async fn commit(
         &self,
         generation: &Generation,
-        offsets: &[(TopicPartition, i64)],
+        offsets: &[(TopicPartition, i64, Option<i32>)],
     ) -> ConnResult<()> {
-        let mut topics: BTreeMap<&str, Vec<offset_commit_request::OffsetCommitRequestPartition>> =
-            BTreeMap::new();
-        for (tp, offset) in offsets {
-            topics.entry(&tp.topic).or_default().push(
-                offset_commit_request::OffsetCommitRequestPartition {
-                    partition_index: tp.partition,
-                    committed_offset: *offset,
-                    committed_metadata: Some(String::new()),
-                    ..Default::default()
-                },
-            );
-        }
         let conn = self.conn().await?;
         let version = conn
             .version_for(ApiKey::OffsetCommit)?
             .min(MAX_OFFSET_VERSION);
-        let request = OffsetCommitRequest {
-            group_id: self.group_id.clone(),
-            generation_id_or_member_epoch: generation.generation_id,
-            member_id: generation.member_id.clone(),
-            group_instance_id: if version >= 7 {
-                generation.instance_id.clone()
-            } else {
-                None
-            },
-            topics: topics
-                .into_iter()
-                .map(
-                    |(name, partitions)| offset_commit_request::OffsetCommitRequestTopic {
-                        name: name.to_owned(),
-                        partitions,
-                        ..Default::default()
-                    },
-                )
-                .collect(),
-            ..Default::default()
-        };
+        let request = offset_commit_request(&self.group_id, generation, version, offsets);
         let response = conn
             .request_at(version, request)
             .await
@@ -274,12 +252,12 @@ impl GroupClient {
         Ok(())
     }
 
-    /// OffsetFetch: the committed offset of each partition, `None` where
+    /// OffsetFetch: the committed position of each partition, `None` where
     /// the group has none.
     pub(crate) async fn fetch_offsets(
         &self,
         partitions: &[TopicPartition],
-    ) -> ConnResult<BTreeMap<TopicPartition, Option<i64>>> {
+    ) -> ConnResult<BTreeMap<TopicPartition, Option<Committed>>> {
         let conn = self.conn().await?;
         let version = conn
             .version_for(ApiKey::OffsetFetch)?
@@ -291,13 +269,14 @@ impl GroupClient {
             .await
             .map_err(|e| self.failed(e))?;
         let mut out = BTreeMap::new();
-        let mut put = |topic: &str, partition: i32, offset: i64, code: ErrorCode| {
+        let mut put = |topic: &str, partition: i32, offset: i64, epoch: i32, code: ErrorCode| {
             self.check(code, None)
                 .map_err(|e| e.with_topic(topic, Some(partition)))?;
-            out.insert(
-                TopicPartition::new(topic, partition),
-                (offset >= 0).then_some(offset),
-            );
+            let committed = (offset >= 0).then_some(Committed {
+                offset,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+            });
+            out.insert(TopicPartition::new(topic, partition), committed);
             Ok::<(), kafkit_conn::Error>(())
         };
         if version >= 8 {
@@ -305,7 +284,8 @@ impl GroupClient {
                 self.check(group.error_code, None)?;
                 for t in &group.topics {
                     for p in &t.partitions {
-                        put(&t.name, p.partition_index, p.committed_offset, p.error_code)?;
+                        let (offset, epoch) = (p.committed_offset, p.committed_leader_epoch);
+                        put(&t.name, p.partition_index, offset, epoch, p.error_code)?;
                     }
                 }
             }
@@ -313,7 +293,8 @@ impl GroupClient {
             self.check(response.error_code, None)?;
             for t in &response.topics {
                 for p in &t.partitions {
-                    put(&t.name, p.partition_index, p.committed_offset, p.error_code)?;
+                    let (offset, epoch) = (p.committed_offset, p.committed_leader_epoch);
+                    put(&t.name, p.partition_index, offset, epoch, p.error_code)?;
                 }
             }
         }
@@ -323,6 +304,52 @@ impl GroupClient {
 
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// The OffsetCommit of `offsets` (partition, next offset, leader epoch of
+/// the record before it) under `generation`, at `version`.
+fn offset_commit_request(
+    group_id: &str,
+    generation: &Generation,
+    version: i16,
+    offsets: &[(TopicPartition, i64, Option<i32>)],
+) -> OffsetCommitRequest {
+    let mut topics: BTreeMap<&str, Vec<offset_commit_request::OffsetCommitRequestPartition>> =
+        BTreeMap::new();
+    for (tp, offset, epoch) in offsets {
+        topics.entry(&tp.topic).or_default().push(
+            offset_commit_request::OffsetCommitRequestPartition {
+                partition_index: tp.partition,
+                committed_offset: *offset,
+                // v6+ (KIP-320): lets the next owner validate the
+                // position; older versions do without.
+                committed_leader_epoch: epoch.unwrap_or(-1),
+                committed_metadata: Some(String::new()),
+                ..Default::default()
+            },
+        );
+    }
+    OffsetCommitRequest {
+        group_id: group_id.to_owned(),
+        generation_id_or_member_epoch: generation.generation_id,
+        member_id: generation.member_id.clone(),
+        group_instance_id: if version >= 7 {
+            generation.instance_id.clone()
+        } else {
+            None
+        },
+        topics: topics
+            .into_iter()
+            .map(
+                |(name, partitions)| offset_commit_request::OffsetCommitRequestTopic {
+                    name: name.to_owned(),
+                    partitions,
+                    ..Default::default()
+                },
+            )
+            .collect(),
+        ..Default::default()
+    }
 }
 
 /// The OffsetFetch for `partitions` at `version`: one group (v8+) or
@@ -393,5 +420,40 @@ mod tests {
         let v6 = offset_fetch_request("g", false, 6, &partitions());
         assert_eq!(v6.group_id, "g");
         assert_eq!(v6.topics.expect("topics")[0].name, "a");
+    }
+
+    #[test]
+    fn commits_carry_each_records_leader_epoch() {
+        let generation = Generation {
+            member_id: "m".into(),
+            generation_id: 4,
+            instance_id: Some("i".into()),
+        };
+        let offsets = [
+            (TopicPartition::new("a", 0), 10, Some(3)),
+            (TopicPartition::new("a", 1), 20, None),
+        ];
+        let r = offset_commit_request("g", &generation, 8, &offsets);
+        let p = &r.topics[0].partitions;
+        let sent: Vec<(i32, i64, i32)> = p
+            .iter()
+            .map(|p| {
+                (
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                )
+            })
+            .collect();
+        assert_eq!(sent, [(0, 10, 3), (1, 20, -1)]);
+        assert_eq!(
+            (r.generation_id_or_member_epoch, r.member_id.as_str()),
+            (4, "m")
+        );
+        assert_eq!(r.group_instance_id.as_deref(), Some("i"));
+        assert_eq!(
+            offset_commit_request("g", &generation, 6, &offsets).group_instance_id,
+            None
+        );
     }
 }

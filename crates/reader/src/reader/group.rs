@@ -238,7 +238,7 @@ impl GroupReader {
                         .collect();
                     let (commits, _) = self.run_listener(kind, &partitions, &remaining);
                     for (tp, next) in commits {
-                        self.commits.mark(&tp, next);
+                        self.commits.mark(&tp, next, None);
                     }
                 }
                 // Stop handing out their messages before anything awaits.
@@ -304,10 +304,17 @@ impl GroupReader {
                 self.generation_id = generation;
                 self.rebalances += 1;
                 let mut starts: Vec<(TopicPartition, StartOffset)> = Vec::new();
+                let mut epochs = Vec::new();
                 for tp in &added {
-                    let offset = committed.get(tp).copied().flatten();
+                    let at = committed.get(tp).copied().flatten();
+                    let offset = at.map(|c| c.offset);
                     self.commits.track(tp.clone(), offset);
                     starts.push((tp.clone(), offset.map_or(self.reset, StartOffset::Offset)));
+                    if let Some(c) = at {
+                        if let Some(epoch) = c.leader_epoch {
+                            epochs.push((tp.clone(), c.offset, epoch));
+                        }
+                    }
                 }
                 self.assignment = assignment.clone();
                 let (commits, seeks) =
@@ -325,9 +332,12 @@ impl GroupReader {
                     generation,
                     "partitions assigned"
                 );
-                fetcher.assign(starts);
+                // A committed position is validated against its leader
+                // epoch before the first fetch (KIP-320), unless the
+                // listener moved it.
+                fetcher.assign_committed(starts, &epochs);
                 for (tp, next) in commits {
-                    self.commits.mark(&tp, next);
+                    self.commits.mark(&tp, next, None);
                 }
                 Ok(())
             }
@@ -355,7 +365,7 @@ impl GroupReader {
     /// [`commit_partition`](GroupReader::commit_partition)).
     pub(crate) fn mark_read(&self, m: &Message) -> Option<TopicPartition> {
         let tp = TopicPartition::new(m.topic.clone(), m.partition);
-        self.commits.mark(&tp, m.offset + 1);
+        self.commits.mark(&tp, m.offset + 1, m.leader_epoch);
         self.commits.sync.then_some(tp)
     }
 
@@ -384,7 +394,7 @@ impl GroupReader {
             let assignment = self.assignment.clone();
             let (commits, _) = self.run_listener(RebalanceKind::Revoked, &assignment, &[]);
             for (tp, next) in commits {
-                self.commits.mark(&tp, next);
+                self.commits.mark(&tp, next, None);
             }
             fetcher.unassign(&assignment);
             result = self.commits.commit_marked(None).await;
