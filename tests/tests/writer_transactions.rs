@@ -3,7 +3,8 @@
 //! fails the records not yet sent and the writer goes on, offsets sent to
 //! a transaction are where the group resumes, a second writer with the
 //! same transactional id fences the first, close aborts an open
-//! transaction, writes racing 20 commits either land in one committed
+//! transaction, a record that fails before reaching a batch fails the
+//! commit, writes racing 20 commits either land in one committed
 //! transaction or are refused, and misuse is a typed error. tansu's read_committed
 //! filtering is broken (BROKERS.md), so nothing here asserts what a
 //! read_committed reader sees; the fault cases tansu cannot produce are in
@@ -158,6 +159,66 @@ async fn an_abort_fails_unsent_records_and_the_writer_goes_on() {
         ["sent", "after", "end"],
         "the unsent record never reached the log"
     );
+}
+
+/// A record `send` accepted but the writer could not place (its topic's
+/// metadata arrives after the send and lacks the partition it names)
+/// fails the transaction: the commit is refused as abortable instead of
+/// committing the other records without it, and the abort lets the
+/// writer go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_failing_before_its_batch_fails_the_commit() {
+    let broker = TestBroker::start();
+    let (kept, missing) = (unique_topic("wtxn-kept"), unique_topic("wtxn-missing"));
+    broker.create_topic(&kept, 1);
+    broker.create_topic(&missing, 1);
+    let writer = Writer::builder([broker.bootstrap()])
+        .transactional_id(unique_topic("wtxn-missing-id"))
+        .build()
+        .await
+        .unwrap();
+
+    writer.begin_transaction().unwrap();
+    let kept_delivery = writer
+        .send(Message::new("kept").with_topic(&kept))
+        .await
+        .unwrap();
+    // The first record for this topic: it waits for the topic's metadata.
+    let lost = writer
+        .send(
+            Message::new("nowhere")
+                .with_topic(&missing)
+                .with_partition(5),
+        )
+        .await
+        .unwrap();
+    let commit = tokio::time::timeout(Duration::from_secs(20), writer.commit_transaction())
+        .await
+        .expect("the commit returns once every record has its outcome");
+    let e = commit.expect_err("a commit without the failed record");
+    assert!(e.is_abortable(), "abortable, not {e:?}");
+    assert!(lost.await.is_err(), "the record itself failed");
+    // The other record was either written before the transaction failed
+    // or failed with it (unsent records of a failed transaction do); the
+    // abort drops it from read_committed views either way.
+    if let Err(e) = kept_delivery.await {
+        assert!(e.is_abortable(), "failed with the transaction, not {e:?}");
+    }
+    writer.abort_transaction().await.unwrap();
+
+    writer.begin_transaction().unwrap();
+    let after = writer
+        .send(Message::new("after").with_topic(&kept))
+        .await
+        .unwrap();
+    writer.commit_transaction().await.unwrap();
+    after.await.unwrap();
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.transactions_committed, stats.transactions_aborted),
+        (1, 1)
+    );
+    writer.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,8 +89,14 @@ impl Shared {
         }
     }
 
-    /// Completes a record that never made it into a batch.
+    /// Completes a record that never made it into a batch (its topic
+    /// unknown, its partition missing, its delivery timeout passed). In a
+    /// transaction the record was accepted by `send`, so the transaction
+    /// fails with it: a commit must never leave it out silently.
     pub(crate) fn fail_one(&self, topic: &Arc<str>, completion: Completion, error: Error) {
+        if let Some(txn) = &self.txn {
+            txn.failed(self, &error, false);
+        }
         self.note_failure(1, &error);
         let builder = kafkit_protocol::records::RecordBatchBuilder::new(0);
         let mut batch = Batch::new(0, topic.clone(), -1, builder);
@@ -305,9 +311,12 @@ impl Sender {
             acc.release(stale.len(), bytes);
             stale
         };
-        for p in stale {
-            self.shared
-                .fail_one(&p.topic, p.completion, Error::DeliveryTimeout(timeout));
+        if !stale.is_empty() {
+            for p in stale {
+                self.shared
+                    .fail_one(&p.topic, p.completion, Error::DeliveryTimeout(timeout));
+            }
+            self.shared.space.notify_waiters();
         }
     }
 

@@ -252,8 +252,12 @@ impl Sender {
                 }
             }
         }
-        for (completion, e) in failed {
-            self.shared.fail_one(topic, completion, e);
+        if !failed.is_empty() {
+            for (completion, e) in failed {
+                self.shared.fail_one(topic, completion, e);
+            }
+            // Their buffer space is free: a send or a flush may be waiting.
+            self.shared.space.notify_waiters();
         }
     }
 
