@@ -17,6 +17,7 @@
 //! no revocation can slip in between.
 
 use std::future::Future;
+use std::task::{Context, Poll};
 
 use kafkit_reader::{Message, Reader};
 use kafkit_writer::Writer;
@@ -67,6 +68,25 @@ pub struct Processor {
     txn: Option<TxnState>,
     stats: ProcessorStats,
     closed: bool,
+}
+
+/// The caller's shutdown future, polled no more once it has completed:
+/// it stays ready (an `async` block panics when polled again).
+struct Shutdown<'a, S> {
+    inner: std::pin::Pin<&'a mut S>,
+    done: bool,
+}
+
+impl<S: Future<Output = ()>> Future for Shutdown<'_, S> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.done {
+            std::task::ready!(self.inner.as_mut().poll(cx));
+            self.done = true;
+        }
+        Poll::Ready(())
+    }
 }
 
 /// How a transaction ended.
@@ -200,7 +220,11 @@ impl Processor {
         if self.closed {
             return Err(Error::Closed);
         }
-        let mut shutdown = std::pin::pin!(shutdown);
+        let shutdown = std::pin::pin!(shutdown);
+        let mut shutdown = Shutdown {
+            inner: shutdown,
+            done: false,
+        };
         self.recover().await?;
         let mut failures = 0u32;
         loop {
@@ -247,7 +271,9 @@ impl Processor {
                 }
                 continue;
             }
-            let retry = matches!(error, Error::Writer(_));
+            // Once shutdown has come, the failed transaction is aborted and
+            // its error returned, not tried again.
+            let retry = matches!(error, Error::Writer(_)) && !shutdown.done;
             tracing::warn!(error = %error, retry, "transaction failed; aborting");
             self.abort().await?;
             if !retry || failures >= self.config.max_consecutive_aborts {

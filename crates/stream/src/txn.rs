@@ -50,9 +50,15 @@ impl TxnState {
         self.records += 1;
     }
 
-    /// True when a partition this transaction consumed from is in `gone`.
-    pub(crate) fn touches(&self, gone: &[TopicPartition]) -> bool {
-        gone.iter().any(|tp| self.partitions.contains_key(tp))
+    /// Forgets the partitions in `gone` (revoked or lost): this
+    /// transaction must neither commit their offsets nor rewind them (if
+    /// the group gave one back, the reader already starts it from the
+    /// committed offset, which its other owner may have moved past our
+    /// first record). True when it had consumed from one of them.
+    pub(crate) fn forget(&mut self, gone: &[TopicPartition]) -> bool {
+        let before = self.partitions.len();
+        self.partitions.retain(|tp, _| !gone.contains(tp));
+        self.partitions.len() != before
     }
 
     /// The offsets to commit with the transaction: the next offset of
@@ -143,8 +149,17 @@ mod tests {
             .map(|(tp, o)| (tp.partition, *o))
             .collect();
         assert_eq!(rewind, [(0, 5), (1, 9)]);
-        assert!(t.touches(&[TopicPartition::new("in", 1)]));
-        assert!(!t.touches(&[TopicPartition::new("in", 2)]));
-        assert!(!t.touches(&[TopicPartition::new("other", 0)]));
+        assert!(!t.forget(&[
+            TopicPartition::new("in", 2),
+            TopicPartition::new("other", 0)
+        ]));
+        assert!(t.forget(&[TopicPartition::new("in", 1)]));
+        let rewind: Vec<i32> = t
+            .rewind_points()
+            .iter()
+            .map(|(tp, _)| tp.partition)
+            .collect();
+        assert_eq!(rewind, [0], "a forgotten partition is neither rewound");
+        assert_eq!(t.offsets().len(), 1, "nor committed");
     }
 }

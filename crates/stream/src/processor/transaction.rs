@@ -10,7 +10,7 @@ use kafkit_reader::{GroupMetadata, Message, StartOffset};
 use kafkit_writer::ConsumerGroupMetadata;
 use tracing::Instrument;
 
-use super::{Processor, Step};
+use super::{Processor, Shutdown, Step};
 use crate::output::dead_letter;
 use crate::txn::TxnState;
 use crate::{BoxError, Error, IntoOutputs};
@@ -47,7 +47,7 @@ impl Processor {
     /// One transaction, from its first record to its commit.
     pub(super) async fn transaction<S, F, Fut, O, E>(
         &mut self,
-        shutdown: &mut std::pin::Pin<&mut S>,
+        shutdown: &mut Shutdown<'_, S>,
         f: &mut F,
     ) -> Result<Step, Error>
     where
@@ -61,7 +61,7 @@ impl Processor {
         // processor holds none open.
         let first = tokio::select! {
             biased;
-            () = shutdown.as_mut() => return Ok(Step::Shutdown),
+            () = &mut *shutdown => return Ok(Step::Shutdown),
             m = self.reader.fetch_message() => m?,
         };
         // Nothing was consumed yet: what the group took away so far does
@@ -79,18 +79,21 @@ impl Processor {
             while self.open().records < self.config.max_records_per_txn {
                 let m = tokio::select! {
                     biased;
-                    () = shutdown.as_mut() => { stop = true; break; }
+                    () = &mut *shutdown => { stop = true; break; }
                     () = tokio::time::sleep_until(deadline) => break,
                     m = self.reader.fetch_message() => m?,
                 };
-                // Counted first, so that an abort rewinds to it too.
+                // What the group took away came before `m`: forgotten
+                // first, then `m` counted, so that an abort rewinds to it
+                // too (its partition may have been given back).
+                let rebalanced = self.rebalanced();
                 self.txn.as_mut().expect("open").consume(&m);
-                if self.rebalanced() {
+                if rebalanced {
                     return Ok(Step::Rebalanced);
                 }
                 self.process(m, f).await?;
             }
-            if self.rebalanced() {
+            if self.rebalanced() || !self.in_group() {
                 return Ok(Step::Rebalanced);
             }
             self.commit().await?;
@@ -116,10 +119,21 @@ impl Processor {
     }
 
     /// True when the group took away a partition the open transaction
-    /// consumed from.
-    fn rebalanced(&self) -> bool {
+    /// consumed from; the transaction forgets those partitions.
+    fn rebalanced(&mut self) -> bool {
         let gone = self.revocations.take();
-        !gone.is_empty() && self.open().touches(&gone)
+        !gone.is_empty() && self.txn.as_mut().expect("open").forget(&gone)
+    }
+
+    /// False when the reader's membership is gone (session expired,
+    /// fenced) and it has not applied the loss yet: its group metadata
+    /// then has no generation, and a TxnOffsetCommit without one is not
+    /// fenced by the coordinator (it takes it as an old client's), so the
+    /// inputs' next owner could commit them a second time. The
+    /// transaction is aborted instead; the next fetch applies the loss.
+    fn in_group(&self) -> bool {
+        let g = self.reader.group_metadata().expect("a group reader");
+        g.generation_id >= 0 && !g.member_id.is_empty()
     }
 
     /// Runs `f` on `m` with retries and writes its outputs, or the dead
@@ -211,15 +225,20 @@ impl Processor {
     /// still assigned again from where it started (the others are read by
     /// their new owner from the last committed offsets).
     pub(super) async fn abort(&mut self) -> Result<(), Error> {
-        let Some(txn) = &self.txn else {
+        let Some(txn) = self.txn.as_mut() else {
             return Ok(());
         };
+        // Decided, whatever a commit said before: a failed abort is tried
+        // again as an abort (the writer refuses to commit an aborting
+        // transaction).
+        txn.committing = false;
         // Rewind first: it cannot fail for an assigned partition, and the
         // reader must not hand out what follows the aborted records.
         // (Rewinding twice, when a failed abort is tried again, is
         // harmless: nothing was read in between.)
+        let rewind = txn.rewind_points();
         let assigned = self.reader.assignment();
-        for (tp, first) in txn.rewind_points() {
+        for (tp, first) in rewind {
             if assigned.contains(&tp) {
                 self.reader.seek(&tp, StartOffset::Offset(first))?;
             }
