@@ -1,7 +1,8 @@
 //! Commit modes against tansu: `read_message` commits as it hands out
 //! (at-most-once), `fetch_message` + `commit_messages` commits what was
 //! processed (at-least-once), `commit_interval` batches commits in the
-//! background, `close` flushes, and commits never go backwards.
+//! background, `close` flushes (but never a record `read_message` did not
+//! hand out), and commits never go backwards.
 
 use std::time::Duration;
 
@@ -73,6 +74,47 @@ async fn read_message_commits_each_record_as_it_is_handed_out() {
         .unwrap()
         .unwrap();
     assert_eq!(m.offset, 3);
+    next.close().await.unwrap();
+}
+
+/// A `read_message` dropped while committing (a caller's timeout or
+/// select) never handed its record out: the next call returns it, and a
+/// `close` before that must not commit it as read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_message_dropped_while_committing_is_not_committed_by_close() {
+    use futures_util::FutureExt;
+    let broker = TestBroker::start();
+    let topic = unique_topic("rc-parked");
+    let group = unique_topic("rc-parked-group");
+    broker.create_topic(&topic, 1);
+    produce(&broker, &topic, 10).await;
+
+    let mut reader = builder(&broker, &group, &topic).connect().await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), reader.read_message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.offset, 0);
+    // Offset 1 is buffered: this call takes it, starts its commit and is
+    // dropped at the commit's first wait.
+    assert!(reader.read_message().now_or_never().is_none());
+    // Handed out again by the next call, committed by it.
+    assert_eq!(reader.read_message().await.unwrap().offset, 1);
+    assert_eq!(committed(&broker, &group, &topic).await, Some(2));
+
+    assert!(reader.read_message().now_or_never().is_none());
+    reader.close().await.unwrap();
+    assert_eq!(
+        committed(&broker, &group, &topic).await,
+        Some(2),
+        "offset 2 was never handed out"
+    );
+    let mut next = builder(&broker, &group, &topic).connect().await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(20), next.read_message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.offset, 2, "the next member gets the record no one saw");
     next.close().await.unwrap();
 }
 

@@ -8,7 +8,9 @@
 //! commits are serialised so an older one can never land after a newer
 //! one. Only partitions the member is assigned are tracked; a record of a
 //! partition revoked since it was read is not committed (its new owner
-//! reads it again: at-least-once).
+//! reads it again: at-least-once). The one commit that may go back is a
+//! correction: `read_message`'s commit of a record it then never handed
+//! out (the call was dropped) is overridden (see [`Parked`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +34,31 @@ struct Part {
     marked_epoch: Option<i32>,
     /// What the group has committed (as read at assignment or sent since).
     committed: Option<i64>,
+    /// A parked message was dropped unseen while its commit may already
+    /// have reached the broker: `marked` goes out with the next commit
+    /// even though it is not past `committed`, to take that back.
+    resend: bool,
+}
+
+/// A message `read_message` handed to its commit but not yet to its
+/// caller. Its offset is marked (the commit sends it); if the commit fails
+/// or its future is dropped, the message is parked here and the next read
+/// hands it out again. Whatever drops it instead (its partition revoked, a
+/// seek, `close`) must [`unpark`](Commits::unpark) it first, so that no
+/// later commit counts an unseen record as read.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    message: Message,
+    tp: TopicPartition,
+    /// The partition's mark (and its epoch) before this message's.
+    before: (Option<i64>, Option<i32>),
+}
+
+impl Parked {
+    /// The parked message's partition.
+    pub(crate) fn partition(&self) -> &TopicPartition {
+        &self.tp
+    }
 }
 
 /// What commits share: the reader, [`Committer`] handles and the interval
@@ -86,6 +113,7 @@ impl Commits {
                 marked: None,
                 marked_epoch: None,
                 committed,
+                resend: false,
             },
         );
     }
@@ -118,6 +146,40 @@ impl Commits {
         }
     }
 
+    /// Marks `message` as handed out by `read_message` and parks it while
+    /// its commit runs (see [`Parked`]).
+    pub(crate) fn park(&self, message: Message) -> Parked {
+        let tp = TopicPartition::new(message.topic.clone(), message.partition);
+        let before = lock(&self.parts)
+            .get(&tp)
+            .map_or((None, None), |p| (p.marked, p.marked_epoch));
+        self.mark(&tp, message.offset + 1, message.leader_epoch);
+        Parked {
+            message,
+            tp,
+            before,
+        }
+    }
+
+    /// Takes back the mark of a parked message and returns the message:
+    /// the caller never got it, so it must not count as processed. A mark
+    /// made since (a listener's, a `commit_messages`) stays. Its dropped
+    /// commit may have been on the wire already, so the next commit sends
+    /// the mark before it again (or, with none, the committed offset, or
+    /// the message's own offset), overriding it.
+    pub(crate) fn unpark(&self, parked: Parked) -> Message {
+        let next = parked.message.offset + 1;
+        if let Some(part) = lock(&self.parts).get_mut(&parked.tp) {
+            if part.marked == Some(next) {
+                let (before, epoch) = parked.before;
+                part.marked = before.or(part.committed).or(Some(parked.message.offset));
+                part.marked_epoch = epoch;
+                part.resend = true;
+            }
+        }
+        parked.message
+    }
+
     /// Marks every message as processed.
     pub(crate) fn mark_messages(&self, messages: &[Message]) {
         for m in messages {
@@ -141,7 +203,7 @@ impl Commits {
             .iter()
             .filter(|(tp, _)| only.is_none_or(|o| o.contains(tp)))
             .filter_map(|(tp, p)| match (p.marked, p.committed) {
-                (Some(m), Some(c)) if m <= c => None,
+                (Some(m), Some(c)) if m <= c && !p.resend => None,
                 (Some(m), _) => Some((tp.clone(), m, p.marked_epoch)),
                 (None, _) => None,
             })
@@ -179,6 +241,7 @@ impl Commits {
                 for (tp, offset, _) in offsets {
                     if let Some(p) = parts.get_mut(&tp) {
                         p.committed = Some(p.committed.map_or(offset, |c| c.max(offset)));
+                        p.resend = false;
                     }
                 }
                 Ok(())

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use kafkit_conn::Transport;
 
-use crate::commit::Committer;
+use crate::commit::{Committer, Parked};
 use crate::config::{ReaderBuilder, ReaderConfig};
 use crate::group::RebalanceListener;
 use crate::{Error, FetchStats, Fetcher, Message, StartOffset, TopicPartition};
@@ -56,7 +56,7 @@ pub struct Reader {
     partition: Option<TopicPartition>,
     group: Option<GroupReader>,
     /// A message `read_message` could not commit, handed out again next.
-    pending: Option<Message>,
+    pending: Option<Parked>,
     messages: u64,
     closed: bool,
 }
@@ -174,8 +174,10 @@ impl Reader {
                     return Ok(None);
                 }
             }
-            if let Some(m) = self.pending.take() {
-                return Ok(Some(m));
+            if let Some(parked) = self.pending.take() {
+                // Unmarked as it is handed out: `read_message` marks it
+                // again, `fetch_message` leaves it to the caller's commit.
+                return Ok(Some(self.unpark(parked)));
             }
             let message = match &mut self.group {
                 Some(g) => tokio::select! {
@@ -209,15 +211,25 @@ impl Reader {
     /// handed out again by the next call.
     pub async fn read_message(&mut self) -> Result<Message, Error> {
         let message = self.fetch_message().await?;
-        if let Some(tp) = self.group.as_ref().and_then(|g| g.mark_read(&message)) {
-            // Parked while committing: a cancelled or failed commit hands
-            // it out again. Boxed, as in `next`: the commit's future is
-            // large, and a synchronous commit is a round trip anyway.
-            self.pending = Some(message.clone());
-            let g = self.group.as_ref().expect("group mode");
-            Box::pin(g.commit_partition(tp)).await?;
-            self.pending = None;
+        let Some(g) = &self.group else {
+            return Ok(message);
+        };
+        if !g.commits.sync {
+            // The next periodic commit sends it.
+            let tp = TopicPartition::new(message.topic.clone(), message.partition);
+            g.commits
+                .mark(&tp, message.offset + 1, message.leader_epoch);
+            return Ok(message);
         }
+        // Parked while committing: a cancelled or failed commit hands it
+        // out again. Boxed, as in `next`: the commit's future is large,
+        // and a synchronous commit is a round trip anyway.
+        let parked = g.commits.park(message.clone());
+        let tp = parked.partition().clone();
+        self.pending = Some(parked);
+        let g = self.group.as_ref().expect("group mode");
+        Box::pin(g.commit_partition(tp)).await?;
+        self.pending = None;
         Ok(message)
     }
 
@@ -269,9 +281,21 @@ impl Reader {
                 "{tp} is not assigned to this reader"
             )));
         }
-        self.pending = None;
+        if let Some(parked) = self.pending.take() {
+            self.unpark(parked);
+        }
         self.fetcher.seek(tp, start);
         Ok(())
+    }
+
+    /// Takes back the mark of a message `read_message` parked (only group
+    /// readers park).
+    fn unpark(&self, parked: Parked) -> Message {
+        let g = self
+            .group
+            .as_ref()
+            .expect("only group readers park messages");
+        g.commits.unpark(parked)
     }
 
     /// Group mode: the group, generation and member id as of now, for a
@@ -356,13 +380,16 @@ impl Reader {
             return Ok(());
         }
         self.closed = true;
+        // Before the final commit: a parked message was never handed out.
+        if let Some(parked) = self.pending.take() {
+            self.unpark(parked);
+        }
         let result = match &mut self.group {
             Some(g) => g.close(&mut self.fetcher).await,
             None => Ok(()),
         };
         let assigned = self.fetcher.assignment();
         self.fetcher.unassign(&assigned);
-        self.pending = None;
         tracing::debug!(ok = result.is_ok(), "reader closed");
         result
     }

@@ -197,16 +197,28 @@ pub(crate) fn subscribed_partitions(
 /// (the partition is in neither list this round, so the owner sees it
 /// revoked and rejoins), then the next rebalance assigns it. The KIP-429
 /// rule that no partition is ever owned by two members at once.
+///
+/// When two members claim a partition, the claim of the newer generation
+/// is the owner's (as Java's assignors decide): the other is left over
+/// from before the partition moved and revokes nothing.
 pub fn cooperative_adjust(members: &[Member], target: &mut Assignments) {
-    let mut owner: BTreeMap<&TopicPartition, &str> = BTreeMap::new();
+    let mut owner: BTreeMap<&TopicPartition, (i32, &str)> = BTreeMap::new();
     for m in members {
         for tp in &m.owned {
-            owner.insert(tp, &m.member_id);
+            let claim = (m.generation, m.member_id.as_str());
+            owner
+                .entry(tp)
+                .and_modify(|o| {
+                    if claim.0 > o.0 {
+                        *o = claim;
+                    }
+                })
+                .or_insert(claim);
         }
     }
     for (member, partitions) in target.iter_mut() {
         partitions.retain(|tp| match owner.get(tp) {
-            Some(current) => *current == member,
+            Some((_, current)) => *current == member,
             None => true,
         });
     }
@@ -279,6 +291,23 @@ mod tests {
         assert_eq!(names(&target["a"]), ["t-0"]);
         // t-1 is still a's: b gets it only in the next rebalance.
         assert_eq!(names(&target["b"]), ["t-2"]);
+    }
+
+    #[test]
+    fn cooperative_adjust_takes_the_newer_generations_claim() {
+        // b owns t-0 since generation 7; z's claim, from generation 5, is
+        // left over from before t-0 moved (whatever the member order).
+        let mut b = member("b", &["t"]);
+        (b.owned, b.generation) = (vec![super::super::tp("t", 0)], 7);
+        let mut z = member("z", &["t"]);
+        (z.owned, z.generation) = (vec![super::super::tp("t", 0)], 5);
+        let mut target: Assignments = BTreeMap::new();
+        target.insert("b".into(), vec![super::super::tp("t", 0)]);
+        target.insert("z".into(), Vec::new());
+        cooperative_adjust(&[b.clone(), z.clone()], &mut target);
+        assert_eq!(names(&target["b"]), ["t-0"]);
+        cooperative_adjust(&[z, b], &mut target);
+        assert_eq!(names(&target["b"]), ["t-0"], "member order does not matter");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafkit_conn::ErrorCode;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -59,6 +59,16 @@ pub(crate) struct MembershipConfig {
     pub rack: Option<String>,
 }
 
+/// What `close` needs to leave the group mid-rebalance.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Joining {
+    /// The id the coordinator last named this member by ("" for none).
+    pub member_id: String,
+    /// A JoinGroup is waiting for its answer: with no member id yet, the
+    /// coordinator may already count this member without us knowing its id.
+    pub in_flight: bool,
+}
+
 /// Why the stable phase ended.
 enum Next {
     Rejoin,
@@ -71,6 +81,12 @@ pub(crate) struct Membership {
     protocol: RebalanceProtocol,
     generation: Generation,
     shared: Arc<Mutex<Generation>>,
+    /// The member id the coordinator knows this member by, as soon as a
+    /// JoinGroup answer names it, and whether a JoinGroup is in flight:
+    /// `shared` has the id only from the SyncGroup on, but a member that
+    /// closes mid-rebalance must still leave (a member the coordinator
+    /// waits for, or made leader, stalls the whole group).
+    joining: watch::Sender<Joining>,
     events: mpsc::UnboundedSender<GroupEvent>,
     /// What the reader owns now.
     owned: Vec<TopicPartition>,
@@ -87,6 +103,7 @@ impl Membership {
         config: MembershipConfig,
         instance_id: Option<String>,
         shared: Arc<Mutex<Generation>>,
+        joining: watch::Sender<Joining>,
         events: mpsc::UnboundedSender<GroupEvent>,
     ) -> Membership {
         // Cooperative only when every assignor offered is: the group may
@@ -106,6 +123,7 @@ impl Membership {
             protocol,
             generation: Generation::new(instance_id),
             shared,
+            joining,
             events,
             owned: Vec::new(),
             last: (Vec::new(), -1),
@@ -132,6 +150,12 @@ impl Membership {
 
     fn publish(&self) {
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = self.generation.clone();
+    }
+
+    /// The coordinator named (or, with an empty id, forgot) this member.
+    fn set_member_id(&mut self, id: &str) {
+        self.generation.member_id = id.to_owned();
+        self.joining.send_modify(|j| j.member_id = id.to_owned());
     }
 
     /// Tells the reader to drop `partitions` and waits until it has,
@@ -177,6 +201,11 @@ impl Membership {
     async fn lose_all(&mut self) -> bool {
         self.generation.generation_id = -1;
         self.publish();
+        // Nothing is ours any more, and the next subscription must not
+        // claim the old assignment through sticky user data: a leader
+        // honouring that stale claim would hold the partitions back from
+        // their new owner for a revocation that never comes (KIP-429).
+        self.last = (Vec::new(), -1);
         let owned = std::mem::take(&mut self.owned);
         self.revoke(owned, true).await
     }
@@ -211,7 +240,8 @@ impl Membership {
                     (a.name().to_owned(), encode_subscription(&sub))
                 })
                 .collect();
-            let joined = match self
+            self.joining.send_modify(|j| j.in_flight = true);
+            let joined = self
                 .client
                 .join(
                     &self.generation,
@@ -219,8 +249,9 @@ impl Membership {
                     self.config.rebalance_timeout,
                     protocols,
                 )
-                .await
-            {
+                .await;
+            self.joining.send_modify(|j| j.in_flight = false);
+            let joined = match joined {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(error = %e, "JoinGroup failed; retrying");
@@ -232,11 +263,11 @@ impl Membership {
                 ErrorCode::NONE => {}
                 ErrorCode::MEMBER_ID_REQUIRED => {
                     // KIP-394: rejoin at once with the id the broker chose.
-                    self.generation.member_id = joined.member_id.clone();
+                    self.set_member_id(&joined.member_id);
                     continue;
                 }
                 ErrorCode::UNKNOWN_MEMBER_ID | ErrorCode::ILLEGAL_GENERATION => {
-                    self.generation.member_id.clear();
+                    self.set_member_id("");
                     if !self.lose_all().await {
                         return false;
                     }
@@ -257,7 +288,7 @@ impl Membership {
                     continue;
                 }
             }
-            self.generation.member_id = joined.member_id.clone();
+            self.set_member_id(&joined.member_id);
             self.generation.generation_id = joined.generation_id;
             let protocol_name = joined.protocol_name.clone();
             let is_leader = joined.leader == joined.member_id;
@@ -265,6 +296,7 @@ impl Membership {
                 generation = joined.generation_id,
                 member = %joined.member_id,
                 leader = is_leader,
+                leader_id = %joined.leader,
                 protocol = protocol_name.as_deref().unwrap_or(""),
                 "joined the group"
             );
@@ -298,7 +330,7 @@ impl Membership {
                         Some(ErrorCode::UNKNOWN_MEMBER_ID | ErrorCode::ILLEGAL_GENERATION)
                     ) {
                         if e.code() == Some(ErrorCode::UNKNOWN_MEMBER_ID) {
-                            self.generation.member_id.clear();
+                            self.set_member_id("");
                         }
                         if !self.lose_all().await {
                             return false;
@@ -418,7 +450,7 @@ impl Membership {
                 Some(code @ (ErrorCode::UNKNOWN_MEMBER_ID | ErrorCode::ILLEGAL_GENERATION)) => {
                     tracing::warn!(?code, "fenced from the group; partitions lost");
                     if code == ErrorCode::UNKNOWN_MEMBER_ID {
-                        self.generation.member_id.clear();
+                        self.set_member_id("");
                     }
                     return if self.lose_all().await {
                         Next::Rejoin

@@ -11,16 +11,17 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kafkit_conn::Transport;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::commit::{Commits, spawn_interval};
+use crate::commit::{Commits, Parked, spawn_interval};
 use crate::group::client::{Generation, GroupClient};
-use crate::group::membership::{GroupEvent, Membership, MembershipConfig};
+use crate::group::membership::{GroupEvent, Joining, Membership, MembershipConfig};
 use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
-use crate::{Error, Fetcher, IsolationLevel, Message, ReaderConfig, StartOffset, TopicPartition};
+use crate::{Error, Fetcher, IsolationLevel, ReaderConfig, StartOffset, TopicPartition};
 
 /// What a listener asked for: commits, then seeks.
 type ListenerAsks = (
@@ -51,6 +52,14 @@ pub(crate) struct GroupReader {
     current: Option<(GroupEvent, bool)>,
     pub(crate) commits: Arc<Commits>,
     generation: Arc<Mutex<Generation>>,
+    /// The member id as soon as a JoinGroup named it (`generation` has it
+    /// from the SyncGroup on), what `close` leaves with; and whether a
+    /// JoinGroup is in flight.
+    joining: watch::Receiver<Joining>,
+    /// How long `close` waits for a JoinGroup in flight to name the
+    /// member: the session timeout, after which the coordinator would
+    /// drop it anyway.
+    leave_wait: Duration,
     /// In a mutex only so that the reader is `Sync` (it is only used
     /// through `&mut self`, with `get_mut`).
     listener: Option<Mutex<Box<dyn RebalanceListener>>>,
@@ -93,6 +102,7 @@ impl GroupReader {
             config.rebalance_timeout,
         ));
         let (tx, events) = mpsc::unbounded_channel();
+        let (joining_tx, joining) = watch::channel(Joining::default());
         let membership = Membership::new(
             client,
             MembershipConfig {
@@ -106,6 +116,7 @@ impl GroupReader {
             },
             config.group_instance_id.clone(),
             generation.clone(),
+            joining_tx,
             tx,
         );
         let interval = config.commit_interval.map(|d| spawn_interval(&commits, d));
@@ -115,6 +126,8 @@ impl GroupReader {
             current: None,
             commits,
             generation,
+            joining,
+            leave_wait: config.session_timeout,
             listener: listener.map(Mutex::new),
             membership: tokio::spawn(membership.run()),
             interval,
@@ -158,7 +171,7 @@ impl GroupReader {
     pub(crate) async fn pump(
         &mut self,
         fetcher: &mut Fetcher,
-        pending: &mut Option<Message>,
+        pending: &mut Option<Parked>,
     ) -> Result<bool, Error> {
         if let Some(e) = &self.fatal {
             return Err(e.clone());
@@ -211,7 +224,7 @@ impl GroupReader {
     async fn apply_current(
         &mut self,
         fetcher: &mut Fetcher,
-        pending: &mut Option<Message>,
+        pending: &mut Option<Parked>,
     ) -> Result<(), Error> {
         let (event, listened) = self.current.take().expect("an event to apply");
         match event {
@@ -243,10 +256,8 @@ impl GroupReader {
                 }
                 // Stop handing out their messages before anything awaits.
                 fetcher.unassign(&partitions);
-                if pending.as_ref().is_some_and(|m| {
-                    partitions.contains(&TopicPartition::new(m.topic.clone(), m.partition))
-                }) {
-                    *pending = None;
+                if let Some(parked) = pending.take_if(|p| partitions.contains(p.partition())) {
+                    self.commits.unpark(parked);
                 }
                 let mut result = Ok(());
                 if !lost {
@@ -360,15 +371,6 @@ impl GroupReader {
         }
     }
 
-    /// Marks a message handed out by `read_message`; the partition to
-    /// commit now when commits are synchronous (see
-    /// [`commit_partition`](GroupReader::commit_partition)).
-    pub(crate) fn mark_read(&self, m: &Message) -> Option<TopicPartition> {
-        let tp = TopicPartition::new(m.topic.clone(), m.partition);
-        self.commits.mark(&tp, m.offset + 1, m.leader_epoch);
-        self.commits.sync.then_some(tp)
-    }
-
     /// Commits what is marked for `tp`.
     pub(crate) async fn commit_partition(&self, tp: TopicPartition) -> Result<(), Error> {
         self.commits
@@ -388,6 +390,14 @@ impl GroupReader {
     /// members stay, KIP-345). Returns the commit error first, else the
     /// leave error.
     pub(crate) async fn close(&mut self, fetcher: &mut Fetcher) -> Result<(), Error> {
+        // A first JoinGroup still in flight: the coordinator may count this
+        // member already, under an id we have not heard. Wait (bounded) for
+        // the answer that names it, so that we can leave.
+        let named = |j: &Joining| !j.in_flight || !j.member_id.is_empty();
+        if !self.static_member && !named(&self.joining.borrow()) {
+            let wait = self.joining.wait_for(named);
+            let _ = tokio::time::timeout(self.leave_wait, wait).await;
+        }
         self.membership.abort();
         let mut result = Ok(());
         if self.fatal.is_none() && !self.assignment.is_empty() {
@@ -402,13 +412,21 @@ impl GroupReader {
         if let Some(interval) = self.interval.take() {
             interval.abort();
         }
-        let generation = self
+        // The member id as soon as a JoinGroup named it: a member closing
+        // in the middle of a rebalance leaves too, or the coordinator
+        // would wait for it (or make it the leader) until its session
+        // expires.
+        let mut generation = self
             .generation
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if !self.static_member && !generation.member_id.is_empty() {
+        generation.member_id = self.joining.borrow().member_id.clone();
+        if !self.static_member && generation.member_id.is_empty() {
+            tracing::debug!("closing without LeaveGroup: the coordinator never named this member");
+        } else if !self.static_member {
             let left = self.commits.client().leave(&generation).await;
+            tracing::debug!(member = %generation.member_id, ok = left.is_ok(), "left the group");
             if let (Ok(()), Err(e)) = (&result, left) {
                 tracing::debug!(error = %e, "LeaveGroup failed");
                 result = Err(e.into());
