@@ -198,17 +198,31 @@ async fn a_rebalance_storm_skips_no_record_and_commits_never_go_back() {
         .await
         .unwrap();
     let mut last = vec![-1; PARTITIONS as usize];
-    let (mut polls, start) = (0, Instant::now());
+    let (mut polls, start, mut stalled) = (0, Instant::now(), false);
     while !steady.is_finished() {
         // Stalled: no record processed for STALL (by the clock of the last
         // one, or of the start before the first).
         let idle = shared.gap.lock().unwrap().0.unwrap_or(start).elapsed();
-        assert!(
-            idle < STALL,
-            "the group stopped making progress: no record for {idle:?}, {} of {records} \
-             processed, commits {last:?}",
-            shared.distinct.lock().unwrap().len()
-        );
+        if idle >= STALL {
+            let message = format!(
+                "the group stopped making progress: no record for {idle:?}, {} of {records} \
+                 processed, commits {last:?}",
+                shared.distinct.lock().unwrap().len()
+            );
+            // Seen with every departed member's LeaveGroup acknowledged:
+            // the survivor's JoinGroup keeps naming a leader that is gone,
+            // its SyncGroup times out with REBALANCE_IN_PROGRESS, and the
+            // generation never moves again (a Kafka coordinator drops a
+            // leader that does not sync within the session timeout).
+            assert!(
+                broker.has_tansu_bug("a leader that left mid-rebalance is elected again"),
+                "{message}"
+            );
+            eprintln!("{message}: the liveness check ends here, the safety checks go on");
+            stalled = true;
+            shared.done.store(true, Ordering::SeqCst);
+            break;
+        }
         let now = committed(&transport, &setup).await;
         for (p, (before, after)) in last.iter().zip(&now).enumerate() {
             assert!(
@@ -220,10 +234,34 @@ async fn a_rebalance_storm_skips_no_record_and_commits_never_go_back() {
         polls += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A member stuck in the rebalance closes once its LeaveGroup wait is
+    // over; none of them may fail.
     steady.await.unwrap();
     let joined = churn.await.unwrap();
 
     let processed = shared.processed.lock().unwrap().clone();
+    if stalled {
+        // No record skipped: what was processed of each partition is a
+        // prefix of it (record i is offset i / 6 of partition i % 6), and
+        // nothing past that prefix was ever committed.
+        let distinct = shared.distinct.lock().unwrap().clone();
+        let end = committed(&transport, &setup).await;
+        for p in 0..PARTITIONS as u64 {
+            let read = distinct.iter().filter(|i| *i % 6 == p).count() as u64;
+            for offset in 0..read {
+                assert!(
+                    distinct.contains(&(offset * 6 + p)),
+                    "partition {p}: offset {offset} skipped"
+                );
+            }
+            assert!(
+                end[p as usize] <= read as i64,
+                "partition {p}: committed {} past the {read} records processed",
+                end[p as usize]
+            );
+        }
+        return;
+    }
     let sent: Vec<u64> = (0..records).collect();
     let longest = shared.gap.lock().unwrap().1;
     let report = Reliability::count("rebalance_storm", &sent, &processed, longest);
