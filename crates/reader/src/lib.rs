@@ -57,9 +57,11 @@
 //! - **Commit timing.** Without [`ReaderConfig::commit_interval`] every
 //!   commit is synchronous and its error returned. With it, commits are
 //!   marked and sent in batches by a background task. Either way a
-//!   revocation commits what was marked before the partition is given up,
-//!   and [`Reader::close`] commits, leaves the group and returns the
-//!   error.
+//!   revocation commits what was marked before the partition is given up
+//!   (if the coordinator refuses, say mid-rebalance, the partition still
+//!   goes: the error is logged and counted in the stats, and the next
+//!   owner reads from the last commit), and [`Reader::close`] commits,
+//!   leaves the group and returns the error.
 //! - **Group membership.** FindCoordinator, JoinGroup (with the
 //!   member-id-required retry of KIP-394), SyncGroup, Heartbeat and
 //!   LeaveGroup run on the coordinator's own connection, and heartbeats

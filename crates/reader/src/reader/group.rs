@@ -259,7 +259,6 @@ impl GroupReader {
                 if let Some(parked) = pending.take_if(|p| partitions.contains(p.partition())) {
                     self.commits.unpark(parked);
                 }
-                let mut result = Ok(());
                 if !lost {
                     self.current = Some((
                         GroupEvent::Revoke {
@@ -269,7 +268,14 @@ impl GroupReader {
                         },
                         true,
                     ));
-                    result = self.commits.commit_marked(Some(&partitions)).await;
+                    // A refused commit does not fail the read: the
+                    // partitions go all the same (retrying would hold up the
+                    // rebalance that waits for us), and their new owner
+                    // starts from the last commit: at-least-once. It shows
+                    // in the stats' `commit_errors`; `close` does return it.
+                    if let Err(e) = self.commits.commit_marked(Some(&partitions)).await {
+                        tracing::warn!(error = %e, "commit on revocation failed; its records will be read again by the next owner");
+                    }
                     let Some((GroupEvent::Revoke { done: d, .. }, _)) = self.current.take() else {
                         unreachable!("the revocation was parked in current")
                     };
@@ -280,7 +286,7 @@ impl GroupReader {
                 self.commits.untrack(&partitions);
                 self.assignment.retain(|tp| !partitions.contains(tp));
                 tracing::info!(count = partitions.len(), ?kind, "partitions revoked");
-                result
+                Ok(())
             }
             GroupEvent::Assign {
                 added,
