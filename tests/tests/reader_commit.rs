@@ -213,3 +213,30 @@ async fn a_partition_reader_cannot_commit() {
     assert!(matches!(e.kind(), ErrorKind::Config(_)), "{e}");
     reader.close().await.unwrap();
 }
+
+/// A `close` dropped before it finished (a caller's timeout) does not let
+/// the next `close` claim success: its commit or LeaveGroup may be unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_dropped_halfway_is_not_reported_as_done() {
+    use futures_util::FutureExt;
+    let broker = TestBroker::start();
+    let topic = unique_topic("rc-close");
+    let group = unique_topic("rc-close-group");
+    broker.create_topic(&topic, 1);
+    produce(&broker, &topic, 3).await;
+
+    let mut reader = builder(&broker, &group, &topic).connect().await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(20), reader.fetch_message())
+        .await
+        .unwrap()
+        .unwrap();
+    // Dropped at its first wait: the offset stays marked, uncommitted.
+    reader.commit_messages(&[m]).now_or_never();
+    assert!(reader.close().now_or_never().is_none());
+    let e = reader.close().await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Closed), "{e}");
+
+    let mut done = builder(&broker, &group, &topic).connect().await.unwrap();
+    done.close().await.unwrap();
+    done.close().await.unwrap();
+}

@@ -4,7 +4,8 @@
 //! coordinator does for a member rebalanced out) aborts the transaction,
 //! rewinds its inputs, and the retry commits every output once; a
 //! fencing error on EndTxn (PRODUCER_FENCED) stops the processor with a
-//! fatal error and nothing of that transaction committed.
+//! fatal error and nothing of that transaction committed; a commit that
+//! fails after shutdown is aborted and returned.
 //!
 //! Outputs are counted by `stream_support::replay_with` with CRC checks
 //! off: librdkafka 2.16.1's mock writes its control batches with a CRC of
@@ -188,4 +189,58 @@ async fn mock_a_fenced_commit_stops_the_processor_with_a_fatal_error() {
         .await
         .expect("close returns");
     assert!(replay(&s).await.committed.is_empty());
+}
+
+/// Shutdown comes while a transaction is open, and that transaction's
+/// commit then fails (an abortable TxnOffsetCommit error): `run_until`
+/// aborts it and returns the error instead of starting another
+/// transaction, and never polls the finished shutdown future again (an
+/// `async` block panics when resumed after it completed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_a_commit_failing_after_shutdown_is_aborted_and_returned() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let s = setup().await;
+    let mut p = processor(&s).await;
+    let processed = Arc::new(AtomicUsize::new(0));
+    let shutdown = {
+        let (processed, cluster) = (processed.clone(), &s.cluster);
+        async move {
+            while processed.load(Ordering::SeqCst) < 20 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // The open transaction's offsets will be refused.
+            cluster.push_request_errors(TXN_OFFSET_COMMIT, &[ErrorCode::ILLEGAL_GENERATION.0]);
+        }
+    };
+    let output = s.output.clone();
+    let error = p
+        .run_until(shutdown, |m| {
+            processed.fetch_add(1, Ordering::SeqCst);
+            let out = Output::new(
+                output.clone(),
+                format!("out-{}", String::from_utf8_lossy(m.value_bytes())),
+            );
+            async move {
+                // Slow enough that shutdown finds a transaction open.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok::<_, Error>(out)
+            }
+        })
+        .await
+        .expect_err("the last commit failed");
+    assert!(!error.is_fatal(), "{error}");
+    let stats = p.stats();
+    assert_eq!(stats.aborts, 1, "{stats:?}");
+    p.close().await.unwrap();
+    let replayed = replay(&s).await;
+    assert!(
+        replayed.aborts >= 1,
+        "the failed transaction's ABORT marker"
+    );
+    assert!(
+        replayed.counts().values().all(|n| *n == 1),
+        "no output committed twice"
+    );
 }

@@ -59,6 +59,8 @@ pub struct Reader {
     pending: Option<Parked>,
     messages: u64,
     closed: bool,
+    /// `close` ran to its end (a dropped one did not).
+    close_finished: bool,
 }
 
 impl Reader {
@@ -105,6 +107,7 @@ impl Reader {
             pending: None,
             messages: 0,
             closed: false,
+            close_finished: false,
         })
     }
 
@@ -371,13 +374,20 @@ impl Reader {
     /// of every partition, commits what is marked, and leaves the group
     /// (a static member does not leave, KIP-345), returning the commit
     /// error, else the LeaveGroup error. Later calls fail with a closed
-    /// error; closing again returns `Ok`.
+    /// error; closing again returns `Ok`, or, if the first `close` was
+    /// dropped before it finished, a closed error saying so.
     ///
     /// Cancel safety: not cancel safe: dropped halfway, the reader is
     /// closed but the commit or LeaveGroup may not have been sent.
     pub async fn close(&mut self) -> Result<(), Error> {
         if self.closed {
-            return Ok(());
+            if self.close_finished {
+                return Ok(());
+            }
+            return Err(Error::closed(
+                "an earlier close() was dropped before it finished: \
+                 its commit or LeaveGroup may not have been sent",
+            ));
         }
         self.closed = true;
         // Before the final commit: a parked message was never handed out.
@@ -390,6 +400,7 @@ impl Reader {
         };
         let assigned = self.fetcher.assignment();
         self.fetcher.unassign(&assigned);
+        self.close_finished = true;
         tracing::debug!(ok = result.is_ok(), "reader closed");
         result
     }
