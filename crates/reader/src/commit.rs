@@ -165,15 +165,18 @@ impl Commits {
     /// the caller never got it, so it must not count as processed. A mark
     /// made since (a listener's, a `commit_messages`) stays. Its dropped
     /// commit may have been on the wire already, so the next commit sends
-    /// the mark before it again (or, with none, the committed offset, or
-    /// the message's own offset), overriding it.
+    /// the highest of the mark before it and the committed offset, never
+    /// past the message itself (the message's own offset when there is
+    /// neither), overriding it.
     pub(crate) fn unpark(&self, parked: Parked) -> Message {
-        let next = parked.message.offset + 1;
+        let offset = parked.message.offset;
         if let Some(part) = lock(&self.parts).get_mut(&parked.tp) {
-            if part.marked == Some(next) {
+            if part.marked == Some(offset + 1) {
                 let (before, epoch) = parked.before;
-                part.marked = before.or(part.committed).or(Some(parked.message.offset));
-                part.marked_epoch = epoch;
+                let marked = restored_mark(before, part.committed, offset);
+                part.marked = Some(marked);
+                // The epoch belongs to the record before `before` only.
+                part.marked_epoch = epoch.filter(|_| before == Some(marked));
                 part.resend = true;
             }
         }
@@ -346,6 +349,17 @@ impl Committer {
     }
 }
 
+/// What a parked message at `offset` leaves marked when it is dropped
+/// unseen: the highest of the mark before it and the committed offset,
+/// never past the message; the message's own offset with neither.
+fn restored_mark(before: Option<i64>, committed: Option<i64>, offset: i64) -> i64 {
+    before
+        .into_iter()
+        .chain(committed)
+        .max()
+        .map_or(offset, |o| o.min(offset))
+}
+
 /// Commits what is marked every `interval` until the [`Commits`] go away.
 pub(crate) fn spawn_interval(
     commits: &Arc<Commits>,
@@ -370,4 +384,25 @@ pub(crate) fn spawn_interval(
         }
         .instrument(span),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restored_mark;
+
+    #[test]
+    fn a_dropped_parked_message_restores_the_mark_before_it_never_past_it() {
+        assert_eq!(restored_mark(Some(5), Some(3), 5), 5);
+        assert_eq!(
+            restored_mark(Some(4), Some(5), 9),
+            5,
+            "the commit is not undone"
+        );
+        assert_eq!(
+            restored_mark(None, Some(12), 9),
+            9,
+            "never past the message"
+        );
+        assert_eq!(restored_mark(None, None, 9), 9);
+    }
 }
