@@ -373,9 +373,12 @@ impl Reader {
     /// Stops reading. In group mode: runs the listener for the revocation
     /// of every partition, commits what is marked, and leaves the group
     /// (a static member does not leave, KIP-345), returning the commit
-    /// error, else the LeaveGroup error. Later calls fail with a closed
-    /// error; closing again returns `Ok`, or, if the first `close` was
-    /// dropped before it finished, a closed error saying so.
+    /// error, else the LeaveGroup error. A member whose first JoinGroup is
+    /// still unanswered waits for that answer, at most the session
+    /// timeout, so that it can leave instead of stalling the group's
+    /// rebalance until the coordinator expires it. Later calls fail with a
+    /// closed error; closing again returns `Ok`, or, if the first `close`
+    /// was dropped before it finished, a closed error saying so.
     ///
     /// Cancel safety: not cancel safe: dropped halfway, the reader is
     /// closed but the commit or LeaveGroup may not have been sent.
