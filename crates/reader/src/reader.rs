@@ -219,9 +219,7 @@ impl Reader {
         };
         if !g.commits.sync {
             // The next periodic commit sends it.
-            let tp = TopicPartition::new(message.topic.clone(), message.partition);
-            g.commits
-                .mark(&tp, message.offset + 1, message.leader_epoch);
+            g.commits.mark_messages(std::slice::from_ref(&message));
             return Ok(message);
         }
         // Parked while committing: a cancelled or failed commit hands it

@@ -93,7 +93,7 @@ impl Shared {
     /// unknown, its partition missing, its delivery timeout passed). In a
     /// transaction the record was accepted by `send`, so the transaction
     /// fails with it: a commit must never leave it out silently.
-    pub(crate) fn fail_one(&self, topic: &Arc<str>, completion: Completion, error: Error) {
+    fn fail_one(&self, topic: &Arc<str>, completion: Completion, error: Error) {
         if let Some(txn) = &self.txn {
             txn.failed(self, &error, false);
         }
@@ -102,6 +102,25 @@ impl Shared {
         let mut batch = Batch::new(0, topic.clone(), -1, builder);
         batch.completions.push(completion);
         batch.complete(Err(error), self.config.on_delivery.as_ref());
+    }
+
+    /// Fails records that never made it into a batch ([`fail_one`]
+    /// each), whose buffer space the caller already released, and wakes
+    /// whoever waits for that space (a send, a flush, a commit's drain).
+    ///
+    /// [`fail_one`]: Shared::fail_one
+    pub(crate) fn fail_unbatched(
+        &self,
+        records: impl IntoIterator<Item = (Arc<str>, Completion, Error)>,
+    ) {
+        let mut any = false;
+        for (topic, completion, error) in records {
+            self.fail_one(&topic, completion, error);
+            any = true;
+        }
+        if any {
+            self.space.notify_waiters();
+        }
     }
 }
 
@@ -311,13 +330,11 @@ impl Sender {
             acc.release(stale.len(), bytes);
             stale
         };
-        if !stale.is_empty() {
-            for p in stale {
-                self.shared
-                    .fail_one(&p.topic, p.completion, Error::DeliveryTimeout(timeout));
-            }
-            self.shared.space.notify_waiters();
-        }
+        self.shared.fail_unbatched(
+            stale
+                .into_iter()
+                .map(|p| (p.topic, p.completion, Error::DeliveryTimeout(timeout))),
+        );
     }
 
     /// Starts metadata lookups for topics with pending records, and the

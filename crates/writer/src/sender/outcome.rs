@@ -252,13 +252,8 @@ impl Sender {
                 }
             }
         }
-        if !failed.is_empty() {
-            for (completion, e) in failed {
-                self.shared.fail_one(topic, completion, e);
-            }
-            // Their buffer space is free: a send or a flush may be waiting.
-            self.shared.space.notify_waiters();
-        }
+        self.shared
+            .fail_unbatched(failed.into_iter().map(|(c, e)| (topic.clone(), c, e)));
     }
 
     fn fail_pending(&mut self, topic: &Arc<str>, error: Error) {
@@ -273,10 +268,10 @@ impl Sender {
             mine
         };
         tracing::debug!(topic = %topic, records = mine.len(), error = %error, "topic lookup failed");
-        for p in mine {
-            self.shared.fail_one(topic, p.completion, error.clone());
-        }
-        self.shared.space.notify_waiters();
+        self.shared.fail_unbatched(
+            mine.into_iter()
+                .map(|p| (p.topic, p.completion, error.clone())),
+        );
     }
 }
 

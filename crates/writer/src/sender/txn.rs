@@ -93,12 +93,11 @@ impl Sender {
             acc.release(pending.len(), bytes);
             pending
         };
-        if !pending.is_empty() {
-            for p in pending {
-                self.shared.fail_one(&p.topic, p.completion, error.clone());
-            }
-            self.shared.space.notify_waiters();
-        }
+        self.shared.fail_unbatched(
+            pending
+                .into_iter()
+                .map(|p| (p.topic, p.completion, error.clone())),
+        );
     }
 
     /// Sends one AddPartitionsToTxn for every partition waiting to join,
