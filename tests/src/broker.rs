@@ -1,78 +1,80 @@
-//! [`TestBroker`]: a real broker for one test, or an external cluster.
+//! [`TestBroker`]: the broker a test talks to: Apache Kafka, tansu, or an
+//! external cluster.
 
-use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long tansu gets to accept connections (it usually needs about 0.1 s).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long Drop waits for the broker to exit after asking it to.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::kafka::{KafkaCluster, KafkaOptions, Listener};
+use crate::supervised::{Supervised, log_tail};
+use crate::{RawClient, TestPki};
 
-/// Runs tansu under a tiny `sh` supervisor whose stdin is a pipe from the test
-/// process. When that pipe closes, because [`TestBroker`] was dropped *or*
-/// because the test process died without unwinding (abort, SIGKILL, a timeout
-/// in CI), the watcher subshell reads EOF and kills tansu. This gives the
-/// guarantee of `PR_SET_PDEATHSIG` without `unsafe` `pre_exec` code.
-///
-/// `$0` is the tansu binary and `$@` its arguments. The background job gets
-/// `/dev/null` as stdin and must not inherit fd 3 (the pipe), or it would keep
-/// the pipe open itself. The supervisor prints tansu's pid, then waits for it,
-/// so the supervisor exits exactly when tansu does.
-const SUPERVISOR: &str = r#"
-exec 3<&0
-"$0" "$@" 3<&- </dev/null &
-pid=$!
-echo "$pid"
-( read -r _ <&3; kill -9 "$pid" 2>/dev/null ) &
-exec 3<&-
-wait "$pid"
-"#;
+/// How long tansu gets to accept connections (it usually needs about 0.1 s).
+const TANSU_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a created topic may take to have a leader for every partition.
+const TOPIC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which broker a test gets when it starts one of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// Apache Kafka 4.3.1 in KRaft mode (the default).
+    Kafka,
+    /// tansu with in-memory storage (`KAFKIT_TEST_BROKER=tansu`).
+    Tansu,
+}
+
+impl BrokerKind {
+    /// `KAFKIT_TEST_BROKER`: `kafka` (the default) or `tansu`.
+    pub fn from_env() -> BrokerKind {
+        match std::env::var("KAFKIT_TEST_BROKER").as_deref() {
+            Ok("tansu") => BrokerKind::Tansu,
+            Ok("kafka") | Ok("") | Err(_) => BrokerKind::Kafka,
+            Ok(other) => panic!("KAFKIT_TEST_BROKER={other}: expected `kafka` or `tansu`"),
+        }
+    }
+}
 
 /// A Kafka broker for one test.
 ///
-/// By default [`TestBroker::start`] starts a fresh tansu broker with in-memory
-/// storage on a free loopback port, and [`Drop`] kills it. Each test gets its
-/// own broker: tansu starts in about 0.1 s and shares no state between tests.
-///
-/// With `KAFKIT_BROKERS=host:port[,host:port...]` set, the tests use that
-/// cluster instead: `cargo xtask test-kafka` starts one tansu broker for the
-/// whole run and passes it this way (with `KAFKIT_BROKERS_TANSU=1`, so the
-/// known tansu bugs are still skipped), and `--docker` points it at
-/// `docker/docker-compose.yml`'s Apache Kafka. Tests that stop or restart the
-/// broker use [`TestBroker::start_private`], which always starts their own.
+/// [`TestBroker::start`] gives the broker of the run: `KAFKIT_BROKERS` when
+/// it is set (`cargo xtask test-kafka` starts one Apache Kafka node for the
+/// whole suite and passes it this way, with its TLS and SASL listeners in
+/// `KAFKIT_BROKERS_SSL`, `_SASL_PLAINTEXT`, `_SASL_SSL` and its certificates
+/// in `KAFKIT_BROKERS_PKI`); otherwise one Apache Kafka node started once
+/// for this test process, or with `KAFKIT_TEST_BROKER=tansu` a fresh tansu.
+/// Tests that kill or restart the broker use [`TestBroker::start_private`],
+/// which always starts their own.
 #[derive(Debug)]
 pub struct TestBroker {
     bootstrap: Vec<String>,
     addr: SocketAddr,
-    tansu: Option<Tansu>,
-    /// `KAFKIT_BROKERS` names a tansu broker started outside the test.
-    external_tansu: bool,
-    /// The binary of a tansu broker [`TestBroker::stop`] stopped.
-    stopped: Option<PathBuf>,
+    backend: Backend,
 }
 
 #[derive(Debug)]
-struct Tansu {
-    binary: PathBuf,
-    supervisor: Child,
-    /// Dropping this closes the pipe, which makes the supervisor kill tansu.
-    lifeline: Option<ChildStdin>,
-    pid: u32,
-    log: PathBuf,
+enum Backend {
+    /// Named by `KAFKIT_BROKERS`.
+    External {
+        kind: BrokerKind,
+        pki: Option<TestPki>,
+    },
+    /// This process's Apache Kafka node, shared by its tests.
+    Shared(&'static KafkaCluster),
+    /// An Apache Kafka node of this test's own.
+    Kafka(Box<KafkaCluster>),
+    /// A tansu of this test's own; `None` while stopped.
+    Tansu(Option<Supervised>),
 }
 
 impl TestBroker {
-    /// Starts a tansu broker, or connects to `KAFKIT_BROKERS` when it is set.
+    /// The broker of the run (see the type's docs).
     ///
     /// # Panics
     ///
-    /// If the tansu binary is missing (run `cargo xtask install-tansu`), or the
-    /// broker does not accept connections within 15 s.
+    /// If the broker is not installed (`cargo xtask install-kafka`, or
+    /// `install-tansu`), or does not come up.
     pub fn start() -> TestBroker {
         if let Some(list) = std::env::var("KAFKIT_BROKERS")
             .ok()
@@ -80,77 +82,112 @@ impl TestBroker {
         {
             return TestBroker::external(&list);
         }
-        TestBroker::start_private()
+        match BrokerKind::from_env() {
+            BrokerKind::Tansu => TestBroker::start_private(),
+            BrokerKind::Kafka => {
+                static SHARED: OnceLock<KafkaCluster> = OnceLock::new();
+                let cluster = SHARED.get_or_init(|| KafkaCluster::start(KafkaOptions::default()));
+                TestBroker::on_kafka(Backend::Shared(cluster), cluster)
+            }
+        }
     }
 
-    /// Starts a tansu broker for this test alone, whatever `KAFKIT_BROKERS`
-    /// says: for tests that kill, stall or restart the broker.
+    /// A broker for this test alone, whatever `KAFKIT_BROKERS` says: for
+    /// tests that kill, stall or restart it. Its kind is `KAFKIT_TEST_BROKER`'s.
     ///
     /// # Panics
     ///
     /// As [`TestBroker::start`].
     pub fn start_private() -> TestBroker {
-        let binary = tansu_binary();
-        // A port found free can be taken by another process before tansu
-        // binds it; the broker then exits at once and we try another port.
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match start_tansu(&binary) {
-                Ok(broker) => return broker,
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("could not start tansu ({}): {last_error}", binary.display())
+        TestBroker::start_private_with(None)
     }
 
-    /// Starts a private tansu broker that tells clients (in Metadata and
-    /// FindCoordinator answers) to connect to `advertised` instead of its
-    /// own address: a proxy such as [`FaultProxy`](crate::FaultProxy)
-    /// listening there then sees every connection a client opens.
+    /// A private broker that tells clients (in Metadata and FindCoordinator
+    /// answers) to connect to `advertised` instead of its own address: a
+    /// proxy such as [`FaultProxy`](crate::FaultProxy) listening there then
+    /// sees every connection a client opens. On Kafka, brokers talk to each
+    /// other on a listener of their own, which the proxy does not see.
     ///
     /// # Panics
     ///
     /// As [`TestBroker::start`].
     pub fn start_private_advertising(advertised: SocketAddr) -> TestBroker {
-        let binary = tansu_binary();
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let port = match free_port() {
-                Ok(port) => port,
-                Err(e) => panic!("no free loopback port: {e}"),
-            };
-            match start_tansu_advertising(&binary, port, Some(advertised)) {
-                Ok(broker) => return broker,
-                Err(e) => last_error = e,
+        TestBroker::start_private_with(Some(advertised))
+    }
+
+    fn start_private_with(advertised: Option<SocketAddr>) -> TestBroker {
+        match BrokerKind::from_env() {
+            BrokerKind::Kafka => {
+                let cluster = Box::new(KafkaCluster::start(KafkaOptions {
+                    advertise: advertised,
+                    ..KafkaOptions::default()
+                }));
+                let addr = cluster.addr(1, Listener::Plaintext);
+                TestBroker {
+                    bootstrap: vec![addr.to_string()],
+                    addr,
+                    backend: Backend::Kafka(cluster),
+                }
+            }
+            BrokerKind::Tansu => {
+                let binary = tansu_binary();
+                let mut last_error = String::new();
+                // A port found free can be taken by another process before
+                // tansu binds it; the broker then exits at once.
+                for _ in 0..3 {
+                    let port = free_port().unwrap_or_else(|e| panic!("no free loopback port: {e}"));
+                    match start_tansu(&binary, port, advertised) {
+                        Ok(process) => return TestBroker::on_tansu(port, process),
+                        Err(e) => last_error = e,
+                    }
+                }
+                panic!("could not start tansu ({}): {last_error}", binary.display())
             }
         }
-        panic!("could not start tansu ({}): {last_error}", binary.display())
+    }
+
+    fn on_kafka(backend: Backend, cluster: &KafkaCluster) -> TestBroker {
+        let addr = cluster.addr(1, Listener::Plaintext);
+        TestBroker {
+            bootstrap: vec![addr.to_string()],
+            addr,
+            backend,
+        }
+    }
+
+    fn on_tansu(port: u16, process: Supervised) -> TestBroker {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        TestBroker {
+            bootstrap: vec![addr.to_string()],
+            addr,
+            backend: Backend::Tansu(Some(process)),
+        }
     }
 
     fn external(list: &str) -> TestBroker {
-        let bootstrap: Vec<String> = list
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let bootstrap = split_list(list);
         assert!(
             !bootstrap.is_empty(),
             "KAFKIT_BROKERS=`{list}` names no broker"
         );
-        let addr = bootstrap[0]
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .unwrap_or_else(|| panic!("KAFKIT_BROKERS: cannot resolve `{}`", bootstrap[0]));
+        let addr = resolve(&bootstrap[0]);
+        let tansu = std::env::var("KAFKIT_BROKERS_KIND").is_ok_and(|v| v == "tansu")
+            || std::env::var("KAFKIT_BROKERS_TANSU").is_ok_and(|v| v == "1");
+        let kind = if tansu {
+            BrokerKind::Tansu
+        } else {
+            BrokerKind::Kafka
+        };
+        let pki = std::env::var_os("KAFKIT_BROKERS_PKI").map(|d| TestPki::existing(d.into()));
         TestBroker {
             bootstrap,
             addr,
-            tansu: None,
-            external_tansu: std::env::var("KAFKIT_BROKERS_TANSU").is_ok_and(|v| v == "1"),
-            stopped: None,
+            backend: Backend::External { kind, pki },
         }
     }
+}
 
+impl TestBroker {
     /// The address of one broker (the first of the bootstrap list).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -161,15 +198,44 @@ impl TestBroker {
         self.bootstrap.join(",")
     }
 
-    /// True when the broker is tansu: started by this test, or named by
-    /// `KAFKIT_BROKERS` together with `KAFKIT_BROKERS_TANSU=1`.
+    /// What kind of broker this is.
+    pub fn kind(&self) -> BrokerKind {
+        match &self.backend {
+            Backend::External { kind, .. } => *kind,
+            Backend::Shared(_) | Backend::Kafka(_) => BrokerKind::Kafka,
+            Backend::Tansu(_) => BrokerKind::Tansu,
+        }
+    }
+
+    /// True when the broker is tansu.
     pub fn is_tansu(&self) -> bool {
-        self.tansu.is_some() || self.external_tansu
+        self.kind() == BrokerKind::Tansu
+    }
+
+    /// The bootstrap list of one of the broker's secured listeners, when it
+    /// has them (Apache Kafka started by this harness; tansu has none).
+    pub fn listener(&self, listener: Listener) -> Option<String> {
+        match &self.backend {
+            Backend::External { .. } => std::env::var(listener.env_var()).ok(),
+            Backend::Shared(cluster) => Some(cluster.bootstrap(listener)),
+            Backend::Kafka(cluster) => Some(cluster.bootstrap(listener)),
+            Backend::Tansu(_) => None,
+        }
+    }
+
+    /// The certificates of the broker's TLS listeners, when it has them.
+    pub fn pki(&self) -> Option<&TestPki> {
+        match &self.backend {
+            Backend::External { pki, .. } => pki.as_ref(),
+            Backend::Shared(cluster) => Some(cluster.pki()),
+            Backend::Kafka(cluster) => Some(cluster.pki()),
+            Backend::Tansu(_) => None,
+        }
     }
 
     /// True, with a note on stderr, when the broker is tansu and so has the
-    /// named bug (see shared BROKERS.md). A test skips only the assertion the
-    /// bug breaks:
+    /// named bug (see README's "The test brokers"). A test skips only the
+    /// assertion the bug breaks:
     ///
     /// ```no_run
     /// # let broker = kafkit_tests::TestBroker::start();
@@ -185,48 +251,25 @@ impl TestBroker {
         self.is_tansu()
     }
 
-    /// The tansu binary's pid, if this broker is a tansu this process started.
+    /// The broker process's pid, if this test started its own.
     pub fn pid(&self) -> Option<u32> {
-        self.tansu.as_ref().map(|t| t.pid)
+        match &self.backend {
+            Backend::Kafka(cluster) => cluster.pid(1),
+            Backend::Tansu(process) => process.as_ref().map(Supervised::pid),
+            Backend::External { .. } | Backend::Shared(_) => None,
+        }
     }
 
-    /// Creates `name` with `partitions` partitions, using `tansu topic create`
-    /// (replication factor 1), or a CreateTopics request on an external cluster.
+    /// Creates `name` with `partitions` partitions (replication factor: the
+    /// broker's default) and waits until every partition has a leader.
     ///
     /// # Panics
     ///
     /// If the topic cannot be created.
     pub fn create_topic(&self, name: &str, partitions: u32) {
-        let Some(tansu) = &self.tansu else {
-            return self.create_topic_with_request(name, partitions);
-        };
-        let output = Command::new(&tansu.binary)
-            .args([
-                "topic",
-                "create",
-                name,
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .arg("--broker")
-            .arg(format!("tcp://{}", self.addr))
-            .output()
-            .unwrap_or_else(|e| panic!("could not run `tansu topic create`: {e}"));
-        assert!(
-            output.status.success(),
-            "`tansu topic create {name} --partitions {partitions}` failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        );
-    }
-}
-
-impl TestBroker {
-    /// CreateTopics through the protocol, for clusters that are not tansu.
-    fn create_topic_with_request(&self, name: &str, partitions: u32) {
         let partitions = i32::try_from(partitions).expect("partition count fits in int32");
-        let response = crate::RawClient::connect(self.addr).create_topics(name, partitions);
+        let mut client = RawClient::connect(self.addr);
+        let response = client.create_topics(name, partitions);
         let result = &response.topics[0];
         assert_eq!(
             result.error_code,
@@ -234,74 +277,114 @@ impl TestBroker {
             "cannot create topic {name}: {:?}",
             result.error_message
         );
+        wait_for_leaders(&mut client, name, partitions);
+    }
+}
+
+/// Waits until every partition of `topic` serves reads at its leader:
+/// Kafka answers CreateTopics once the controller has the topic, and its
+/// metadata names a leader a moment before that leader's replica manager
+/// takes the partition on (until then produce and ListOffsets answer
+/// NOT_LEADER_OR_FOLLOWER). So: Metadata until each of the `partitions`
+/// partitions has a leader, then ListOffsets at each leader until it answers.
+fn wait_for_leaders(client: &mut RawClient, topic: &str, partitions: i32) {
+    let start = Instant::now();
+    let mut waiting: Vec<i32> = (0..partitions).collect();
+    while !waiting.is_empty() {
+        assert!(
+            start.elapsed() < TOPIC_TIMEOUT,
+            "topic {topic}: partitions {waiting:?} had no serving leader within {TOPIC_TIMEOUT:?}"
+        );
+        let response = client.metadata(Some(&[topic]));
+        let Some(found) = response.topics.iter().find(|t| {
+            t.name.as_deref() == Some(topic)
+                && t.error_code == kafkit_protocol::ErrorCode::NONE
+                && t.partitions.len() == partitions as usize
+        }) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        waiting.retain(|index| {
+            let Some(partition) = found
+                .partitions
+                .iter()
+                .find(|p| p.partition_index == *index)
+            else {
+                return true;
+            };
+            let Some(leader) = response
+                .brokers
+                .iter()
+                .find(|b| b.node_id == partition.leader_id)
+            else {
+                return true;
+            };
+            let addr = resolve(&format!("{}:{}", leader.host, leader.port));
+            let answer = RawClient::connect(addr).list_offset(topic, *index, -1);
+            answer.error_code != kafkit_protocol::ErrorCode::NONE
+        });
+        if !waiting.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
 impl TestBroker {
     /// Kills the broker (as `kill -9` would), keeping its address: clients
-    /// see their connections drop. A no-op on an external cluster or a
-    /// broker already stopped.
-    pub fn stop(&mut self) {
-        if let Some(mut tansu) = self.tansu.take() {
-            kill(&mut tansu);
-            self.stopped = Some(tansu.binary);
-        }
-    }
-
-    /// Stops the broker if it runs, then starts a fresh one (empty
-    /// in-memory storage) on the same port.
+    /// see their connections drop.
     ///
     /// # Panics
     ///
-    /// On an external cluster, or if the new broker does not start (the
-    /// port is retried for a few seconds in case it is still held).
+    /// On a broker this test did not start.
+    pub fn stop(&mut self) {
+        match &mut self.backend {
+            Backend::Kafka(cluster) => cluster.kill(1),
+            Backend::Tansu(process) => drop(process.take()),
+            Backend::External { .. } | Backend::Shared(_) => {
+                panic!("stop() needs a broker from TestBroker::start_private")
+            }
+        }
+    }
+
+    /// Starts a stopped broker again on the same port (stopping it first if
+    /// it runs). Kafka keeps its data; tansu starts empty, see
+    /// [`TestBroker::loses_data_on_restart`].
+    ///
+    /// # Panics
+    ///
+    /// On a broker this test did not start, or if it does not come back.
     pub fn restart(&mut self) {
-        self.stop();
-        let binary = self
-            .stopped
-            .take()
-            .expect("restart needs a tansu broker this process started");
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            match start_tansu_on(&binary, self.addr.port()) {
-                Ok(mut fresh) => {
-                    self.tansu = fresh.tansu.take();
-                    return;
-                }
-                Err(e) if Instant::now() > deadline => {
-                    panic!("could not restart tansu on {}: {e}", self.addr)
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        let port = self.addr.port();
+        match &mut self.backend {
+            Backend::Kafka(cluster) => {
+                cluster.kill(1);
+                cluster.restart(1);
+            }
+            Backend::Tansu(process) => {
+                drop(process.take());
+                let binary = tansu_binary();
+                let deadline = Instant::now() + TANSU_STARTUP_TIMEOUT;
+                // The port may still be held for a moment.
+                *process = Some(loop {
+                    match start_tansu(&binary, port, None) {
+                        Ok(fresh) => break fresh,
+                        Err(e) if Instant::now() > deadline => {
+                            panic!("could not restart tansu on port {port}: {e}")
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                });
+            }
+            Backend::External { .. } | Backend::Shared(_) => {
+                panic!("restart() needs a broker from TestBroker::start_private")
             }
         }
     }
-}
 
-/// Closes the lifeline, which makes the supervisor's watcher kill -9
-/// tansu; the supervisor then reaps it and exits, and we reap the
-/// supervisor.
-fn kill(tansu: &mut Tansu) {
-    drop(tansu.lifeline.take());
-    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-    loop {
-        match tansu.supervisor.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = tansu.supervisor.kill();
-                let _ = tansu.supervisor.wait();
-                break;
-            }
-        }
-    }
-    let _ = fs::remove_file(&tansu.log);
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        if let Some(tansu) = &mut self.tansu {
-            kill(tansu);
-        }
+    /// True when a restarted broker has lost its topics (tansu's in-memory
+    /// storage); Apache Kafka keeps them on disk.
+    pub fn loses_data_on_restart(&self) -> bool {
+        self.is_tansu()
     }
 }
 
@@ -319,9 +402,7 @@ pub fn unique_topic(prefix: &str) -> String {
     )
 }
 
-/// True when a tansu binary is installed, so [`TestBroker::start_private`]
-/// can run. Against an external cluster without tansu (the docker mode),
-/// tests that need a broker of their own skip themselves.
+/// True when a tansu binary is installed.
 pub fn can_start_tansu() -> bool {
     std::env::var_os("KAFKIT_TANSU").map_or_else(
         || {
@@ -348,99 +429,65 @@ pub fn tansu_binary() -> PathBuf {
     assert!(
         path.is_file(),
         "the tansu test broker is not installed at {}.\n\
-         Run `cargo xtask install-tansu` (or `cargo xtask test-kafka`, which installs it), \
-         or set KAFKIT_TANSU=/path/to/tansu, or KAFKIT_BROKERS=host:port to use another cluster.",
+         Run `cargo xtask install-tansu`, or set KAFKIT_TANSU=/path/to/tansu.",
         path.display()
     );
     path
 }
 
-fn start_tansu(binary: &Path) -> Result<TestBroker, String> {
-    let port = free_port().map_err(|e| format!("no free loopback port: {e}"))?;
-    start_tansu_on(binary, port)
-}
-
-fn start_tansu_on(binary: &Path, port: u16) -> Result<TestBroker, String> {
-    start_tansu_advertising(binary, port, None)
-}
-
-fn start_tansu_advertising(
+fn start_tansu(
     binary: &Path,
     port: u16,
     advertised: Option<SocketAddr>,
-) -> Result<TestBroker, String> {
+) -> Result<Supervised, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let url = format!("tcp://{addr}");
-    let advertised_url = format!("tcp://{}", advertised.unwrap_or(addr));
     let log = std::env::temp_dir().join(format!("kafkit-tansu-{}-{port}.log", std::process::id()));
-    let log_file =
-        fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let mut supervisor = Command::new("sh")
-        .arg("-c")
-        .arg(SUPERVISOR)
-        .arg(binary)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &advertised_url,
-        ])
-        .args(["--storage-engine", "memory://tansu/", "--silent"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("cannot run sh to start tansu: {e}"))?;
-    let lifeline = supervisor.stdin.take();
-    let mut pid_line = String::new();
-    let stdout = supervisor.stdout.take().expect("stdout is piped");
-    let _ = BufReader::new(stdout).read_line(&mut pid_line);
-    let mut tansu = Tansu {
-        binary: binary.to_owned(),
-        supervisor,
-        lifeline,
-        pid: 0,
-        log,
-    };
-    tansu.pid = pid_line.trim().parse().unwrap_or(0);
-    // From here on, `broker`'s Drop cleans up on every early return.
-    let mut broker = TestBroker {
-        bootstrap: vec![addr.to_string()],
-        addr,
-        tansu: Some(tansu),
-        external_tansu: false,
-        stopped: None,
-    };
-    wait_until_accepting(&mut broker)?;
-    Ok(broker)
-}
-
-fn wait_until_accepting(broker: &mut TestBroker) -> Result<(), String> {
-    let addr = broker.addr;
-    let tansu = broker.tansu.as_mut().expect("a tansu broker");
+    let _ = std::fs::remove_file(&log);
+    let args: Vec<String> = [
+        "broker",
+        "--listener-url",
+        &format!("tcp://{addr}"),
+        "--advertised-listener-url",
+        &format!("tcp://{}", advertised.unwrap_or(addr)),
+        "--storage-engine",
+        "memory://tansu/",
+        "--silent",
+    ]
+    .map(str::to_owned)
+    .into();
+    let mut process = Supervised::spawn(binary, &args, &[], &log)?;
     let start = Instant::now();
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
+            return Ok(process);
         }
-        // The supervisor exits exactly when tansu does (it waits for it).
-        let exited = !matches!(tansu.supervisor.try_wait(), Ok(None));
-        let log = || fs::read_to_string(&tansu.log).unwrap_or_default();
-        if exited {
-            return Err(format!(
-                "tansu exited before accepting connections on {addr}; its output:\n{}",
-                log()
-            ));
-        }
-        if start.elapsed() > STARTUP_TIMEOUT {
-            return Err(format!(
-                "tansu did not accept connections on {addr} within {STARTUP_TIMEOUT:?}; its output:\n{}",
-                log()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        let failure = if process.exited() {
+            "exited before accepting connections"
+        } else if start.elapsed() > TANSU_STARTUP_TIMEOUT {
+            "did not accept connections in time"
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        return Err(format!(
+            "tansu {failure} on {addr}; its output:\n{}",
+            log_tail(&log, 40)
+        ));
     }
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn resolve(addr: &str) -> SocketAddr {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("cannot resolve `{addr}`"))
 }
 
 fn free_port() -> std::io::Result<u16> {

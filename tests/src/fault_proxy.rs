@@ -13,7 +13,7 @@
 //! use kafkit_tests::FaultProxy;
 //!
 //! // tansu advertises the proxy, so every client connection crosses it.
-//! let (broker, proxy) = FaultProxy::with_tansu();
+//! let (broker, proxy) = FaultProxy::with_private_broker();
 //! broker.create_topic("t", 3);
 //! proxy.reset_every(Some(Duration::from_millis(500)));
 //! // ... run a client against proxy.addr() ...
@@ -145,13 +145,14 @@ impl FaultProxy {
         }
     }
 
-    /// A private tansu broker that advertises a new proxy in front of it:
+    /// A private broker (see [`TestBroker::start_private`]) that advertises
+    /// a new proxy in front of it for its client listener:
     /// every connection a client opens, bootstrap or not, crosses the proxy.
     ///
     /// # Panics
     ///
     /// As [`TestBroker::start`].
-    pub fn with_tansu() -> (TestBroker, FaultProxy) {
+    pub fn with_private_broker() -> (TestBroker, FaultProxy) {
         let proxy = FaultProxy::bind();
         let broker = TestBroker::start_private_advertising(proxy.addr());
         proxy.set_upstream(broker.addr());

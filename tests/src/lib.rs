@@ -4,7 +4,7 @@
 //! ```no_run
 //! use kafkit_tests::{RawClient, TestBroker};
 //!
-//! let broker = TestBroker::start(); // tansu on a free port, killed on drop
+//! let broker = TestBroker::start(); // Apache Kafka on free ports, killed at exit
 //! broker.create_topic("greetings", 3);
 //! let mut client = RawClient::connect(broker.addr());
 //! let metadata = client.topic_metadata("greetings");
@@ -13,13 +13,14 @@
 //!
 //! # Brokers
 //!
-//! [`TestBroker::start`] starts tansu (a Kafka-compatible broker, installed
-//! by `cargo xtask install-tansu` at `<workspace>/.tools/tansu`, or named by
-//! `KAFKIT_TANSU`) with in-memory storage. `KAFKIT_BROKERS=host:port,...`
-//! points the tests at an external cluster instead, such as
-//! `docker/docker-compose.yml`'s Apache Kafka. Tests that meet one of tansu's
-//! known bugs skip only that assertion, naming the bug, through
-//! [`TestBroker::has_tansu_bug`].
+//! [`TestBroker::start`] gives the run's broker: the Apache Kafka node that
+//! `cargo xtask test-kafka` starts for the whole suite (passed in
+//! `KAFKIT_BROKERS`), or else one node started once per test process from the
+//! jars of `cargo xtask install-kafka`. `KAFKIT_TEST_BROKER=tansu` runs the
+//! tests against tansu instead, where tests skip only the assertions that one
+//! of its known bugs breaks, naming the bug, through
+//! [`TestBroker::has_tansu_bug`]. [`KafkaCluster`] starts three nodes for the
+//! fault tests, which kill, pause, stop and restart them.
 //!
 //! # Client
 //!
@@ -31,16 +32,21 @@
 
 mod broker;
 mod client;
+mod eventually;
 mod fault_proxy;
+pub mod kafka;
 pub mod mock_cluster;
 mod ops;
 pub mod peer;
 mod proxy;
+mod supervised;
 mod tls_proxy;
 
-pub use broker::{TestBroker, can_start_tansu, tansu_binary, unique_topic};
+pub use broker::{BrokerKind, TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};
+pub use eventually::{PROPAGATION, eventually};
 pub use fault_proxy::{FaultProxy, FaultStats, Reliability, reliability_full};
+pub use kafka::{KafkaCluster, KafkaOptions, Listener, can_start_kafka};
 pub use mock_cluster::MockCluster;
 pub use peer::{CONFLUENT_KAFKA, librdkafka_library, librdkafka_python, run_python, venv_dir};
 pub use proxy::{ScriptedServer, StallingProxy};

@@ -56,6 +56,8 @@ fn find_socat() -> Option<PathBuf> {
 #[derive(Debug)]
 pub struct TestPki {
     dir: PathBuf,
+    /// False for a directory made by another process (see [`TestPki::existing`]).
+    owned: bool,
 }
 
 impl TestPki {
@@ -108,7 +110,18 @@ impl TestPki {
         let client_cert = client.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
         fs::write(dir.join("client.pem"), client_cert.pem()).unwrap();
         fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
-        TestPki { dir }
+        TestPki { dir, owned: true }
+    }
+
+    /// The certificates another process generated in `dir` (the broker that
+    /// `cargo xtask test-kafka` started), left in place on drop.
+    pub fn existing(dir: PathBuf) -> TestPki {
+        TestPki { dir, owned: false }
+    }
+
+    /// The directory that holds the PEM files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The CA certificate (PEM).
@@ -139,7 +152,9 @@ impl TestPki {
 
 impl Drop for TestPki {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        if self.owned {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

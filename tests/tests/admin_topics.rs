@@ -2,8 +2,40 @@
 //! as a map of name to details, as sarama's `ClusterAdmin.ListTopics`),
 //! describe, create (with partial failure as data), validate-only, delete.
 
+use kafkit_admin::TopicDescription;
 use kafkit_admin::{Admin, ConfigResource, ErrorCode, NewTopic};
-use kafkit_tests::{TestBroker, unique_topic};
+use kafkit_tests::{TestBroker, eventually, unique_topic};
+
+/// `topic` as the broker describes it once it has the topic: a created
+/// topic reaches the broker's metadata a moment after CreateTopics answers.
+async fn described(admin: &Admin, topic: &str) -> TopicDescription {
+    eventually(&format!("topic {topic} is described"), || async {
+        let mut described = admin
+            .describe_topics(&[topic])
+            .await
+            .map_err(|e| e.to_string())?;
+        described
+            .remove(topic)
+            .expect("one result per topic")
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Waits until the broker no longer describes `topic`.
+async fn gone(admin: &Admin, topic: &str) {
+    eventually(&format!("topic {topic} is gone"), || async {
+        let described = admin
+            .describe_topics(&[topic])
+            .await
+            .map_err(|e| e.to_string())?;
+        match &described[topic] {
+            Err(e) if e.code() == Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
 
 async fn admin(broker: &TestBroker) -> Admin {
     Admin::connect(&broker.bootstrap().to_string())
@@ -70,26 +102,8 @@ async fn creating_three_topics_where_one_exists_gives_two_successes_and_one_erro
     assert_eq!(err.code(), Some(ErrorCode::TOPIC_ALREADY_EXISTS));
     assert_eq!(err.topic(), Some(existing.as_str()));
 
-    let described = admin
-        .describe_topics(&[&new1, &new2])
-        .await
-        .expect("describe");
-    assert_eq!(
-        described[&new1]
-            .as_ref()
-            .expect("new1 exists")
-            .partitions
-            .len(),
-        2
-    );
-    assert_eq!(
-        described[&new2]
-            .as_ref()
-            .expect("new2 exists")
-            .partitions
-            .len(),
-        4
-    );
+    assert_eq!(described(&admin, &new1).await.partitions.len(), 2);
+    assert_eq!(described(&admin, &new2).await.partitions.len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,6 +168,7 @@ async fn validate_only_creates_nothing_and_delete_reports_each_topic() {
         deleted[&never].as_ref().expect_err("unknown topic").code(),
         Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
     );
+    gone(&admin, &doomed).await;
     let listed = admin.list_topics(false).await.expect("list");
     assert!(!listed.contains_key(&doomed), "deleted topic still listed");
 }
@@ -169,12 +184,7 @@ async fn topics_are_deleted_by_id() {
         .expect("create");
     let id = match created[&topic].as_ref().expect("created").id {
         Some(id) => id,
-        None => {
-            admin.describe_topics(&[&topic]).await.expect("describe")[&topic]
-                .as_ref()
-                .expect("exists")
-                .id
-        }
+        None => described(&admin, &topic).await.id,
     };
     assert!(!id.is_zero(), "the broker names topics by id");
     let deleted = admin
@@ -182,8 +192,7 @@ async fn topics_are_deleted_by_id() {
         .await
         .expect("delete by id");
     assert!(deleted[&id].is_ok(), "{:?}", deleted[&id]);
-    let described = admin.describe_topics(&[&topic]).await.expect("describe");
-    assert!(described[&topic].is_err(), "the topic is gone");
+    gone(&admin, &topic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,8 +212,7 @@ async fn topics_created_with_explicit_assignments_and_configs_have_them() {
     let created = admin.create_topics(&[new], false).await.expect("create");
     assert!(created[&topic].is_ok(), "{:?}", created[&topic]);
 
-    let described = admin.describe_topics(&[&topic]).await.expect("describe");
-    let partitions = &described[&topic].as_ref().expect("created").partitions;
+    let partitions = described(&admin, &topic).await.partitions;
     assert!(partitions.iter().all(|p| p.replicas == [node]));
     if !broker.has_tansu_bug(
         "CreateTopics ignores replica assignments and makes its default partition count",

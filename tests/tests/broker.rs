@@ -22,12 +22,9 @@ fn broker_creates_topics() {
 
 #[test]
 fn stopped_broker_refuses_connections_and_leaves_no_process() {
-    if !kafkit_tests::can_start_tansu() {
-        return; // an external cluster without tansu: nothing of ours to stop
-    }
     let broker = TestBroker::start_private();
     let addr = broker.addr();
-    let pid = broker.pid().expect("tansu's pid");
+    let pid = broker.pid().expect("the broker's pid");
     let mut idle = TcpStream::connect(addr).unwrap();
     drop(broker);
 
@@ -38,17 +35,62 @@ fn stopped_broker_refuses_connections_and_leaves_no_process() {
     // Killed and reaped: not even a zombie is left.
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "tansu (pid {pid}) is still running"
+        "the broker (pid {pid}) is still running"
     );
 }
 
 #[test]
 fn private_brokers_are_separate_processes() {
-    if !kafkit_tests::can_start_tansu() {
-        return;
-    }
     let first = TestBroker::start_private();
     let second = TestBroker::start_private();
     assert_ne!(first.addr(), second.addr());
     assert_ne!(first.pid(), second.pid());
+}
+
+/// The three-node cluster the fault tests use: replication factor 3, and
+/// a killed leader's partitions move to the others and come back.
+#[test]
+fn a_three_node_cluster_survives_a_killed_leader() {
+    use kafkit_tests::{KafkaCluster, KafkaOptions, Listener, RawClient};
+
+    let mut cluster = KafkaCluster::start(KafkaOptions::three_nodes());
+    let topic = kafkit_tests::unique_topic("cluster");
+    let mut client = RawClient::connect(cluster.addr(1, Listener::Plaintext));
+    let created = client.create_topics(&topic, 3);
+    assert_eq!(
+        created.topics[0].error_code,
+        kafkit_protocol::ErrorCode::NONE
+    );
+    cluster.wait_for_leaders(&[&topic], Duration::from_secs(30));
+    let metadata = client.metadata(None);
+    assert_eq!(metadata.brokers.len(), 3);
+    let partitions = client.topic_metadata(&topic).partitions;
+    assert!(partitions.iter().all(|p| p.replica_nodes.len() == 3));
+
+    let leader = u32::try_from(partitions[0].leader_id).unwrap();
+    let survivor = cluster
+        .node_ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .unwrap();
+    cluster.kill(leader);
+    let mut client = RawClient::connect(cluster.addr(survivor, Listener::Plaintext));
+    let start = std::time::Instant::now();
+    loop {
+        let p = &client.topic_metadata(&topic).partitions[0];
+        if p.leader_id >= 0 && p.leader_id != leader as i32 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no new leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.restart(leader);
+    let start = std::time::Instant::now();
+    while client.topic_metadata(&topic).partitions[0].isr_nodes.len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the restarted node never rejoined the ISR"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

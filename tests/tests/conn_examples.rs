@@ -134,7 +134,15 @@ async fn create_a_topic_through_the_controller() {
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].topic, topic);
     results[0].result.as_ref().unwrap();
-    assert_eq!(admin.read_partitions(&[&topic]).await.unwrap().len(), 2);
+    // The broker's metadata has the topic a moment after the controller.
+    let partitions = kafkit_tests::eventually("the created topic is in the metadata", || async {
+        admin
+            .read_partitions(&[&topic])
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(partitions.len(), 2);
 
     // Partial failure is data: one topic exists already, one is new.
     let other = unique_topic("conn-create");

@@ -19,7 +19,7 @@ use kafkit_tests::{TestBroker, run_python, unique_topic};
 /// follow along) and committing it synchronously.
 const PEER: &str = r#"
 import os, sys, time
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 bootstrap, group, topic, strategy, log_file, stop_file = sys.argv[1:7]
 c = Consumer({
     "bootstrap.servers": bootstrap, "group.id": group,
@@ -38,7 +38,19 @@ with open(log_file, "a") as log:
         m = c.poll(0.1)
         if m is None or m.error():
             continue
-        c.commit(message=m, asynchronous=False)
+        try:
+            c.commit(message=m, asynchronous=False)
+        except KafkaException as e:
+            # A commit racing a rebalance (ILLEGAL_GENERATION or
+            # REBALANCE_IN_PROGRESS on Kafka): the record is not processed.
+            # Read it again if the partition is still ours; if not, its
+            # next owner starts at the last commit, before it.
+            print("commit failed, rewinding:", e, file=sys.stderr, flush=True)
+            try:
+                c.seek(TopicPartition(m.topic(), m.partition(), m.offset()))
+            except KafkaException:
+                pass
+            continue
         log.write(f"{m.partition()} {m.offset()}\n")
         log.flush()
 c.close()

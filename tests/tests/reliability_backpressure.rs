@@ -35,7 +35,7 @@ async fn a_stalled_broker_makes_writes_wait_instead_of_growing_memory() {
     } else {
         (6_000, Duration::from_secs(3))
     };
-    let (broker, proxy) = FaultProxy::with_tansu();
+    let (broker, proxy) = FaultProxy::with_private_broker();
     let topic = unique_topic("rel-backpressure");
     broker.create_topic(&topic, 1);
     let writer = Writer::builder([proxy.addr().to_string()])

@@ -42,7 +42,7 @@ async fn within<T>(limit: Duration, what: &str, call: impl Future<Output = T>) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_gone_for_good_gives_every_caller_a_typed_error_in_time() {
-    let (broker, proxy) = FaultProxy::with_tansu();
+    let (broker, proxy) = FaultProxy::with_private_broker();
     let topic = unique_topic("rel-blackhole");
     broker.create_topic(&topic, 1);
     let bootstrap = proxy.addr().to_string();

@@ -35,7 +35,7 @@ async fn idempotent_writes_survive_connection_resets_without_loss_duplicates_or_
     } else {
         (30_000, Duration::from_millis(300))
     };
-    let (broker, proxy) = FaultProxy::with_tansu();
+    let (broker, proxy) = FaultProxy::with_private_broker();
     let proxy = Arc::new(proxy);
     let topic = unique_topic("rel-resets");
     broker.create_topic(&topic, PARTITIONS as u32);

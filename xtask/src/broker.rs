@@ -100,11 +100,31 @@ fn free_port() -> Result<u16> {
 /// needed) on 127.0.0.1:PORT (default 9092) and leave it running in the
 /// foreground until interrupted.
 pub fn run_command(args: &[String]) -> Result<()> {
-    let port = match args {
-        [] => 9092,
-        [flag, port] if flag == "--port" => port.parse().context("--port takes a port number")?,
-        _ => bail!("usage: cargo xtask broker [--port PORT]"),
+    let (port, kafka_nodes) = match args {
+        [] => (9092, None),
+        [flag, port] if flag == "--port" => {
+            (port.parse().context("--port takes a port number")?, None)
+        }
+        [flag] if flag == "--kafka" => (0, Some(1)),
+        [flag, nodes_flag, nodes] if flag == "--kafka" && nodes_flag == "--nodes" => {
+            (0, Some(nodes.parse().context("--nodes takes a count")?))
+        }
+        _ => bail!("usage: cargo xtask broker [--port PORT] | --kafka [--nodes N]"),
     };
+    if let Some(nodes) = kafka_nodes {
+        crate::kafka::ensure()?;
+        let kafka = crate::kafka_run::KafkaRun::start(nodes, &[])?;
+        println!(
+            "Apache Kafka {} is serving at {} (Ctrl-C stops it)",
+            crate::kafka::VERSION,
+            kafka.bootstrap()
+        );
+        println!(
+            "in another shell:  export KAFKIT_BROKERS={}",
+            kafka.bootstrap()
+        );
+        return kafka.wait();
+    }
     let binary = tansu::ensure()?;
     let broker = Broker::start(&binary, port, false)?;
     println!(

@@ -40,6 +40,18 @@ pub fn ensure_bench_packages() -> Result<()> {
     })
 }
 
+/// A Java runtime (`java`), for the Apache Kafka broker and the Java peer.
+/// As root, installs Debian's `openjdk-17-jdk-headless` (a JDK: the Java
+/// peer and the broker's telemetry plugin are compiled here too).
+pub fn ensure_java() -> Result<()> {
+    ensure_package("java", "openjdk-17-jdk-headless")
+}
+
+/// Maven (`mvn`), which fetches Kafka's jars and builds the Java peer.
+pub fn ensure_maven() -> Result<()> {
+    ensure_package("mvn", "maven")
+}
+
 /// A C++ compiler (`c++`, Debian's `g++`): cargo-fuzz's libfuzzer-sys
 /// compiles libFuzzer, which is C++.
 pub fn ensure_cxx() -> Result<()> {

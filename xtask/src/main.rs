@@ -1,7 +1,7 @@
 //! Project automation: `cargo xtask <command>`. Run `cargo xtask help` for the list.
 //!
 //! - `codegen [--check]`: regenerate kafkit-protocol's messages from
-//!   `../shared/kafka-messages` (with `--check`, fail if the checked-in code is stale).
+//!   `crates/protocol/schema` (Kafka 4.3.1's JSON definitions) (with `--check`, fail if the checked-in code is stale).
 //! - `test`, `lint`, `test-kafka`, `demo`: see [`mod@test`].
 //! - `check-layers`: see [`layers`].
 //! - `install-tansu`: see [`tansu`]; `broker`: see [`broker`].
@@ -13,6 +13,8 @@ mod broker;
 mod codegen;
 mod deps;
 mod fuzz;
+mod kafka;
+mod kafka_run;
 mod layers;
 mod reliability;
 mod tansu;
@@ -32,9 +34,10 @@ commands:
                                check-layers, unit and doc tests, then test-kafka, then
                                fuzz for 60 s a target (KAFKIT_FUZZ_SECONDS: other, 0: skip)
   lint                         cargo fmt --check, clippy and cargo doc, warnings denied
-  test-kafka [--docker] [args] start one tansu broker, run the integration tests
-                               (kafkit-tests) against it, stop it; or with --docker
-                               run them against docker/docker-compose.yml's
+  test-kafka [--broker kafka|tansu] [--docker] [args]
+                               start one Apache Kafka 4.3.1 node (or tansu), run the
+                               integration tests (kafkit-tests) against it, stop it;
+                               or with --docker run them against docker-compose.yml's
                                cluster at 127.0.0.1:9092-9094 (needs a Docker engine)
   check-layers                 fail if a crate depends on one not below it:
                                protocol <- conn <- reader/writer/admin <- kafkit/cli
@@ -48,7 +51,10 @@ commands:
                                against one tansu broker and print sent, received, lost,
                                duplicated and time to recover per scenario
   broker [--port PORT]         run tansu on 127.0.0.1:PORT (default 9092) until Ctrl-C
+  broker --kafka [--nodes N]   run N Apache Kafka nodes (default 1) on free ports until Ctrl-C
   install-tansu [--force]      install the tansu test broker at .tools/tansu
+  install-kafka [--force]      fetch Apache Kafka 4.3.1's broker jars with Maven into
+                               .tools/kafka-4.3.1 (installs java and mvn when root)
   codegen [--check]            regenerate kafkit-protocol's messages (--check: fail if stale)
   help                         this text
 ";
@@ -77,6 +83,7 @@ fn dispatch() -> Result<()> {
         "test-kafka" => test::test_kafka(rest),
         "check-layers" => layers::run_command(rest),
         "install-tansu" => tansu::run_command(rest),
+        "install-kafka" => kafka::run_command(rest),
         "bench" => bench::run_command(rest),
         "broker" => broker::run_command(rest),
         "reliability" => reliability::run_command(rest),

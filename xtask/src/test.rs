@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::broker::Broker;
+use crate::kafka_run::KafkaRun;
 use crate::util::{Steps, cargo, run, succeeds, workspace_root};
-use crate::{codegen, deps, fuzz, layers, tansu};
+use crate::{codegen, deps, fuzz, kafka, layers, tansu};
 
 /// The bootstrap list of `docker/docker-compose.yml`'s three brokers.
 const DOCKER_BROKERS: &str = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094";
@@ -81,47 +82,85 @@ fn lint_steps(steps: &mut Steps) {
     });
 }
 
-/// `cargo xtask test-kafka [--docker] [cargo test args]`: the integration tests.
+/// `cargo xtask test-kafka [--broker kafka|tansu] [--docker] [cargo test args]`:
+/// the integration tests.
 ///
-/// By default this installs tansu if needed, starts one broker on a free
-/// loopback port, runs `cargo test -p kafkit-tests` with `KAFKIT_BROKERS`
-/// (and `KAFKIT_BROKERS_TANSU=1`, so tests skip only tansu's known bugs)
-/// pointing at it, then (without extra args) runs the `exactly_once`
-/// example of the `kafkit` crate against the same broker, and stops the
-/// broker afterwards, whether the tests passed or not. Tests that stop or
-/// restart a broker start a private one. It
-/// also installs `socat` (for the TLS tests) and `librdkafka-dev` (for the
-/// librdkafka mock cluster harness) when missing and this runs as root, as
-/// CI does.
+/// By default this installs Apache Kafka 4.3.1 (`cargo xtask install-kafka`)
+/// and tansu, starts one Kafka node for the whole run (see [`KafkaRun`]),
+/// and runs `cargo test -p kafkit-tests` with `KAFKIT_BROKERS` (and the
+/// secured listeners' variables) pointing at it. Tests that stop or restart
+/// a broker start a private node, and the fault tests a three-node cluster.
+/// Then (without extra args) it runs the `exactly_once` example of the
+/// `kafkit` crate against the same node, and stops the node afterwards,
+/// whether the tests passed or not. It also installs `socat` (the TLS tests
+/// put it in front of tansu) and `librdkafka-dev` (for the librdkafka mock
+/// cluster harness) when missing and this runs as root, as CI does.
 ///
-/// With `--docker` the tests run against the three-broker Apache Kafka
-/// cluster of `docker/docker-compose.yml` instead, which must already be up
-/// (`docker compose -f docker/docker-compose.yml up -d`); our development
-/// machines have no Docker engine, so that mode is for users' machines only.
+/// `--broker tansu` runs the same suite against tansu instead, where tests
+/// skip only the assertions its known bugs break. With `--docker` the tests
+/// run against the three-broker cluster of `docker/docker-compose.yml`,
+/// which must already be up; our machines have no Docker engine, so that
+/// mode is for users' machines only.
 pub fn test_kafka(args: &[String]) -> Result<()> {
-    let (docker, rest): (Vec<&String>, Vec<&String>) = args.iter().partition(|a| *a == "--docker");
+    let mut broker = "kafka".to_owned();
+    let mut docker = false;
+    let mut rest = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--docker" => docker = true,
+            "--broker" => {
+                broker = iter
+                    .next()
+                    .context("--broker takes kafka or tansu")?
+                    .clone()
+            }
+            _ => rest.push(arg.clone()),
+        }
+    }
     let mut cmd = cargo(["test", "-p", "kafkit-tests", "--no-fail-fast"]);
     cmd.args(&rest);
-    if !docker.is_empty() {
+    if docker {
         println!("running against the docker-compose cluster at {DOCKER_BROKERS}");
         println!("(start it first: docker compose -f docker/docker-compose.yml up -d)");
         return run(cmd.env("KAFKIT_BROKERS", DOCKER_BROKERS));
     }
-    let binary = tansu::ensure()?;
+    let tansu_binary = tansu::ensure()?;
+    cmd.env("KAFKIT_TANSU", &tansu_binary);
     // The TLS tests put socat in front of tansu, which has no TLS.
     deps::ensure_socat()?;
     // The mock cluster harness compiles a C program against these headers.
     deps::ensure_librdkafka_dev()?;
-    // Dropped (killed and reaped) when this function returns, pass or fail.
-    let broker = Broker::start(&binary, 0, true)?;
-    println!(
-        "started tansu at {} for the integration tests",
-        broker.addr()
-    );
-    let tests = run(cmd
-        .env("KAFKIT_TANSU", &binary)
-        .env("KAFKIT_BROKERS", broker.addr().to_string())
-        .env("KAFKIT_BROKERS_TANSU", "1"));
+    // Each is dropped (stopped and reaped) when this function returns.
+    let (_kafka, _tansu, bootstrap) = match broker.as_str() {
+        "kafka" => {
+            kafka::ensure()?;
+            let kafka = KafkaRun::start(1, &[])?;
+            println!(
+                "started Apache Kafka {} at {} for the integration tests",
+                kafka::VERSION,
+                kafka.bootstrap()
+            );
+            kafka.apply(&mut cmd);
+            let bootstrap = kafka.bootstrap().to_owned();
+            cmd.env("KAFKIT_TEST_BROKER", "kafka");
+            (Some(kafka), None, bootstrap)
+        }
+        "tansu" => {
+            let tansu = Broker::start(&tansu_binary, 0, true)?;
+            println!(
+                "started tansu at {} for the integration tests",
+                tansu.addr()
+            );
+            let bootstrap = tansu.addr().to_string();
+            cmd.env("KAFKIT_BROKERS", &bootstrap)
+                .env("KAFKIT_BROKERS_KIND", "tansu")
+                .env("KAFKIT_TEST_BROKER", "tansu");
+            (None, Some(tansu), bootstrap)
+        }
+        other => bail!("--broker takes kafka or tansu, not `{other}`"),
+    };
+    let tests = run(&mut cmd);
     if !rest.is_empty() {
         return tests;
     }
@@ -129,7 +168,7 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
     // output and fails otherwise), against the same broker.
     let example = run(
         cargo(["run", "-q", "-p", "kafkit", "--example", "exactly_once"])
-            .env("KAFKIT_BROKERS", broker.addr().to_string()),
+            .env("KAFKIT_BROKERS", &bootstrap),
     );
     tests.and(example)
 }
