@@ -107,10 +107,24 @@ async fn created_acls_are_described() {
         pattern_type: PatternType::Literal,
         ..AclBindingFilter::any()
     };
-    let described = admin.describe_acls(&filter).await.expect("describe acls");
-    if !tansu_null_results {
-        assert!(described.contains(&acl), "{described:?} holds {acl:?}");
-    }
+    // The broker's authorizer applies the created ACL a moment after the
+    // controller has it.
+    let described = if tansu_null_results {
+        admin.describe_acls(&filter).await.expect("describe acls")
+    } else {
+        kafkit_tests::eventually("the created ACL is described", || async {
+            let described = admin
+                .describe_acls(&filter)
+                .await
+                .map_err(|e| e.to_string())?;
+            if described.contains(&acl) {
+                Ok(described)
+            } else {
+                Err(format!("{described:?} lacks {acl:?}"))
+            }
+        })
+        .await
+    };
     assert!(
         described.iter().all(|a| a.resource_name == topic),
         "the filter applies: {described:?}"

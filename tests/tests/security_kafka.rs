@@ -110,24 +110,32 @@ async fn scram_users_created_through_the_admin_api_log_in_until_deleted() {
         assert!(results[&user].is_ok(), "{results:?}");
     }
 
-    let described = admin
-        .describe_user_scram_credentials(Some(&[&user]))
-        .await
-        .unwrap();
-    let mut infos: Vec<(ScramMechanism, i32)> = described[&user]
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|c| (c.mechanism, c.iterations))
-        .collect();
-    infos.sort_by_key(|(_, iterations)| *iterations);
-    assert_eq!(
-        infos,
-        [
-            (ScramMechanism::Sha256, 4096),
-            (ScramMechanism::Sha512, 8192)
-        ]
-    );
+    // The broker's credential cache applies the upserts a moment after the
+    // controller has them.
+    kafkit_tests::eventually("both SCRAM credentials are described", || async {
+        let described = admin
+            .describe_user_scram_credentials(Some(&[&user]))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut infos: Vec<(ScramMechanism, i32)> = described[&user]
+            .as_ref()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|c| (c.mechanism, c.iterations))
+            .collect();
+        infos.sort_by_key(|(_, iterations)| *iterations);
+        if infos
+            == [
+                (ScramMechanism::Sha256, 4096),
+                (ScramMechanism::Sha512, 8192),
+            ]
+        {
+            Ok(())
+        } else {
+            Err(format!("{infos:?}"))
+        }
+    })
+    .await;
 
     let sha256: Arc<dyn Mechanism> = Arc::new(Scram::sha256(&user, password));
     let sha512: Arc<dyn Mechanism> = Arc::new(Scram::sha512(&user, password));
@@ -214,11 +222,21 @@ async fn the_authorizer_denies_a_user_until_an_acl_allows_it() {
         resource_name: Some(topic.clone()),
         ..AclBindingFilter::any()
     };
-    let mut described = admin.describe_acls(&filter).await.unwrap();
-    described.sort_by_key(|b| b.operation.code());
     let mut expected = bindings.clone();
     expected.sort_by_key(|b| b.operation.code());
-    assert_eq!(described, expected);
+    kafkit_tests::eventually("both ACLs are described", || async {
+        let mut described = admin
+            .describe_acls(&filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        described.sort_by_key(|b| b.operation.code());
+        if described == expected {
+            Ok(())
+        } else {
+            Err(format!("{described:?}"))
+        }
+    })
+    .await;
 
     let start = Instant::now();
     while let Some(code) = write_one(&alice, &topic).await {
