@@ -119,7 +119,7 @@ impl TestBroker {
         match BrokerKind::from_env() {
             BrokerKind::Kafka => {
                 let cluster = Box::new(KafkaCluster::start(KafkaOptions {
-                    advertise: advertised,
+                    advertise: advertised.map(|addr| (1, addr)).into_iter().collect(),
                     ..KafkaOptions::default()
                 }));
                 let addr = cluster.addr(1, Listener::Plaintext);
@@ -277,7 +277,9 @@ impl TestBroker {
             "cannot create topic {name}: {:?}",
             result.error_message
         );
-        wait_for_leaders(&mut client, name, partitions);
+        // A large topic takes the controller and broker longer.
+        let timeout = TOPIC_TIMEOUT + Duration::from_millis(100) * partitions.unsigned_abs();
+        wait_for_leaders(&mut client, name, Some(partitions), timeout);
     }
 }
 
@@ -287,23 +289,37 @@ impl TestBroker {
 /// takes the partition on (until then produce and ListOffsets answer
 /// NOT_LEADER_OR_FOLLOWER). So: Metadata until each of the `partitions`
 /// partitions has a leader, then ListOffsets at each leader until it answers.
-fn wait_for_leaders(client: &mut RawClient, topic: &str, partitions: i32) {
+///
+/// `partitions` is the count to wait for (`None`: whatever the metadata
+/// lists, at least one). `client` must stay connected to a running broker.
+pub(crate) fn wait_for_leaders(
+    client: &mut RawClient,
+    topic: &str,
+    partitions: Option<i32>,
+    timeout: Duration,
+) {
     let start = Instant::now();
-    let mut waiting: Vec<i32> = (0..partitions).collect();
-    while !waiting.is_empty() {
+    let mut waiting: Option<Vec<i32>> = partitions.map(|n| (0..n).collect());
+    // One connection per leader, kept across rounds (a topic may have
+    // thousands of partitions).
+    let mut leaders: std::collections::HashMap<SocketAddr, RawClient> = Default::default();
+    while waiting.as_ref().is_none_or(|w| !w.is_empty()) {
         assert!(
-            start.elapsed() < TOPIC_TIMEOUT,
-            "topic {topic}: partitions {waiting:?} had no serving leader within {TOPIC_TIMEOUT:?}"
+            start.elapsed() < timeout,
+            "topic {topic}: partitions {waiting:?} had no serving leader within {timeout:?}"
         );
         let response = client.metadata(Some(&[topic]));
         let Some(found) = response.topics.iter().find(|t| {
             t.name.as_deref() == Some(topic)
                 && t.error_code == kafkit_protocol::ErrorCode::NONE
-                && t.partitions.len() == partitions as usize
+                && !t.partitions.is_empty()
+                && partitions.is_none_or(|n| t.partitions.len() == n as usize)
         }) else {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
+        let waiting = waiting
+            .get_or_insert_with(|| found.partitions.iter().map(|p| p.partition_index).collect());
         waiting.retain(|index| {
             let Some(partition) = found
                 .partitions
@@ -320,8 +336,10 @@ fn wait_for_leaders(client: &mut RawClient, topic: &str, partitions: i32) {
                 return true;
             };
             let addr = resolve(&format!("{}:{}", leader.host, leader.port));
-            let answer = RawClient::connect(addr).list_offset(topic, *index, -1);
-            answer.error_code != kafkit_protocol::ErrorCode::NONE
+            let leader = leaders
+                .entry(addr)
+                .or_insert_with(|| RawClient::connect(addr));
+            leader.list_offset(topic, *index, -1).error_code != kafkit_protocol::ErrorCode::NONE
         });
         if !waiting.is_empty() {
             std::thread::sleep(Duration::from_millis(20));

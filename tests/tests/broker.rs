@@ -94,3 +94,29 @@ fn a_three_node_cluster_survives_a_killed_leader() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A node that cannot start fails the run, and the message carries the
+/// end of its log, naming the cause.
+#[test]
+fn a_kafka_node_that_cannot_start_fails_with_the_end_of_its_log() {
+    use kafkit_tests::{KafkaCluster, KafkaOptions};
+
+    let options = KafkaOptions {
+        overrides: vec![(
+            "authorizer.class.name".to_owned(),
+            "dev.kafkit.NoSuchAuthorizer".to_owned(),
+        )],
+        ..KafkaOptions::default()
+    };
+    let failure = std::panic::catch_unwind(|| KafkaCluster::start(options))
+        .expect_err("a node with an unknown authorizer class started");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("exited before serving clients"),
+        "{message}"
+    );
+    assert!(message.contains("dev.kafkit.NoSuchAuthorizer"), "{message}");
+}

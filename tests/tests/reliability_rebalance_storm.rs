@@ -177,12 +177,11 @@ async fn member(setup: Arc<Setup>, shared: Arc<Shared>, life: Option<Duration>) 
     }
 }
 
-/// The group's committed offset of every partition (-1: none).
+/// The group's committed offset of every partition (-1: none). On a fresh
+/// Kafka node the first FindCoordinator creates the offsets topic, and its
+/// coordinator answers COORDINATOR_NOT_AVAILABLE (retriable) until it has
+/// loaded: the lookup and the request are retried with the transport's backoff.
 async fn committed(transport: &Transport, setup: &Setup) -> Vec<i64> {
-    let conn = transport
-        .coordinator(&CoordinatorKey::Group(setup.group.clone()), Purpose::Admin)
-        .await
-        .unwrap();
     let request = OffsetFetchRequest {
         group_id: setup.group.clone(),
         topics: Some(vec![OffsetFetchRequestTopic {
@@ -192,9 +191,19 @@ async fn committed(transport: &Transport, setup: &Setup) -> Vec<i64> {
         }]),
         ..Default::default()
     };
-    // v7 at most: v8 asks by groups, not by topics.
-    let version = conn.version_for(ApiKey::OffsetFetch).unwrap().min(7);
-    let response = conn.request_at(version, request).await.unwrap();
+    let response = transport
+        .retry(|| async {
+            let conn = transport
+                .coordinator(&CoordinatorKey::Group(setup.group.clone()), Purpose::Admin)
+                .await?;
+            // v7 at most: v8 asks by groups, not by topics.
+            let version = conn.version_for(ApiKey::OffsetFetch)?.min(7);
+            let response = conn.request_at(version, request.clone()).await?;
+            kafkit_conn::Error::check(response.error_code, None)?;
+            Ok(response)
+        })
+        .await
+        .unwrap();
     let mut offsets = vec![-1; PARTITIONS as usize];
     for p in &response.topics[0].partitions {
         offsets[p.partition_index as usize] = p.committed_offset;

@@ -143,7 +143,9 @@ impl Admin {
 
     /// Describes `groups` on their coordinators: state, protocol, members
     /// with their subscriptions and assignments decoded. One result per
-    /// group (a group that does not exist is described in state "Dead").
+    /// group. A group that does not exist is an `Err` with
+    /// `GROUP_ID_NOT_FOUND` from Kafka 4 (DescribeGroups v6, KIP-1043);
+    /// older brokers describe it in state "Dead".
     ///
     /// ```no_run
     /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {

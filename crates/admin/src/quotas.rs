@@ -115,7 +115,8 @@ impl Admin {
     }
 
     /// Sets or removes quotas; with `validate_only` the broker only
-    /// checks. One result per entity.
+    /// checks. One result per entity, in the broker's order (Kafka answers
+    /// in its own order, not the request's): look results up by entity.
     ///
     /// ```no_run
     /// # async fn example(admin: kafkit_admin::Admin) -> kafkit_admin::Result<()> {

@@ -12,9 +12,10 @@ use crate::error::{Result, broker_error};
 use crate::{Admin, Error, TopicPartition};
 
 impl Admin {
-    /// A connection to any broker: the controller if the metadata names
-    /// one (it answers admin calls without forwarding), else the broker
-    /// with the lowest id that accepts a connection.
+    /// A connection to any broker: the one the metadata names as
+    /// controller (on a KRaft cluster a broker that forwards controller
+    /// requests, so this only spreads nothing new), else the broker with
+    /// the lowest id that accepts a connection.
     pub(crate) async fn any_conn(&self) -> Result<Conn> {
         let cluster = self.transport.cluster().await?;
         if let Some(controller) = cluster.controller()

@@ -41,7 +41,8 @@ pub struct TransactionDescription {
     pub state: String,
     /// The transaction timeout.
     pub timeout: Duration,
-    /// When the current transaction started, if one is open.
+    /// When the current (or, in a Complete state, the last) transaction
+    /// started; `None` when the broker names no start time.
     pub start_time: Option<SystemTime>,
     /// The producer id.
     pub producer_id: i64,

@@ -36,9 +36,11 @@ const TAIL: usize = 40;
 pub struct KafkaOptions {
     /// Nodes, each broker and controller: 1, or 3 for the fault tests.
     pub nodes: u32,
-    /// Advertise this address for node 1's plaintext listener instead of its
-    /// own (a proxy in front of it then sees every client connection).
-    pub advertise: Option<SocketAddr>,
+    /// Nodes whose plaintext listener is advertised at another address
+    /// than its own, as `(node id, address)`: a proxy listening there (see
+    /// [`FaultProxy`](crate::FaultProxy)) then sees every client connection
+    /// to that node, and can cut the node off from clients alone.
+    pub advertise: Vec<(u32, SocketAddr)>,
     /// Feature levels set at format time, such as `("transaction.version", 1)`.
     pub features: Vec<(String, u16)>,
     /// Extra broker settings, such as `("auto.create.topics.enable", "false")`.
@@ -51,7 +53,7 @@ impl Default for KafkaOptions {
     fn default() -> Self {
         KafkaOptions {
             nodes: 1,
-            advertise: None,
+            advertise: Vec::new(),
             features: Vec::new(),
             overrides: Vec::new(),
             heap_mib: 1024,
@@ -145,7 +147,11 @@ impl KafkaCluster {
                 node_id: id,
                 ports,
                 voters: &voters,
-                advertised: options.advertise.filter(|_| id == 1),
+                advertised: options
+                    .advertise
+                    .iter()
+                    .find(|(node, _)| *node == id)
+                    .map(|(_, addr)| *addr),
                 data_dir: node_dir.join("data"),
                 keystore: &keystore,
                 truststore: &pki.ca(),
@@ -176,7 +182,34 @@ impl KafkaCluster {
         for index in 0..cluster.nodes.len() {
             cluster.wait_serving(index)?;
         }
+        cluster.warm_coordinators()?;
         Ok(cluster)
+    }
+
+    /// Has the group and transaction coordinators ready before any test
+    /// runs: the first FindCoordinator makes Kafka create the offsets and
+    /// transaction logs, whose coordinators answer COORDINATOR_NOT_AVAILABLE
+    /// and COORDINATOR_LOAD_IN_PROGRESS until they have loaded, which takes
+    /// seconds on a loaded machine. Paid once here, not by a test's first
+    /// group or transaction.
+    fn warm_coordinators(&self) -> Result<(), String> {
+        let addr = self.nodes[0].ports.addr(Listener::Plaintext);
+        let start = Instant::now();
+        for (key_type, what) in [(0, "group"), (1, "transaction")] {
+            while !probe::coordinator_ready(addr, key_type, "kafkit-harness-warm-up")
+                .unwrap_or(false)
+            {
+                if start.elapsed() > STARTUP_TIMEOUT {
+                    return Err(format!(
+                        "no {what} coordinator within {STARTUP_TIMEOUT:?}; the end of {}:\n{}",
+                        self.nodes[0].log.display(),
+                        log_tail(&self.nodes[0].log, TAIL)
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
     }
 
     /// Formats every node's storage with one cluster id, in parallel.
@@ -255,8 +288,8 @@ impl KafkaCluster {
         let start = Instant::now();
         let addr = self.nodes[index].ports.addr(Listener::Plaintext);
         loop {
-            if let Ok(probe) = probe::metadata(addr, &[])
-                && running.iter().all(|id| probe.brokers.contains(id))
+            if let Ok(brokers) = probe::brokers(addr)
+                && running.iter().all(|id| brokers.contains(id))
             {
                 return Ok(());
             }
@@ -372,27 +405,22 @@ impl KafkaCluster {
         }
     }
 
-    /// Waits until every partition of `topics` has a leader, as a running
-    /// node sees it.
+    /// Waits until every partition of `topics` has a leader that serves it
+    /// (answers ListOffsets: the metadata names a new leader a moment before
+    /// it takes the partition on), as a running node sees it.
     ///
     /// # Panics
     ///
-    /// If that takes longer than `timeout`.
+    /// If that takes longer than `timeout`, or no node runs.
     pub fn wait_for_leaders(&self, topics: &[&str], timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            let answer = self
-                .nodes
-                .iter()
-                .filter(|n| n.process.is_some())
-                .find_map(|n| probe::metadata(n.ports.addr(Listener::Plaintext), topics).ok());
-            match answer {
-                Some(probe) if probe.leaderless.is_empty() => return,
-                _ if start.elapsed() > timeout => {
-                    panic!("{topics:?} had no leader for every partition within {timeout:?}")
-                }
-                _ => std::thread::sleep(Duration::from_millis(50)),
-            }
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.process.is_some())
+            .expect("a running Kafka node");
+        let mut client = crate::RawClient::connect(node.ports.addr(Listener::Plaintext));
+        for topic in topics {
+            crate::broker::wait_for_leaders(&mut client, topic, None, timeout);
         }
     }
 

@@ -1,4 +1,5 @@
-//! Is a node serving clients yet? One Metadata request that may fail.
+//! Is a node serving clients, and its coordinators ready? Requests that may
+//! fail, unlike [`RawClient`](crate::RawClient)'s.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -6,46 +7,66 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use kafkit_protocol::frame;
-use kafkit_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafkit_protocol::messages::{
+    FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
+};
 use kafkit_protocol::{ErrorCode, Request};
 
 /// Metadata v12: served by every Kafka 4.x broker.
 const VERSION: i16 = 12;
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What a node's Metadata answer says: the broker ids it knows and, for
-/// each topic asked about, whether every partition has a leader.
-#[derive(Debug, Default)]
-pub(super) struct Probe {
-    pub brokers: Vec<i32>,
-    /// Topics that answered with an error or with a partition without a leader.
-    pub leaderless: Vec<String>,
-}
-
-/// Asks `addr` for metadata of `topics` (none: brokers only). An error
-/// means the node does not serve clients yet (or no longer does).
-pub(super) fn metadata(addr: SocketAddr, topics: &[&str]) -> Result<Probe, String> {
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+/// The ids of the brokers `addr` names in a Metadata answer: the node's
+/// view of who serves clients. An error means the node does not serve
+/// clients yet (or no longer does).
+pub(super) fn brokers(addr: SocketAddr) -> Result<Vec<i32>, String> {
+    let mut stream = connect(addr)?;
     let request = MetadataRequest {
-        topics: Some(
-            topics
-                .iter()
-                .map(
-                    |name| kafkit_protocol::messages::metadata_request::MetadataRequestTopic {
-                        name: Some((*name).to_owned()),
-                        ..Default::default()
-                    },
-                )
-                .collect(),
-        ),
+        topics: Some(Vec::new()),
         allow_auto_topic_creation: false,
         ..Default::default()
     };
+    let response: MetadataResponse = round_trip(&mut stream, VERSION, &request)?;
+    Ok(response.brokers.iter().map(|b| b.node_id).collect())
+}
+
+/// FindCoordinator v4: the first version that takes a list of keys.
+const FIND_COORDINATOR_VERSION: i16 = 4;
+
+/// Asks `addr` for the coordinator of `key` (`key_type` 0: a group, 1: a
+/// transactional id). `Ok(true)` when one is ready; `Ok(false)` while the
+/// broker creates the internal topic behind it or loads its partition.
+pub(super) fn coordinator_ready(addr: SocketAddr, key_type: i8, key: &str) -> Result<bool, String> {
+    let mut stream = connect(addr)?;
+    let request = FindCoordinatorRequest {
+        key_type,
+        coordinator_keys: vec![key.to_owned()],
+        ..Default::default()
+    };
+    let response: FindCoordinatorResponse =
+        round_trip(&mut stream, FIND_COORDINATOR_VERSION, &request)?;
+    Ok(response
+        .coordinators
+        .iter()
+        .all(|c| c.error_code == ErrorCode::NONE && c.node_id >= 0))
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// Sends one request on `stream` and decodes its answer.
+fn round_trip<R: Request>(
+    stream: &mut TcpStream,
+    version: i16,
+    request: &R,
+) -> Result<R::Response, String> {
     let mut out = BytesMut::new();
-    frame::encode_request(&mut out, 1, Some("kafkit-harness"), VERSION, &request)
+    frame::encode_request(&mut out, 1, Some("kafkit-harness"), version, request)
         .map_err(|e| e.to_string())?;
     stream.write_all(&out).map_err(|e| e.to_string())?;
     let mut received = BytesMut::new();
@@ -61,21 +82,7 @@ pub(super) fn metadata(addr: SocketAddr, topics: &[&str]) -> Result<Probe, Strin
             n => received.extend_from_slice(&chunk[..n]),
         }
     };
-    let (_, response) =
-        frame::decode_response::<MetadataResponse>(frame, MetadataRequest::API_KEY, VERSION)
-            .map_err(|e| e.to_string())?;
-    let leaderless = response
-        .topics
-        .iter()
-        .filter(|t| {
-            t.error_code != ErrorCode::NONE
-                || t.partitions.is_empty()
-                || t.partitions.iter().any(|p| p.leader_id < 0)
-        })
-        .filter_map(|t| t.name.clone())
-        .collect();
-    Ok(Probe {
-        brokers: response.brokers.iter().map(|b| b.node_id).collect(),
-        leaderless,
-    })
+    let (_, response) = frame::decode_response::<R::Response>(frame, R::API_KEY, version)
+        .map_err(|e| e.to_string())?;
+    Ok(response)
 }
