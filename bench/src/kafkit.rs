@@ -1,23 +1,24 @@
 //! The kafkit side: a [`Writer`] fed with `produce` (fire and forget, the
-//! outcome to a delivery callback), as librdkafka's side is; and a
-//! [`Reader`] in a consumer group of its own, which gets every partition;
-//! and, to tell the Reader's cost from the fetching's, the [`Fetcher`]
-//! under it with the partitions assigned, as librdkafka's side is.
+//! outcome to a delivery callback), as librdkafka's side is; the
+//! [`Fetcher`] with every partition assigned from its start (no group), as
+//! every other client reads; and, on request (`kafkit-reader`), a
+//! [`Reader`] in a consumer group of its own, which gets every partition.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use kafkit_conn::{Transport, TransportConfig};
+use kafkit_reader::group::{Rebalance, RebalanceKind};
 use kafkit_reader::{FetchConfig, Fetcher, OffsetReset, Reader, StartOffset, TopicPartition};
 use kafkit_writer::{Message, RequiredAcks, Writer};
 
-use crate::measure::{Measurement, Snapshot};
+use crate::measure::{Measurement, Snapshot, print_settings};
 use crate::run::IDLE_TIMEOUT;
-use crate::{Workload, payload};
+use crate::{Workload, keys, payload};
 
 /// Awaits `next` with the idle timeout armed only when it has to wait, as
 /// librdkafka's `poll(timeout)` only waits on an empty queue: a timer per
@@ -70,13 +71,37 @@ async fn produce_async(w: &Workload) -> Result<Measurement> {
         .cluster_for(&[&w.topic])
         .await
         .context("kafkit metadata")?;
+    let c = writer.config();
+    print_settings(serde_json::json!({
+        "client": "kafkit",
+        "records": w.records,
+        "size": w.record_size,
+        "partitions": w.partitions,
+        "keys": w.keys,
+        "acks": format!("{:?}", c.required_acks).to_lowercase(),
+        "idempotent": c.is_idempotent(),
+        "linger_ms": c.linger.as_millis() as u64,
+        "compression": format!("{:?}", c.compression).to_lowercase(),
+        "partitioner": partitioner(w),
+        "batch_max_bytes": c.batch_bytes,
+        "batch_max_records": c.batch_size,
+        "max_in_flight": format!("{} per broker", c.max_in_flight),
+        "buffer": format!("{} B, {} records", c.buffer_bytes, c.max_buffered_records),
+        "path": "Writer::produce, outcomes to on_delivery",
+    }));
 
-    // One message, its partition changed per record: like librdkafka's
-    // side, nothing is allocated per record by the benchmark itself.
+    // One message, its partition or key changed per record: like the
+    // librdkafka side, nothing is allocated per record by the benchmark
+    // itself (a key is a reference-counted `Bytes`).
+    let keys = keys(w.keys);
     let mut message = Message::new(Bytes::from(payload(w.record_size)));
     let start = Snapshot::take();
     for i in 0..w.records {
-        message.partition = Some((i % u64::from(w.partitions)) as i32);
+        if keys.is_empty() {
+            message.partition = Some((i % u64::from(w.partitions)) as i32);
+        } else {
+            message.key = Some(keys[(i % keys.len() as u64) as usize].clone());
+        }
         writer.produce(&message).await.context("kafkit produce")?;
     }
     writer.flush().await.context("kafkit flush")?;
@@ -103,46 +128,84 @@ async fn produce_async(w: &Workload) -> Result<Measurement> {
     Ok(measurement)
 }
 
-/// Consumes `w.records` records from the start of every partition, timed
-/// from the first record (the group join before it is not counted).
-pub fn consume(w: &Workload) -> Result<Measurement> {
-    runtime()?.block_on(consume_async(w))
+/// Where a producer's record `i` goes: the same rule for every client.
+pub fn partitioner(w: &Workload) -> String {
+    if w.keys == 0 {
+        format!("manual: record i to partition i % {}", w.partitions)
+    } else {
+        "default (murmur2 of the key)".to_owned()
+    }
 }
 
-async fn consume_async(w: &Workload) -> Result<Measurement> {
+/// The consumer settings line of a [`FetchConfig`].
+fn fetch_settings(client: &str, path: &str, w: &Workload, f: &FetchConfig) -> serde_json::Value {
+    serde_json::json!({
+        "client": client,
+        "records": w.records,
+        "partitions": w.partitions,
+        "path": path,
+        "fetch_min_bytes": f.min_bytes,
+        "fetch_max_bytes": f.max_bytes,
+        "partition_max_bytes": f.max_partition_bytes,
+        "fetch_max_wait_ms": f.max_wait.as_millis() as u64,
+        "buffer": format!("{} B", f.max_buffered_bytes),
+    })
+}
+
+/// Consumes `w.records` records with a [`Reader`] in a group of its own,
+/// timed from its assignment (the rebalance listener's `Assigned`), so the
+/// group join before it is not counted.
+pub fn consume_reader(w: &Workload) -> Result<Measurement> {
+    runtime()?.block_on(consume_reader_async(w))
+}
+
+async fn consume_reader_async(w: &Workload) -> Result<Measurement> {
     let group = format!("kafkit-bench-{}", std::process::id());
+    let assigned: Arc<Mutex<Option<Snapshot>>> = Arc::default();
+    let slot = assigned.clone();
     let mut reader = Reader::builder([w.brokers.as_str()])
         .group_id(group)
         .topics([w.topic.as_str()])
         .auto_offset_reset(OffsetReset::Earliest)
-        // tansu completes a join in about half the session timeout.
-        .session_timeout(Duration::from_secs(2))
+        // A short session: a join completes sooner.
+        .session_timeout(Duration::from_secs(6))
         .heartbeat_interval(Duration::from_millis(500))
+        .on_rebalance(move |r: &mut Rebalance<'_>| {
+            if r.kind() == RebalanceKind::Assigned {
+                let mut slot = slot.lock().expect("not poisoned");
+                slot.get_or_insert_with(Snapshot::take);
+            }
+        })
         .connect()
         .await
         .context("connect the kafkit reader")?;
-    let next = async |reader: &mut Reader| {
-        within_idle_timeout(reader.fetch_message())
+    print_settings(fetch_settings(
+        "kafkit-reader",
+        "Reader in a consumer group of its own, fetch_message",
+        w,
+        &reader.config().fetch,
+    ));
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while records < w.records {
+        let message = within_idle_timeout(reader.fetch_message())
             .await
             .context("kafkit consume")?
-            .context("kafkit consume")
-    };
-    let first = next(&mut reader).await?;
-    let start = Snapshot::take();
-    let (mut records, mut bytes) = (1u64, first.value_bytes().len() as u64);
-    drop(first);
-    while records < w.records {
-        let message = next(&mut reader).await?;
+            .context("kafkit consume")?;
         records += 1;
         bytes += message.value_bytes().len() as u64;
     }
+    let start = assigned
+        .lock()
+        .expect("not poisoned")
+        .context("records came without an assignment")?;
     let measurement = Measurement::since(start, records, bytes);
     reader.close().await.context("kafkit reader close")?;
     Ok(measurement)
 }
 
 /// Consumes `w.records` records with a bare [`Fetcher`], the partitions
-/// assigned from their start, timed from the first record.
+/// assigned from their start, timed from the assignment (connected, the
+/// topic's metadata known) to the last record.
 pub fn consume_fetcher(w: &Workload) -> Result<Measurement> {
     runtime()?.block_on(consume_fetcher_async(w))
 }
@@ -151,25 +214,31 @@ async fn consume_fetcher_async(w: &Workload) -> Result<Measurement> {
     let transport = Transport::connect(TransportConfig::new([w.brokers.as_str()]))
         .await
         .context("kafkit transport")?;
-    let mut fetcher = Fetcher::new(transport, FetchConfig::default());
+    transport
+        .cluster_for(&[&w.topic])
+        .await
+        .context("kafkit metadata")?;
+    let config = FetchConfig::default();
+    print_settings(fetch_settings(
+        "kafkit",
+        "Fetcher, every partition assigned from its start",
+        w,
+        &config,
+    ));
+    let mut fetcher = Fetcher::new(transport, config);
     let topic: Arc<str> = Arc::from(w.topic.as_str());
+    let start = Snapshot::take();
     fetcher.assign(
         (0..w.partitions as i32)
             .map(|p| (TopicPartition::new(topic.clone(), p), StartOffset::Earliest))
             .collect(),
     );
-    let mut next = async || {
-        within_idle_timeout(fetcher.next())
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while records < w.records {
+        let message = within_idle_timeout(fetcher.next())
             .await
             .context("kafkit fetcher")?
-            .context("kafkit fetcher")
-    };
-    let first = next().await?;
-    let start = Snapshot::take();
-    let (mut records, mut bytes) = (1u64, first.value_bytes().len() as u64);
-    drop(first);
-    while records < w.records {
-        let message = next().await?;
+            .context("kafkit fetcher")?;
         records += 1;
         bytes += message.value_bytes().len() as u64;
     }

@@ -14,9 +14,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::measure::{Measurement, Snapshot};
+use crate::kafkit::partitioner;
+use crate::measure::{Measurement, Snapshot, print_settings};
 use crate::run::IDLE_TIMEOUT;
-use crate::{Workload, payload};
+use crate::workload::{BUFFER_BYTES, BUFFER_RECORDS};
+use crate::{Workload, keys, payload};
 
 /// Counts acknowledged and failed records.
 #[derive(Default)]
@@ -48,32 +50,107 @@ fn producer_config(w: &Workload) -> ClientConfig {
         // kafkit's writer is idempotent by default with acks=all (as Java 3.0+);
         // librdkafka is not, so it is turned on to compare like with like.
         .set("enable.idempotence", "true")
+        // Idempotence allows five requests in flight; librdkafka lowers its
+        // default (1,000,000) to that itself, set here so the settings show it.
+        .set("max.in.flight.requests.per.connection", "5")
         // The same buffer budget as kafkit's writer defaults (64 MiB, at
         // most 1M records); librdkafka's own are 1 GiB and 100k records.
-        .set("queue.buffering.max.kbytes", "65536")
-        .set("queue.buffering.max.messages", "1000000");
+        .set(
+            "queue.buffering.max.kbytes",
+            (BUFFER_BYTES / 1024).to_string(),
+        )
+        .set("queue.buffering.max.messages", BUFFER_RECORDS.to_string());
+    if w.keys > 0 {
+        // Java's placement of keyed records, as every client here uses.
+        config.set("partitioner", "murmur2_random");
+    }
     config
+}
+
+/// librdkafka's effective value of each of `keys` (its default where not set).
+fn effective(config: &ClientConfig, keys: &[&str]) -> Result<Vec<String>> {
+    let native = config
+        .create_native_config()
+        .context("librdkafka configuration")?;
+    keys.iter()
+        .map(|k| {
+            native
+                .get(k)
+                .with_context(|| format!("librdkafka setting {k}"))
+        })
+        .collect()
 }
 
 /// Produces `w.records` records and waits for every acknowledgement.
 pub fn produce(w: &Workload) -> Result<Measurement> {
-    let producer: BaseProducer<Deliveries> = producer_config(w)
+    let config = producer_config(w);
+    let [
+        acks,
+        idempotent,
+        linger,
+        compression,
+        batch_bytes,
+        batch_records,
+        in_flight,
+        kbytes,
+        messages,
+    ] = <[String; 9]>::try_from(effective(
+        &config,
+        &[
+            "acks",
+            "enable.idempotence",
+            "linger.ms",
+            "compression.type",
+            "batch.size",
+            "batch.num.messages",
+            "max.in.flight.requests.per.connection",
+            "queue.buffering.max.kbytes",
+            "queue.buffering.max.messages",
+        ],
+    )?)
+    .expect("nine values");
+    let producer: BaseProducer<Deliveries> = config
         .create_with_context(Deliveries::default())
         .context("create the librdkafka producer")?;
     let value = payload(w.record_size);
+    let keys = keys(w.keys);
     // Connect and learn the topic's partitions before the clock starts, as
     // the kafkit side does when it builds its writer.
     producer
         .client()
         .fetch_metadata(Some(&w.topic), Duration::from_secs(10))
         .context("librdkafka metadata")?;
+    print_settings(serde_json::json!({
+        "client": "librdkafka",
+        "records": w.records,
+        "size": w.record_size,
+        "partitions": w.partitions,
+        "keys": w.keys,
+        // librdkafka reports acks=all as -1.
+        "acks": if acks == "-1" { "all".to_owned() } else { acks },
+        "idempotent": idempotent == "true",
+        "linger_ms": linger
+            .parse::<u64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| linger.clone().into()),
+        "compression": compression,
+        "partitioner": partitioner(w),
+        "batch_max_bytes": batch_bytes.parse::<u64>().ok(),
+        "batch_max_records": batch_records.parse::<u64>().ok(),
+        "max_in_flight": format!("{in_flight} per connection"),
+        "buffer": format!("{kbytes} KiB, {messages} records"),
+        "path": "BaseProducer::send, outcomes to a delivery callback",
+        "librdkafka": rdkafka::util::get_rdkafka_version().1,
+    }));
 
     let start = Snapshot::take();
     for i in 0..w.records {
-        let partition = (i % u64::from(w.partitions)) as i32;
-        let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&w.topic)
-            .payload(&value[..])
-            .partition(partition);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&w.topic).payload(&value[..]);
+        if keys.is_empty() {
+            record = record.partition((i % u64::from(w.partitions)) as i32);
+        } else {
+            record = record.key(&keys[(i % keys.len() as u64) as usize][..]);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -109,32 +186,57 @@ pub fn produce(w: &Workload) -> Result<Measurement> {
 
 /// Consumes `w.records` records from the start of every partition.
 pub fn consume(w: &Workload) -> Result<Measurement> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &w.brokers)
+        // Never joined: librdkafka wants a group.id even for assign().
         .set("group.id", "kafkit-bench")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .context("create the librdkafka consumer")?;
+        .set("auto.offset.reset", "earliest");
+    let [min, max, partition_max, wait, kbytes, min_messages] = <[String; 6]>::try_from(effective(
+        &config,
+        &[
+            "fetch.min.bytes",
+            "fetch.max.bytes",
+            "max.partition.fetch.bytes",
+            "fetch.wait.max.ms",
+            "queued.max.messages.kbytes",
+            "queued.min.messages",
+        ],
+    )?)
+    .expect("six values");
+    let consumer: BaseConsumer = config.create().context("create the librdkafka consumer")?;
+    print_settings(serde_json::json!({
+        "client": "librdkafka",
+        "records": w.records,
+        "partitions": w.partitions,
+        "path": "BaseConsumer::assign + poll",
+        "fetch_min_bytes": min.parse::<u64>().ok(),
+        "fetch_max_bytes": max.parse::<u64>().ok(),
+        "partition_max_bytes": partition_max.parse::<u64>().ok(),
+        "fetch_max_wait_ms": wait.parse::<u64>().ok(),
+        "buffer": format!("{kbytes} KiB, {min_messages} records per partition"),
+        "librdkafka": rdkafka::util::get_rdkafka_version().1,
+    }));
     let mut assignment = TopicPartitionList::new();
     for partition in 0..w.partitions as i32 {
         assignment
             .add_partition_offset(&w.topic, partition, Offset::Beginning)
             .context("assignment")?;
     }
+    // Connected, the topic known: timed from the assignment, as every client.
+    consumer
+        .fetch_metadata(Some(&w.topic), Duration::from_secs(10))
+        .context("librdkafka metadata")?;
 
+    let start = Snapshot::take();
     consumer.assign(&assignment).context("librdkafka assign")?;
-    // Timed from the first record, as the kafkit side is.
     let (mut records, mut bytes) = (0u64, 0u64);
-    let mut start = None;
     let mut last = Instant::now();
     while records < w.records {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
-                if start.is_none() {
-                    start = Some(Snapshot::take());
-                }
                 records += 1;
                 bytes += message.payload().map_or(0, |p| p.len() as u64);
                 last = Instant::now();
@@ -149,19 +251,56 @@ pub fn consume(w: &Workload) -> Result<Measurement> {
             None => {}
         }
     }
-    let start = start.expect("at least one record");
     Ok(Measurement::since(start, records, bytes))
+}
+
+fn admin(brokers: &str) -> Result<AdminClient<DefaultClientContext>> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("create the librdkafka admin client")
+}
+
+fn current_thread() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The sum of `topic`'s end offsets (high watermarks) over its partitions
+/// `0..partitions`: the records written to it, no transactions being used.
+pub fn end_offsets(brokers: &str, topic: &str, partitions: u32) -> Result<u64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("create the librdkafka client")?;
+    let mut sum = 0u64;
+    for p in 0..partitions as i32 {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .with_context(|| format!("end offset of {topic}[{p}]"))?;
+        sum += u64::try_from(high).unwrap_or(0);
+    }
+    Ok(sum)
+}
+
+/// Deletes `topic`, to keep the broker's disk use down between runs.
+pub fn delete_topic(brokers: &str, topic: &str) -> Result<()> {
+    let results = current_thread()?
+        .block_on(admin(brokers)?.delete_topics(&[topic], &AdminOptions::new()))
+        .context("DeleteTopics")?;
+    for result in results {
+        if let Err((name, code)) = result {
+            bail!("cannot delete topic {name}: {code}");
+        }
+    }
+    Ok(())
 }
 
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(brokers: &str, topic: &str, partitions: u32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .context("create the librdkafka admin client")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let admin = admin(brokers)?;
+    let runtime = current_thread()?;
     let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1));
     let results = runtime
         .block_on(admin.create_topics([&new], &AdminOptions::new()))
@@ -172,5 +311,36 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: u32) -> Result<()> {
             Err((name, code)) => bail!("cannot create topic {name}: {code}"),
         }
     }
-    Ok(())
+    wait_for_leaders(brokers, topic, partitions)
+}
+
+/// Waits until every partition of a new `topic` has a leader, so that no
+/// client's clock runs while they are being elected.
+fn wait_for_leaders(brokers: &str, topic: &str, partitions: u32) -> Result<()> {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("create the librdkafka client")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .is_ok_and(|md| {
+                md.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.error().is_none())
+                })
+            });
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the partitions of {topic} have no leaders after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -2,10 +2,9 @@
 //! (getrusage, so every thread of the client counts, librdkafka's included),
 //! and the allocations the counting allocator saw.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::alloc;
+use crate::{Client, alloc};
 
 /// A point in time of this process's resource use.
 #[derive(Debug, Clone, Copy)]
@@ -13,7 +12,6 @@ pub struct Snapshot {
     wall: Instant,
     cpu: Duration,
     allocations: u64,
-    allocated_bytes: u64,
 }
 
 impl Snapshot {
@@ -23,22 +21,24 @@ impl Snapshot {
             wall: Instant::now(),
             cpu: cpu_time(),
             allocations: alloc::allocations(),
-            allocated_bytes: alloc::allocated_bytes(),
         }
     }
 }
 
-/// One measured run of one client, as the child process reports it.
+/// One measured run of one client, as its child process reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
     pub records: u64,
+    /// Value bytes moved.
     pub payload_bytes: u64,
     pub wall: Duration,
+    /// CPU time of the whole child process over `wall`.
     pub cpu: Duration,
     /// Peak resident set size of the process (VmHWM), bytes.
     pub peak_rss: u64,
-    pub allocations: u64,
-    pub allocated_bytes: u64,
+    /// Allocations over `wall`, for the clients whose allocations the
+    /// counting allocator sees.
+    pub allocations: Option<u64>,
 }
 
 impl Measurement {
@@ -51,8 +51,7 @@ impl Measurement {
             wall: end.wall - start.wall,
             cpu: end.cpu.saturating_sub(start.cpu),
             peak_rss: peak_rss(),
-            allocations: end.allocations - start.allocations,
-            allocated_bytes: end.allocated_bytes - start.allocated_bytes,
+            allocations: Some(end.allocations - start.allocations),
         }
     }
 
@@ -68,55 +67,50 @@ impl Measurement {
         self.cpu.as_secs_f64() * 1e6 / self.records as f64
     }
 
-    pub fn allocations_per_record(&self) -> f64 {
-        self.allocations as f64 / self.records as f64
+    pub fn allocations_per_record(&self) -> Option<f64> {
+        self.allocations.map(|a| a as f64 / self.records as f64)
     }
 
-    /// Parses the line [`Display`](fmt::Display) prints.
-    pub fn parse(line: &str) -> Option<Measurement> {
-        let mut m = Measurement {
-            records: 0,
-            payload_bytes: 0,
-            wall: Duration::ZERO,
-            cpu: Duration::ZERO,
-            peak_rss: 0,
-            allocations: 0,
-            allocated_bytes: 0,
-        };
-        let rest = line.strip_prefix("RESULT ")?;
-        for field in rest.split_whitespace() {
-            let (key, value) = field.split_once('=')?;
-            let value: u64 = value.parse().ok()?;
-            match key {
-                "records" => m.records = value,
-                "payload_bytes" => m.payload_bytes = value,
-                "wall_ns" => m.wall = Duration::from_nanos(value),
-                "cpu_ns" => m.cpu = Duration::from_nanos(value),
-                "peak_rss" => m.peak_rss = value,
-                "allocations" => m.allocations = value,
-                "allocated_bytes" => m.allocated_bytes = value,
-                _ => return None,
-            }
+    /// The result line every child prints, this binary's and the peers':
+    /// `{"client":..,"records":..,"bytes":..,"seconds":..,"cpu_seconds":..,
+    /// "peak_rss_bytes":..}` (and `"allocations"` when counted).
+    pub fn to_json(self, client: Client) -> String {
+        let mut line = serde_json::json!({
+            "client": client.name(),
+            "records": self.records,
+            "bytes": self.payload_bytes,
+            "seconds": self.wall.as_secs_f64(),
+            "records_per_sec": self.records_per_sec(),
+            "mb_per_sec": self.mb_per_sec(),
+            "cpu_seconds": self.cpu.as_secs_f64(),
+            "peak_rss_bytes": self.peak_rss,
+        });
+        if let (Some(a), true) = (self.allocations, client.counts_allocations()) {
+            line["allocations"] = a.into();
         }
+        line.to_string()
+    }
+
+    /// Reads a result line (see [`to_json`](Self::to_json)); `None` for any
+    /// other line. A result without CPU time or peak RSS is not one.
+    pub fn from_json(line: &serde_json::Value) -> Option<Measurement> {
+        let u = |k: &str| line.get(k)?.as_u64();
+        let f = |k: &str| line.get(k)?.as_f64().filter(|v| v.is_finite() && *v >= 0.0);
+        let m = Measurement {
+            records: u("records")?,
+            payload_bytes: u("bytes")?,
+            wall: Duration::from_secs_f64(f("seconds")?),
+            cpu: Duration::from_secs_f64(f("cpu_seconds")?),
+            peak_rss: u("peak_rss_bytes")?,
+            allocations: u("allocations"),
+        };
         (m.records > 0 && !m.wall.is_zero()).then_some(m)
     }
 }
 
-impl fmt::Display for Measurement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "RESULT records={} payload_bytes={} wall_ns={} cpu_ns={} peak_rss={} \
-             allocations={} allocated_bytes={}",
-            self.records,
-            self.payload_bytes,
-            self.wall.as_nanos(),
-            self.cpu.as_nanos(),
-            self.peak_rss,
-            self.allocations,
-            self.allocated_bytes
-        )
-    }
+/// Prints a child's settings line, `{"settings":{...}}`, as the peers do.
+pub fn print_settings(settings: serde_json::Value) {
+    println!("{}", serde_json::json!({ "settings": settings }));
 }
 
 /// User plus system CPU time of this process, all threads.
@@ -157,12 +151,29 @@ mod tests {
             wall: Duration::from_millis(1234),
             cpu: Duration::from_micros(2_000_001),
             peak_rss: 50 << 20,
-            allocations: 42,
-            allocated_bytes: 4200,
+            allocations: Some(42),
         };
-        assert_eq!(Measurement::parse(&m.to_string()), Some(m));
-        assert_eq!(Measurement::parse("RESULT records=x"), None);
-        assert_eq!(Measurement::parse("hello"), None);
+        let line: serde_json::Value = serde_json::from_str(&m.to_json(Client::Kafkit)).unwrap();
+        assert_eq!(Measurement::from_json(&line), Some(m));
+        // librdkafka's allocations are not counted: the line leaves them out.
+        let line: serde_json::Value = serde_json::from_str(&m.to_json(Client::Librdkafka)).unwrap();
+        assert_eq!(Measurement::from_json(&line).unwrap().allocations, None);
+        let peer = serde_json::json!({"client":"franz-go","records":10,"bytes":1000,
+            "seconds":0.5,"records_per_sec":20.0,"mb_per_sec":0.002,"cpu_seconds":0.25,
+            "peak_rss_bytes":1048576});
+        let m = Measurement::from_json(&peer).unwrap();
+        assert_eq!(
+            (m.records, m.cpu, m.peak_rss),
+            (10, Duration::from_millis(250), 1 << 20)
+        );
+        assert_eq!(
+            Measurement::from_json(&serde_json::json!({"settings": {}})),
+            None
+        );
+        assert_eq!(
+            Measurement::from_json(&serde_json::json!({"records": 1, "bytes": 1, "seconds": 1.0})),
+            None
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod broker;
 mod client;
 mod eventually;
 mod fault_proxy;
+pub mod go_java_peers;
 pub mod kafka;
 pub mod mock_cluster;
 mod ops;
@@ -46,6 +47,9 @@ pub use broker::{BrokerKind, TestBroker, can_start_tansu, tansu_binary, unique_t
 pub use client::{CLIENT_ID, RawClient, advertised};
 pub use eventually::{PROPAGATION, eventually};
 pub use fault_proxy::{FaultProxy, FaultStats, Reliability, reliability_full};
+pub use go_java_peers::{
+    ConsumedRecord, Peer, PeerClient, PeerCommand, PeerHeader, PeerOutput, PeerRecord, ProduceAck,
+};
 pub use kafka::{KafkaCluster, KafkaOptions, Listener, can_start_kafka};
 pub use mock_cluster::MockCluster;
 pub use peer::{CONFLUENT_KAFKA, librdkafka_library, librdkafka_python, run_python, venv_dir};

@@ -16,6 +16,7 @@ mod fuzz;
 mod kafka;
 mod kafka_run;
 mod layers;
+mod peers;
 mod reliability;
 mod tansu;
 mod test;
@@ -41,9 +42,10 @@ commands:
                                cluster at 127.0.0.1:9092-9094 (needs a Docker engine)
   check-layers                 fail if a crate depends on one not below it:
                                protocol <- conn <- reader/writer/admin <- kafkit/cli
-  bench produce|consume|all [--records N] [--runs N]
-                               kafkit vs librdkafka (rdkafka crate) throughput,
-                               CPU and memory on a local tansu; release build
+  bench produce|consume|all [--records N] [--runs N] [--clients a,b] [--workloads a,b]
+                               kafkit, librdkafka, franz-go, sarama, kafka-go,
+                               confluent-kafka-go and Java: throughput, CPU and memory
+                               on one Apache Kafka node (--broker tansu: on tansu)
   fuzz [SECONDS]               run every cargo-fuzz target of crates/protocol/fuzz for
                                SECONDS each (default 60) from the committed seeds;
                                fail on a crash (installs cargo-fuzz if missing)
@@ -55,6 +57,9 @@ commands:
   install-tansu [--force]      install the tansu test broker at .tools/tansu
   install-kafka [--force]      fetch Apache Kafka 4.3.1's broker jars with Maven into
                                .tools/kafka-4.3.1 (installs java and mvn when root)
+  build-peers [go|java] [--force]
+                               build the Go and Java interop peers (tests/peers) into
+                               .tools/peers, when their sources changed
   codegen [--check]            regenerate kafkit-protocol's messages (--check: fail if stale)
   help                         this text
 ";
@@ -88,6 +93,7 @@ fn dispatch() -> Result<()> {
         "broker" => broker::run_command(rest),
         "reliability" => reliability::run_command(rest),
         "fuzz" => fuzz::run_command(rest),
+        "build-peers" => peers::run_command(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::broker::Broker;
 use crate::kafka_run::KafkaRun;
 use crate::util::{Steps, cargo, run, succeeds, workspace_root};
-use crate::{codegen, deps, fuzz, kafka, layers, tansu};
+use crate::{codegen, deps, fuzz, kafka, layers, peers, tansu};
 
 /// The bootstrap list of `docker/docker-compose.yml`'s three brokers.
 const DOCKER_BROKERS: &str = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094";
@@ -135,6 +135,8 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
     let (_kafka, _tansu, bootstrap) = match broker.as_str() {
         "kafka" => {
             kafka::ensure()?;
+            // The Go and Java interop peers (tests/peers), rebuilt if stale.
+            peers::ensure()?.apply(&mut cmd);
             let kafka = KafkaRun::start(1, &[])?;
             println!(
                 "started Apache Kafka {} at {} for the integration tests",
