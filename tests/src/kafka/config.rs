@@ -31,7 +31,7 @@ pub enum Listener {
 }
 
 impl Listener {
-    /// Every client listener, in the order of [`Ports::client`].
+    /// Every client listener, in the order a node's client ports are kept.
     pub const ALL: [Listener; 5] = [
         Listener::Plaintext,
         Listener::Ssl,
