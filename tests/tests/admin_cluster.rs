@@ -51,16 +51,24 @@ async fn configs_set_incrementally_are_described_with_their_source() {
         .expect("alter");
     assert!(altered[&resource].is_ok(), "{:?}", altered[&resource]);
 
-    let described = admin
-        .describe_configs(std::slice::from_ref(&resource), true)
-        .await
-        .expect("describe");
-    let entries = described[&resource].as_ref().expect("configs of the topic");
-    let retention = entries
-        .iter()
-        .find(|e| e.name == "retention.ms")
-        .unwrap_or_else(|| panic!("retention.ms in {entries:?}"));
-    assert_eq!(retention.value.as_deref(), Some("3600000"));
+    // The broker's cache applies the change a moment after the controller.
+    let retention = kafkit_tests::eventually("retention.ms is described as set", || async {
+        let described = admin
+            .describe_configs(std::slice::from_ref(&resource), true)
+            .await
+            .map_err(|e| e.to_string())?;
+        let entries = described[&resource].as_ref().map_err(|e| e.to_string())?;
+        let retention = entries
+            .iter()
+            .find(|e| e.name == "retention.ms")
+            .ok_or_else(|| format!("no retention.ms in {entries:?}"))?;
+        if retention.value.as_deref() == Some("3600000") {
+            Ok(retention.clone())
+        } else {
+            Err(format!("{retention:?}"))
+        }
+    })
+    .await;
     assert!(!retention.sensitive);
     if broker.has_tansu_bug("DescribeConfigs gives every config the source DEFAULT_CONFIG") {
         return;

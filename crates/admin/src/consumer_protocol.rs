@@ -77,8 +77,17 @@ impl Subscription {
     /// ```
     pub fn decode(bytes: &Bytes) -> Result<Subscription> {
         let mut buf = bytes.clone();
-        let (version, read_at) = version(&mut buf, "ConsumerProtocolSubscription")?;
-        let s = ConsumerProtocolSubscription::decode(&mut buf, read_at)?;
+        let (version, claimed) = version(&mut buf, "ConsumerProtocolSubscription")?;
+        // A body shorter than its claimed version is read at the newest
+        // older version it fits (kafka-go 0.4.51 labels a version 0 body 1).
+        let mut read_at = claimed;
+        let s = loop {
+            match ConsumerProtocolSubscription::decode(&mut buf.clone(), read_at) {
+                Ok(s) => break s,
+                Err(_) if read_at > 0 => read_at -= 1,
+                Err(_) => break ConsumerProtocolSubscription::decode(&mut buf, claimed)?,
+            }
+        };
         Ok(Subscription {
             version,
             topics: s.topics,

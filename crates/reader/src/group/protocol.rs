@@ -82,9 +82,23 @@ pub fn encode_subscription(sub: &Subscription) -> Bytes {
 }
 
 /// Decodes version-prefixed subscription bytes from any client.
+///
+/// A body that ends before the fields of the version it claims is read at
+/// the newest older version it fits: kafka-go 0.4.51 labels its
+/// subscription version 1 but writes only version 0's fields (no owned
+/// partitions), and a leader that refused it would assign it nothing.
 pub fn decode_subscription(mut bytes: Bytes) -> Result<Subscription, DecodeError> {
-    let version = read_version(&mut bytes, "ConsumerProtocolSubscription.version")?;
-    let wire = ConsumerProtocolSubscription::decode(&mut bytes, version.min(SUBSCRIPTION_VERSION))?;
+    let claimed = read_version(&mut bytes, "ConsumerProtocolSubscription.version")?;
+    let claimed = claimed.min(SUBSCRIPTION_VERSION);
+    let mut version = claimed;
+    let wire = loop {
+        match ConsumerProtocolSubscription::decode(&mut bytes.clone(), version) {
+            Ok(wire) => break wire,
+            Err(_) if version > 0 => version -= 1,
+            // Fits no version: the error is the claimed version's.
+            Err(_) => break ConsumerProtocolSubscription::decode(&mut bytes, claimed)?,
+        }
+    };
     Ok(Subscription {
         topics: wire.topics,
         user_data: wire.user_data,
@@ -254,12 +268,24 @@ mod tests {
     #[test]
     fn v0_subscription_from_an_old_client_decodes() {
         // Version 0: topics and user data only (what Java 2.3 and earlier
-        // clients, and kafka-go, send).
+        // clients send).
         let mut b = vec![0, 0, 0, 0, 0, 2, 0, 1, b'a', 0, 1, b'b'];
         b.extend([0, 0, 0, 2, 0xAB, 0xCD]);
         let sub = decode_subscription(Bytes::from(b)).unwrap();
         assert_eq!(sub.topics, ["a", "b"]);
         assert_eq!(sub.user_data.as_deref(), Some(&[0xAB, 0xCD][..]));
+        assert!(sub.owned_partitions.is_empty());
+        assert_eq!(sub.generation, -1);
+    }
+
+    #[test]
+    fn a_v1_label_on_a_v0_body_decodes_as_v0() {
+        // kafka-go 0.4.51: version 1, then only topics and user data.
+        let mut b = vec![0, 1, 0, 0, 0, 1, 0, 1, b'a'];
+        b.extend([0, 0, 0, 1, 0x7F]);
+        let sub = decode_subscription(Bytes::from(b)).unwrap();
+        assert_eq!(sub.topics, ["a"]);
+        assert_eq!(sub.user_data.as_deref(), Some(&[0x7F][..]));
         assert!(sub.owned_partitions.is_empty());
         assert_eq!(sub.generation, -1);
     }
