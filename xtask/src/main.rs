@@ -49,8 +49,10 @@ commands:
   fuzz [SECONDS]               run every cargo-fuzz target of crates/protocol/fuzz for
                                SECONDS each (default 60) from the committed seeds;
                                fail on a crash (installs cargo-fuzz if missing)
-  reliability [--full]         run the reliability scenarios (tests/tests/reliability_*.rs)
-                               against one tansu broker and print sent, received, lost,
+  reliability [--full] [--broker kafka|tansu]
+                               run the reliability scenarios (tests/tests/reliability_*.rs)
+                               against one Apache Kafka node (scenarios that kill brokers
+                               start their own) and print sent, received, lost,
                                duplicated and time to recover per scenario
   broker [--port PORT]         run tansu on 127.0.0.1:PORT (default 9092) until Ctrl-C
   broker --kafka [--nodes N]   run N Apache Kafka nodes (default 1) on free ports until Ctrl-C

@@ -1,7 +1,9 @@
-//! `cargo xtask reliability [--full]`: runs the reliability scenarios
-//! (`tests/tests/reliability_*.rs`) against one tansu broker, as
-//! `test-kafka` does, and prints a table per scenario: records sent,
-//! received, lost, duplicated, and the time to recover.
+//! `cargo xtask reliability [--full] [--broker kafka|tansu]`: runs the
+//! reliability scenarios (`tests/tests/reliability_*.rs`) against one Apache
+//! Kafka node (or tansu), as `test-kafka` does, and prints a table per
+//! scenario: records sent, received, lost, duplicated, and the time to
+//! recover. Scenarios that kill brokers start nodes of their own (private
+//! ones, or a three-node cluster for `broker_kill`).
 //!
 //! Each scenario prints one machine-readable line to stdout,
 //! `RELIABILITY scenario=... sent=... received=... lost=... duplicated=...
@@ -18,8 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::broker::Broker;
+use crate::kafka_run::KafkaRun;
 use crate::util::{cargo, display, fmt_duration, workspace_root};
-use crate::{deps, tansu};
+use crate::{deps, kafka, tansu};
 
 /// One `RELIABILITY` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +71,20 @@ fn scenario_tests() -> Result<Vec<String>> {
 
 /// `cargo xtask reliability [--full]`.
 pub fn run_command(args: &[String]) -> Result<()> {
-    let full = match args {
-        [] => false,
-        [flag] if flag == "--full" => true,
-        _ => bail!("usage: cargo xtask reliability [--full]"),
-    };
+    const USAGE: &str = "usage: cargo xtask reliability [--full] [--broker kafka|tansu]";
+    let mut full = false;
+    let mut on_tansu = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.clone().next().map(String::as_str)) {
+            ("--full", _) => full = true,
+            ("--broker", Some(kind @ ("kafka" | "tansu"))) => {
+                on_tansu = kind == "tansu";
+                rest.next();
+            }
+            _ => bail!(USAGE),
+        }
+    }
     let tests = scenario_tests()?;
     if tests.is_empty() {
         bail!("no tests/tests/reliability_*.rs found");
@@ -80,21 +92,45 @@ pub fn run_command(args: &[String]) -> Result<()> {
     let binary = tansu::ensure()?;
     // The retriable-error scenario runs on librdkafka's mock cluster.
     deps::ensure_librdkafka_dev()?;
-    let broker = Broker::start(&binary, 0, true)?;
-    println!(
-        "started tansu at {} for the reliability scenarios",
-        broker.addr()
-    );
+    // Private nodes and the three-node cluster start from these jars.
+    let kafka_home = kafka::ensure()?;
+    // Each is stopped when this function returns, pass or fail.
+    let (_tansu, kafka_run, env): (Option<Broker>, Option<KafkaRun>, Vec<(&str, String)>) = if on_tansu
+    {
+        let broker = Broker::start(&binary, 0, true)?;
+        println!(
+            "started tansu at {} for the reliability scenarios",
+            broker.addr()
+        );
+        let env = vec![
+            ("KAFKIT_BROKERS", broker.addr().to_string()),
+            ("KAFKIT_BROKERS_KIND", "tansu".to_owned()),
+            ("KAFKIT_TEST_BROKER", "tansu".to_owned()),
+        ];
+        (Some(broker), None, env)
+    } else {
+        let kafka = KafkaRun::start(1, &[])?;
+        println!(
+            "started Apache Kafka {} at {} for the reliability scenarios",
+            kafka::VERSION,
+            kafka.bootstrap()
+        );
+        let env = vec![("KAFKIT_TEST_BROKER", "kafka".to_owned())];
+        (None, Some(kafka), env)
+    };
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     for test in &tests {
         let mut cmd = cargo(["test", "-p", "kafkit-tests", "--test", test.as_str()]);
+        if let Some(kafka) = &kafka_run {
+            kafka.apply(&mut cmd);
+        }
         // Scenarios CI skips while a known bug makes them flaky run here.
         cmd.args(["--", "--nocapture", "--test-threads=1", "--include-ignored"])
             .env("KAFKIT_TANSU", &binary)
-            .env("KAFKIT_BROKERS", broker.addr().to_string())
-            .env("KAFKIT_BROKERS_TANSU", "1")
+            .env("KAFKIT_KAFKA_HOME", &kafka_home)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if full {
@@ -181,5 +217,11 @@ mod tests {
     fn finds_the_scenario_files() {
         let tests = scenario_tests().unwrap();
         assert!(tests.iter().all(|t| t.starts_with("reliability_")));
+        for scenario in ["reliability_writer_resets", "reliability_broker_kill"] {
+            assert!(
+                tests.iter().any(|t| t == scenario),
+                "{scenario} in {tests:?}"
+            );
+        }
     }
 }

@@ -421,9 +421,9 @@ impl Sender {
             self.want_bump(&batch.topic, batch.partition);
         }
         self.shared.note_failure(batch.records() as u64, &error);
-        let (records, size) = (batch.records(), batch.size);
+        // Space first: a caller woken by the delivery finds it free.
+        self.release(batch.records(), batch.size);
         batch.complete(Err(error), self.shared.config.on_delivery.as_ref());
-        self.release(records, size);
     }
 
     /// Asks for an epoch bump on behalf of a partition.
@@ -444,7 +444,7 @@ impl Sender {
     /// waiting for a retry that the broker must have written (see
     /// [`Part::acked`]): a retry could otherwise outlive the producer state
     /// that would recognise it as a duplicate, and be written twice.
-    fn ack_batch(&mut self, batch: Batch, base_offset: i64) -> (usize, usize) {
+    fn ack_batch(&mut self, batch: Batch, base_offset: i64) {
         let (id, epoch, seq) = batch.stamp;
         let mut written = Vec::new();
         if seq >= 0 {
@@ -468,23 +468,21 @@ impl Sender {
                 written.push(part.queue.pop_front().expect("checked"));
             }
         }
-        let (mut records, mut size) = self.complete_acked(batch, base_offset);
+        self.complete_acked(batch, base_offset);
         for b in written {
             tracing::debug!(topic = %b.topic, partition = b.partition, "a later batch was acknowledged: this one is written");
-            let (r, s) = self.complete_acked(b, -1);
-            records += r;
-            size += s;
+            self.complete_acked(b, -1);
         }
-        (records, size)
     }
 
-    fn complete_acked(&self, batch: Batch, base_offset: i64) -> (usize, usize) {
+    fn complete_acked(&self, batch: Batch, base_offset: i64) {
         let (records, size) = (batch.records(), batch.size);
         self.shared
             .stats
             .acked(records as u64, size as u64, batch.created.elapsed());
+        // Space first: a caller woken by the delivery finds it free.
+        self.release(records, size);
         batch.complete(Ok(base_offset), self.shared.config.on_delivery.as_ref());
-        (records, size)
     }
 }
 

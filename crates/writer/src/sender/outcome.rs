@@ -50,7 +50,6 @@ impl Sender {
         }
         let acks_none = self.shared.config.required_acks == RequiredAcks::None;
         let snapshot = self.transport.snapshot();
-        let (mut records, mut bytes) = (0, 0);
         for (topic, partition, id) in sent {
             let Some(batch) = self.take_in_flight(&topic, partition, id) else {
                 continue;
@@ -64,11 +63,7 @@ impl Sender {
                 }
             };
             match result {
-                Ok(base_offset) => {
-                    let (r, b) = self.ack_batch(batch, base_offset);
-                    records += r;
-                    bytes += b;
-                }
+                Ok(base_offset) => self.ack_batch(batch, base_offset),
                 Err(e) => {
                     if let Error::Kafka(k) = &e {
                         self.transport.on_error(k);
@@ -77,7 +72,6 @@ impl Sender {
                 }
             }
         }
-        self.release(records, bytes);
     }
 
     fn take_in_flight(&mut self, topic: &Arc<str>, partition: i32, id: u64) -> Option<Batch> {
@@ -99,8 +93,7 @@ impl Sender {
         if part.covers(&batch) {
             // A later batch was acknowledged, so this one is written: its
             // answer was lost, or the broker no longer knows its sequence.
-            let (records, size) = self.complete_acked(batch, -1);
-            self.release(records, size);
+            self.complete_acked(batch, -1);
             return;
         }
         let earlier_unacked = part
