@@ -504,6 +504,14 @@ impl Reliability {
         let (mut next, mut values) = (0, Vec::new());
         loop {
             let data = client.fetch(topic, partition, next);
+            // An error (a leader that moved) would end the read early and
+            // count the rest as lost: it fails the read instead.
+            assert_eq!(
+                data.error_code,
+                kafkit_protocol::ErrorCode::NONE,
+                "fetching {topic}-{partition} at {next} from {addr}"
+            );
+            let high_watermark = data.high_watermark;
             let set = kafkit_protocol::records::RecordSet::new(data.records.unwrap_or_default());
             let before = values.len();
             for record in set.records() {
@@ -515,9 +523,13 @@ impl Reliability {
                     values.push(id.expect("record values are decimal ids"));
                 }
             }
-            if values.len() == before {
+            if next >= high_watermark {
                 return values;
             }
+            assert!(
+                values.len() > before,
+                "{topic}-{partition}: no record at {next} below the high watermark {high_watermark}"
+            );
         }
     }
 }

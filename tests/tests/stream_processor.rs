@@ -22,7 +22,7 @@ use kafkit_stream::{
     Error, Message, Output, Processor, ProcessorBuilder, RetryPolicy, dlq_headers,
 };
 use kafkit_tests::{TestBroker, unique_topic};
-use stream_support::{replay_async, write_inputs};
+use stream_support::{replay_async, replay_settled, write_inputs};
 
 const PARTITIONS: i32 = 3;
 
@@ -88,7 +88,7 @@ async fn maps_records_to_the_output_topic_and_a_restart_resumes_without_output_t
     assert_eq!(first.lag(), 0, "every input processed");
     first.close().await.unwrap();
 
-    let replayed = replay_async(&broker, &output, PARTITIONS).await;
+    let replayed = replay_settled(&broker, &output, PARTITIONS).await;
     let mut got = replayed.values();
     got.sort();
     let mut want: Vec<String> = values("out-a", 0..300);
@@ -124,7 +124,7 @@ async fn maps_records_to_the_output_topic_and_a_restart_resumes_without_output_t
     assert_eq!(handed.len(), 100, "only the new records: {handed:?}");
     assert!(handed.iter().all(|v| v.starts_with('b')), "{handed:?}");
 
-    let replayed = replay_async(&broker, &output, PARTITIONS).await;
+    let replayed = replay_settled(&broker, &output, PARTITIONS).await;
     assert_eq!(replayed.committed.len(), 400);
     assert!(replayed.counts().values().all(|&n| n == 1));
 }
@@ -188,12 +188,12 @@ async fn a_record_that_keeps_failing_goes_to_the_dead_letter_topic_with_headers(
     assert_eq!(stats.outputs, 18, "{stats:?}");
     assert_eq!(stats.retries, 2 + 2 + 1, "{stats:?}");
 
-    let outputs = replay_async(&broker, &output, 1).await;
+    let outputs = replay_settled(&broker, &output, 1).await;
     assert_eq!(outputs.committed.len(), 18);
     assert!(!outputs.values().contains(&"ok-r3".to_owned()));
     assert!(outputs.values().contains(&"ok-r5".to_owned()));
 
-    let letters = replay_async(&broker, &dlq, 1).await;
+    let letters = replay_settled(&broker, &dlq, 1).await;
     assert_eq!(letters.values(), ["r3", "r13"]);
     let header = |r: &kafkit_protocol::records::Record, key: &str| {
         r.headers
@@ -273,7 +273,7 @@ async fn without_a_dead_letter_topic_a_failing_record_stops_the_processor_uncomm
     assert_eq!((stats.commits, stats.aborts), (0, 1), "{stats:?}");
     p.close().await.unwrap();
 
-    let replayed = replay_async(&broker, &output, 1).await;
+    let replayed = replay_settled(&broker, &output, 1).await;
     assert!(replayed.committed.is_empty(), "{:?}", replayed.values());
     // s0..s6 were written to the transaction; the abort dropped those
     // still buffered and marked those sent as aborted.
@@ -348,7 +348,7 @@ async fn a_second_instance_joining_mid_run_takes_partitions_without_output_twice
     stop_tx.send(true).unwrap();
     let (a, b) = (first.await.unwrap(), second.await.unwrap());
 
-    let replayed = replay_async(&broker, &output, 4).await;
+    let replayed = replay_settled(&broker, &output, 4).await;
     assert_eq!(replayed.committed.len(), RECORDS, "{a:?} {b:?}");
     assert!(replayed.counts().values().all(|&n| n == 1));
     assert!(
@@ -414,7 +414,7 @@ async fn a_newer_instance_with_the_same_transactional_id_fences_the_running_one(
 
     // What the fenced instance committed is there once; its last
     // transaction is not.
-    let replayed = replay_async(&broker, &output, 1).await;
+    let replayed = replay_settled(&broker, &output, 1).await;
     assert_eq!(replayed.committed.len() as u64, stats.outputs);
     assert!(replayed.counts().values().all(|&n| n == 1));
 }
@@ -479,7 +479,7 @@ async fn a_run_cancelled_mid_transaction_is_resumed_by_the_next_run_without_outp
     assert_eq!(stats.aborts, 1, "the cancelled transaction: {stats:?}");
     assert!(count.load(Ordering::SeqCst) >= 50, "c150 onwards at least");
 
-    let replayed = replay_async(&broker, &output, 1).await;
+    let replayed = replay_settled(&broker, &output, 1).await;
     assert_eq!(replayed.committed.len(), 200);
     let mut want = values("c", 0..200);
     want.sort();

@@ -95,29 +95,29 @@ pub fn run_command(args: &[String]) -> Result<()> {
     // Private nodes and the three-node cluster start from these jars.
     let kafka_home = kafka::ensure()?;
     // Each is stopped when this function returns, pass or fail.
-    let (_tansu, kafka_run, env): (Option<Broker>, Option<KafkaRun>, Vec<(&str, String)>) = if on_tansu
-    {
-        let broker = Broker::start(&binary, 0, true)?;
-        println!(
-            "started tansu at {} for the reliability scenarios",
-            broker.addr()
-        );
-        let env = vec![
-            ("KAFKIT_BROKERS", broker.addr().to_string()),
-            ("KAFKIT_BROKERS_KIND", "tansu".to_owned()),
-            ("KAFKIT_TEST_BROKER", "tansu".to_owned()),
-        ];
-        (Some(broker), None, env)
-    } else {
-        let kafka = KafkaRun::start(1, &[])?;
-        println!(
-            "started Apache Kafka {} at {} for the reliability scenarios",
-            kafka::VERSION,
-            kafka.bootstrap()
-        );
-        let env = vec![("KAFKIT_TEST_BROKER", "kafka".to_owned())];
-        (None, Some(kafka), env)
-    };
+    let (_tansu, kafka_run, env): (Option<Broker>, Option<KafkaRun>, Vec<(&str, String)>) =
+        if on_tansu {
+            let broker = Broker::start(&binary, 0, true)?;
+            println!(
+                "started tansu at {} for the reliability scenarios",
+                broker.addr()
+            );
+            let env = vec![
+                ("KAFKIT_BROKERS", broker.addr().to_string()),
+                ("KAFKIT_BROKERS_KIND", "tansu".to_owned()),
+                ("KAFKIT_TEST_BROKER", "tansu".to_owned()),
+            ];
+            (Some(broker), None, env)
+        } else {
+            let kafka = KafkaRun::start(1, &[])?;
+            println!(
+                "started Apache Kafka {} at {} for the reliability scenarios",
+                kafka::VERSION,
+                kafka.bootstrap()
+            );
+            let env = vec![("KAFKIT_TEST_BROKER", "kafka".to_owned())];
+            (None, Some(kafka), env)
+        };
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();

@@ -58,8 +58,10 @@ pub struct WriterConfig {
     /// The codec's level; `None` uses the codec's default.
     pub compression_level: Option<i32>,
     /// Tries per batch, the first included, before its records fail with
-    /// the last error. Default 10: with `backoff` below, about 8 s, enough
-    /// for a leader election or a broker restart.
+    /// the last error. Default unlimited, as Java's `retries`: a batch is
+    /// retried until `delivery_timeout`. A killed leader stays named in the
+    /// metadata until its session expires (9 s on Kafka), so a small count
+    /// would fail records that a wait would deliver.
     pub max_attempts: u32,
     /// The first retry delay; it doubles up to `backoff_max`. Default
     /// 100 ms, Java's `retry.backoff.ms`.
@@ -127,7 +129,7 @@ impl Default for WriterConfig {
             max_in_flight: 5,
             compression: Compression::None,
             compression_level: None,
-            max_attempts: 10,
+            max_attempts: u32::MAX,
             backoff: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
             allow_auto_topic_creation: false,

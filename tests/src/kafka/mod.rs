@@ -92,6 +92,8 @@ struct Node {
     /// The JVM's stdout and stderr.
     out: PathBuf,
     process: Option<Supervised>,
+    /// SIGSTOPped: running, but fenced and out of the metadata soon.
+    paused: bool,
 }
 
 impl KafkaCluster {
@@ -166,6 +168,7 @@ impl KafkaCluster {
                 log: node_dir.join("server.log"),
                 out: node_dir.join("jvm.out"),
                 process: None,
+                paused: false,
             });
         }
         let mut cluster = KafkaCluster {
@@ -279,10 +282,11 @@ impl KafkaCluster {
 
     /// Waits until the node answers Metadata naming every running node.
     fn wait_serving(&mut self, index: usize) -> Result<(), String> {
+        // A paused node is fenced and leaves the metadata: not waited for.
         let running: Vec<i32> = self
             .nodes
             .iter()
-            .filter(|n| n.process.is_some())
+            .filter(|n| n.process.is_some() && !n.paused)
             .map(|n| n.id as i32)
             .collect();
         let start = Instant::now();
@@ -355,20 +359,24 @@ impl KafkaCluster {
 
     /// `kill -9` node `id`: no controlled shutdown, no flush.
     pub fn kill(&mut self, id: u32) {
-        if let Some(mut process) = self.node_mut(id).process.take() {
+        let node = self.node_mut(id);
+        node.paused = false;
+        if let Some(mut process) = node.process.take() {
             process.kill();
         }
     }
 
     /// `SIGSTOP` node `id`, as a long GC pause would: its sockets stay open
     /// and nothing answers.
-    pub fn pause(&self, id: u32) {
+    pub fn pause(&mut self, id: u32) {
         self.running(id).signal("STOP");
+        self.node_mut(id).paused = true;
     }
 
     /// `SIGCONT` a paused node.
-    pub fn resume(&self, id: u32) {
+    pub fn resume(&mut self, id: u32) {
         self.running(id).signal("CONT");
+        self.node_mut(id).paused = false;
     }
 
     /// A controlled shutdown (`SIGTERM`): the node hands its leaderships

@@ -140,6 +140,30 @@ pub fn replay_from(
     out
 }
 
+/// [`replay`] once every partition of `topic` is stable (its last stable
+/// offset has reached its high watermark), or after 15 s: Kafka answers
+/// EndTxn before it writes the transaction's markers, so a replay right
+/// after a processor closed can miss the last commit marker.
+pub async fn replay_settled(broker: &TestBroker, topic: &str, partitions: i32) -> Replayed {
+    let (addr, topic) = (broker.addr(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut client = RawClient::connect(addr);
+        let start = std::time::Instant::now();
+        for partition in 0..partitions {
+            while start.elapsed() < Duration::from_secs(15) {
+                let data = client.fetch(&topic, partition, 0);
+                if data.last_stable_offset >= data.high_watermark {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        replay(addr, &topic, partitions)
+    })
+    .await
+    .unwrap()
+}
+
 /// [`replay`] from async code.
 pub async fn replay_async(broker: &TestBroker, topic: &str, partitions: i32) -> Replayed {
     let (addr, topic) = (broker.addr(), topic.to_owned());
