@@ -234,11 +234,16 @@ async fn mock_a_commit_failing_after_shutdown_is_aborted_and_returned() {
     let stats = p.stats();
     assert_eq!(stats.aborts, 1, "{stats:?}");
     p.close().await.unwrap();
-    let replayed = replay(&s).await;
-    assert!(
-        replayed.aborts >= 1,
-        "the failed transaction's ABORT marker"
-    );
+    // The coordinator writes the ABORT marker after EndTxn has answered.
+    let replayed = kafkit_tests::eventually("the failed transaction's ABORT marker", || async {
+        let replayed = replay(&s).await;
+        if replayed.aborts >= 1 {
+            Ok(replayed)
+        } else {
+            Err(format!("{replayed:?}"))
+        }
+    })
+    .await;
     assert!(
         replayed.counts().values().all(|n| *n == 1),
         "no output committed twice"

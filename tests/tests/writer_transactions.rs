@@ -37,6 +37,31 @@ async fn append_plain(broker: &TestBroker, topic: &str, value: &str) -> i64 {
         .expect("acks=all gives an offset")
 }
 
+/// Waits (bounded) until partition 0 of `topic` has no open transaction
+/// and every marker is written: its last stable offset is its high watermark.
+async fn wait_stable(broker: &TestBroker, topic: &str) {
+    let (addr, topic) = (broker.addr(), topic.to_owned());
+    kafkit_tests::eventually("the partition is stable", || {
+        let topic = topic.clone();
+        async move {
+            let data = tokio::task::spawn_blocking(move || {
+                kafkit_tests::RawClient::connect(addr).fetch(&topic, 0, 0)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            if data.last_stable_offset >= data.high_watermark {
+                Ok(())
+            } else {
+                Err(format!(
+                    "LSO {} below HW {}",
+                    data.last_stable_offset, data.high_watermark
+                ))
+            }
+        }
+    })
+    .await;
+}
+
 /// Reads partition 0 from the start (read_uncommitted) until `last`:
 /// each record's value and offset, and the position after it.
 async fn read_log(broker: &TestBroker, topic: &str, last: &str) -> (Vec<(String, i64)>, i64) {
@@ -149,7 +174,9 @@ async fn an_abort_fails_unsent_records_and_the_writer_goes_on() {
     assert_eq!(stats.epoch_bumps, 0, "no sent batch failed: no new epoch");
     // The caller saw each record's fate: close has nothing more to report.
     writer.close().await.unwrap();
-    // The commit marker is offset 3.
+    // The commit marker is offset 3 once written: Kafka writes it after
+    // EndTxn has answered, so wait for the partition to be stable first.
+    wait_stable(&broker, &topic).await;
     assert_eq!(append_plain(&broker, &topic, "end").await, 4);
 
     let (log, _) = read_log(&broker, &topic, "end").await;
