@@ -92,6 +92,17 @@ impl TestBroker {
         }
     }
 
+    /// [`TestBroker::start`], or `None` (with a note) when the run's broker
+    /// is tansu: for tests that pin Apache Kafka's own answers.
+    pub fn start_kafka() -> Option<TestBroker> {
+        let broker = TestBroker::start();
+        if broker.is_tansu() {
+            eprintln!("skipping an Apache Kafka twin: the broker is tansu");
+            return None;
+        }
+        Some(broker)
+    }
+
     /// A broker for this test alone, whatever `KAFKIT_BROKERS` says: for
     /// tests that kill, stall or restart it. Its kind is `KAFKIT_TEST_BROKER`'s.
     ///

@@ -248,15 +248,6 @@ async fn reassignments_elections_and_log_dirs_on_three_brokers() {
 
 /// The run's broker, or `None` (the test returns) on tansu: these twins
 /// pin Apache Kafka's own answers, which tansu does not give.
-fn kafka_broker() -> Option<TestBroker> {
-    let broker = TestBroker::start();
-    if broker.is_tansu() {
-        eprintln!("skipping an Apache Kafka twin: the broker is tansu");
-        return None;
-    }
-    Some(broker)
-}
-
 /// A quota entity of one (type, name) or more.
 fn entity(parts: &[(&str, &str)]) -> QuotaEntity {
     parts
@@ -314,7 +305,9 @@ async fn quotas_are(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_quotas_are_set_described_exactly_and_removed() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = Admin::connect(&broker.bootstrap())
         .await
         .expect("admin connects");

@@ -26,15 +26,6 @@ use kafkit_tests::{TestBroker, eventually, unique_topic};
 
 /// The run's broker, or `None` (the test returns) on tansu: these twins
 /// pin Apache Kafka's own answers, which tansu does not give.
-fn kafka_broker() -> Option<TestBroker> {
-    let broker = TestBroker::start();
-    if broker.is_tansu() {
-        eprintln!("skipping an Apache Kafka twin: the broker is tansu");
-        return None;
-    }
-    Some(broker)
-}
-
 async fn admin(broker: &TestBroker) -> Admin {
     Admin::connect(&broker.bootstrap())
         .await
@@ -104,7 +95,9 @@ const WEEK_MS: &str = "604800000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_alter_configs_sets_appends_subtracts_and_deletes_topic_configs() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let (name, other) = (unique_topic("akc-incr"), unique_topic("akc-incr-other"));
     broker.create_topic(&name, 1);
@@ -233,7 +226,9 @@ async fn incremental_alter_configs_sets_appends_subtracts_and_deletes_topic_conf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_alter_configs_replaces_a_topics_whole_set_and_fails_bad_resources_alone() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let name = unique_topic("akc-legacy");
     let new = NewTopic::new(&name, 1)
@@ -316,7 +311,9 @@ async fn legacy_alter_configs_replaces_a_topics_whole_set_and_fails_bad_resource
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brokers_dynamic_config_is_described_over_its_default_and_deleted() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let cluster = admin.describe_cluster().await.expect("describe cluster");
     let resource = ConfigResource::Broker(cluster.brokers[0].id);

@@ -23,15 +23,6 @@ use tokio::sync::watch;
 
 /// The run's broker, or `None` (the test returns) on tansu: these twins
 /// pin Apache Kafka's own answers, which tansu does not give.
-fn kafka_broker() -> Option<TestBroker> {
-    let broker = TestBroker::start();
-    if broker.is_tansu() {
-        eprintln!("skipping an Apache Kafka twin: the broker is tansu");
-        return None;
-    }
-    Some(broker)
-}
-
 async fn admin(broker: &TestBroker) -> Admin {
     Admin::connect(&broker.bootstrap())
         .await
@@ -145,7 +136,9 @@ fn assigned(g: &GroupDescription, client_id: &str) -> BTreeSet<TopicPartition> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_group_is_described_listed_and_deleted_only_once_empty() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let (topic, group) = (unique_topic("akg-topic"), unique_topic("akg-group"));
     broker.create_topic(&topic, 4);

@@ -23,15 +23,6 @@ use kafkit_tests::{RawClient, TestBroker, eventually, unique_topic};
 /// The run's broker, or `None` (the test returns) on tansu: these twins
 /// pin Apache Kafka's own answers, which tansu does not give (its gaps are
 /// why the scripted tests exist).
-fn kafka_broker() -> Option<TestBroker> {
-    let broker = TestBroker::start();
-    if broker.is_tansu() {
-        eprintln!("skipping an Apache Kafka twin: the broker is tansu");
-        return None;
-    }
-    Some(broker)
-}
-
 async fn admin(broker: &TestBroker) -> Admin {
     Admin::connect(&broker.bootstrap())
         .await
@@ -88,7 +79,9 @@ fn grow(topic: &str, total_count: i32) -> NewPartitions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_partitions_grows_a_topic_and_refuses_a_smaller_count_for_that_topic_alone() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let (grown, fixed) = (unique_topic("akt-grow"), unique_topic("akt-fixed"));
     broker.create_topic(&grown, 1);
@@ -151,7 +144,9 @@ async fn create_partitions_grows_a_topic_and_refuses_a_smaller_count_for_that_to
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_records_moves_the_log_start_offset_that_list_offsets_and_fetch_see() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let topic = unique_topic("akt-delete-records");
     broker.create_topic(&topic, 2);
@@ -221,7 +216,9 @@ async fn delete_records_moves_the_log_start_offset_that_list_offsets_and_fetch_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_offsets_finds_offsets_by_timestamp_earliest_latest_and_max_timestamp() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let topic = unique_topic("akt-offsets-by-time");
     broker.create_topic(&topic, 2);

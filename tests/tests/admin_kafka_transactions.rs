@@ -24,15 +24,6 @@ use kafkit_writer::{Message, Writer};
 
 /// The run's broker, or `None` (the test returns) on tansu: these twins
 /// pin Apache Kafka's own answers, which tansu does not give.
-fn kafka_broker() -> Option<TestBroker> {
-    let broker = TestBroker::start();
-    if broker.is_tansu() {
-        eprintln!("skipping an Apache Kafka twin: the broker is tansu");
-        return None;
-    }
-    Some(broker)
-}
-
 async fn admin(broker: &TestBroker) -> Admin {
     Admin::connect(&broker.bootstrap())
         .await
@@ -71,7 +62,9 @@ async fn end(admin: &Admin, tp: &TopicPartition, isolation: IsolationLevel) -> i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_transaction_is_described_listed_and_its_producer_found_until_committed() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let (topic, id) = (unique_topic("akx-txn"), unique_topic("akx-txn-id"));
     broker.create_topic(&topic, 2);
@@ -200,7 +193,9 @@ async fn an_open_transaction_is_described_listed_and_its_producer_found_until_co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_producers_names_an_idempotent_writers_id_and_last_sequence() {
-    let Some(broker) = kafka_broker() else { return };
+    let Some(broker) = TestBroker::start_kafka() else {
+        return;
+    };
     let admin = admin(&broker).await;
     let topic = unique_topic("akx-idempotent");
     broker.create_topic(&topic, 2);
