@@ -447,114 +447,6 @@ fn take_one(counter: &AtomicU64) -> bool {
         .is_ok()
 }
 
-/// The outcome of a reliability scenario, counted end to end: what was
-/// sent, what came back, what is missing and what came back more than once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reliability {
-    /// The scenario's name.
-    pub scenario: String,
-    /// Distinct records sent.
-    pub sent: u64,
-    /// Records received, duplicates included.
-    pub received: u64,
-    /// Sent records never received.
-    pub lost: u64,
-    /// Receptions beyond the first of each record.
-    pub duplicated: u64,
-    /// How long the client took to recover from the worst fault.
-    pub recover: Duration,
-}
-
-impl Reliability {
-    /// Counts `received` (record ids, in any order, duplicates kept)
-    /// against `sent` (distinct ids), and prints the machine-readable
-    /// `RELIABILITY scenario=... sent=... received=... lost=...
-    /// duplicated=... recover_ms=...` line `cargo xtask reliability`
-    /// collects.
-    pub fn count(scenario: &str, sent: &[u64], received: &[u64], recover: Duration) -> Reliability {
-        let mut seen = std::collections::HashMap::with_capacity(received.len());
-        for id in received {
-            *seen.entry(*id).or_insert(0u64) += 1;
-        }
-        let lost = sent.iter().filter(|id| !seen.contains_key(id)).count() as u64;
-        let duplicated = seen.values().map(|n| n - 1).sum();
-        let report = Reliability {
-            scenario: scenario.to_owned(),
-            sent: sent.len() as u64,
-            received: received.len() as u64,
-            lost,
-            duplicated,
-            recover,
-        };
-        println!("{report}");
-        report
-    }
-}
-
-impl Reliability {
-    /// Every value of `topic`/`partition`, from offset 0 to the end, read
-    /// straight from the broker at `addr` and parsed as a decimal record id
-    /// (how the scenarios number their records). Blocking.
-    ///
-    /// # Panics
-    ///
-    /// If a fetch fails or a value is not a number.
-    pub fn read_partition(addr: SocketAddr, topic: &str, partition: i32) -> Vec<u64> {
-        let mut client = crate::RawClient::connect(addr);
-        let (mut next, mut values) = (0, Vec::new());
-        loop {
-            let data = client.fetch(topic, partition, next);
-            // An error (a leader that moved) would end the read early and
-            // count the rest as lost: it fails the read instead.
-            assert_eq!(
-                data.error_code,
-                kafkit_protocol::ErrorCode::NONE,
-                "fetching {topic}-{partition} at {next} from {addr}"
-            );
-            let high_watermark = data.high_watermark;
-            let set = kafkit_protocol::records::RecordSet::new(data.records.unwrap_or_default());
-            let before = values.len();
-            for record in set.records() {
-                let record = record.expect("a fetched record decodes");
-                if record.offset >= next {
-                    next = record.offset + 1;
-                    let value = record.value.as_deref().unwrap_or_default();
-                    let id = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-                    values.push(id.expect("record values are decimal ids"));
-                }
-            }
-            if next >= high_watermark {
-                return values;
-            }
-            assert!(
-                values.len() > before,
-                "{topic}-{partition}: no record at {next} below the high watermark {high_watermark}"
-            );
-        }
-    }
-}
-
-impl std::fmt::Display for Reliability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "RELIABILITY scenario={} sent={} received={} lost={} duplicated={} recover_ms={}",
-            self.scenario,
-            self.sent,
-            self.received,
-            self.lost,
-            self.duplicated,
-            self.recover.as_millis()
-        )
-    }
-}
-
-/// True when `KAFKIT_RELIABILITY_FULL=1`: scenarios run at full size
-/// (about a million records, minute-long storms) instead of CI size.
-pub fn reliability_full() -> bool {
-    std::env::var("KAFKIT_RELIABILITY_FULL").is_ok_and(|v| v == "1")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,16 +466,6 @@ mod tests {
         let mut two = f.clone();
         two.extend(frame(b"x"));
         assert_eq!(complete_frame(&two), Some(9));
-    }
-
-    #[test]
-    fn reliability_counts_lost_and_duplicated() {
-        let r = Reliability::count("unit", &[1, 2, 3, 4], &[1, 1, 2, 4, 4, 4], Duration::ZERO);
-        assert_eq!((r.sent, r.received, r.lost, r.duplicated), (4, 6, 1, 3));
-        assert!(
-            r.to_string()
-                .contains("scenario=unit sent=4 received=6 lost=1 duplicated=3")
-        );
     }
 
     #[test]

@@ -32,26 +32,39 @@
 
 mod broker;
 mod client;
+mod cluster_scenario;
 mod eventually;
 mod fault_proxy;
 pub mod go_java_peers;
+mod group_run;
 pub mod kafka;
+pub mod leader_move;
 pub mod mock_cluster;
 mod ops;
+mod paced_writes;
 pub mod peer;
 mod proxy;
+mod reliability;
 mod supervised;
+mod telemetry_sink;
 mod tls_proxy;
 
 pub use broker::{BrokerKind, TestBroker, can_start_tansu, tansu_binary, unique_topic};
 pub use client::{CLIENT_ID, RawClient, advertised};
+pub use cluster_scenario::ClusterScenario;
 pub use eventually::{PROPAGATION, eventually};
-pub use fault_proxy::{FaultProxy, FaultStats, Reliability, reliability_full};
+pub use fault_proxy::{FaultProxy, FaultStats};
 pub use go_java_peers::{
     ConsumedRecord, Peer, PeerClient, PeerCommand, PeerHeader, PeerOutput, PeerRecord, ProduceAck,
 };
+pub use group_run::{Consumed, GroupRun, check_consumed};
 pub use kafka::{KafkaCluster, KafkaOptions, Listener, can_start_kafka};
 pub use mock_cluster::MockCluster;
+pub use paced_writes::{
+    Pacing, Written, check_written, expected_partitions, record_key, write_paced,
+};
 pub use peer::{CONFLUENT_KAFKA, librdkafka_library, librdkafka_python, run_python, venv_dir};
 pub use proxy::{ScriptedServer, StallingProxy};
+pub use reliability::{Reliability, reliability_full};
+pub use telemetry_sink::{Push, TelemetrySink};
 pub use tls_proxy::{TestPki, TlsProxy, socat_or_skip};

@@ -180,7 +180,17 @@ async fn an_open_transaction_is_described_listed_and_its_producer_found_until_co
     let [state] = closed[&p0].as_slice() else {
         panic!("{:?}", closed[&p0])
     };
-    assert_eq!((state.producer_id, state.last_sequence), (pid, 2));
+    // Under transactions v2 (KIP-890), a Kafka 4 cluster's default, the
+    // coordinator bumps the epoch at EndTxn and writes the markers with the
+    // new epoch, which starts the partition's sequences afresh; under v1
+    // the markers keep the records' epoch and their last sequence stays.
+    let v2 = done.producer_epoch > epoch;
+    let want = if v2 { (epoch + 1, -1) } else { (epoch, 2) };
+    assert_eq!(
+        (state.producer_id, state.producer_epoch, state.last_sequence),
+        (pid, i32::from(want.0), want.1),
+        "v2: {v2}"
+    );
     assert_eq!(state.current_txn_start_offset, None, "no transaction open");
     assert!(state.coordinator_epoch.is_some(), "the marker's: {state:?}");
     assert_eq!(

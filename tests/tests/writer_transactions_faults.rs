@@ -409,8 +409,11 @@ async fn scripted_no_batch_goes_before_its_partition_joined_and_all_join_at_once
         unique_topic("wtxn-scripted-t"),
         unique_topic("wtxn-scripted-u"),
     );
+    // The peer records every request, and its ApiVersions advertises
+    // the telemetry APIs too: no telemetry requests among them.
     let writer = Writer::builder([peer.bootstrap()])
         .transactional_id("scripted")
+        .metrics_push(false)
         .linger(Duration::from_millis(50))
         .backoff(Duration::from_millis(20))
         .build()
@@ -484,6 +487,7 @@ async fn scripted_offsets_join_the_transaction_then_commit_with_the_member() {
     let peer = scripted().await;
     let writer = Writer::builder([peer.bootstrap()])
         .transactional_id("scripted-offsets")
+        .metrics_push(false)
         .build()
         .await
         .unwrap();

@@ -49,7 +49,7 @@ commands:
   fuzz [SECONDS]               run every cargo-fuzz target of crates/protocol/fuzz for
                                SECONDS each (default 60) from the committed seeds;
                                fail on a crash (installs cargo-fuzz if missing)
-  reliability [--full] [--broker kafka|tansu]
+  reliability [--full] [--cluster] [--broker kafka|tansu]
                                run the reliability scenarios (tests/tests/reliability_*.rs)
                                against one Apache Kafka node (scenarios that kill brokers
                                start their own) and print sent, received, lost,

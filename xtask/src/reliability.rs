@@ -1,16 +1,18 @@
-//! `cargo xtask reliability [--full] [--broker kafka|tansu]`: runs the
+//! `cargo xtask reliability [--full] [--cluster] [--broker kafka|tansu]`: runs the
 //! reliability scenarios (`tests/tests/reliability_*.rs`) against one Apache
 //! Kafka node (or tansu), as `test-kafka` does, and prints a table per
 //! scenario: records sent, received, lost, duplicated, and the time to
-//! recover. Scenarios that kill brokers start nodes of their own (private
-//! ones, or a three-node cluster for `broker_kill`).
+//! recover. Scenarios that kill brokers start nodes of their own: private
+//! ones, or, for `reliability_cluster_*`, a three-node cluster each.
 //!
 //! Each scenario prints one machine-readable line to stdout,
 //! `RELIABILITY scenario=... sent=... received=... lost=... duplicated=...
 //! recover_ms=...` (see `kafkit_tests::Reliability`); this command runs
 //! each test file with `--nocapture`, echoes its output, and collects those
 //! lines. `--full` sets `KAFKIT_RELIABILITY_FULL=1`: the issue's sizes
-//! (a million records, minute-long storms) instead of CI's.
+//! (a million records, minute-long storms) instead of CI's. `--cluster`
+//! runs only the three-node scenarios (`reliability_cluster_*`), at full
+//! size.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -69,15 +71,18 @@ fn scenario_tests() -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// `cargo xtask reliability [--full]`.
+/// `cargo xtask reliability [--full] [--cluster] [--broker kafka|tansu]`.
 pub fn run_command(args: &[String]) -> Result<()> {
-    const USAGE: &str = "usage: cargo xtask reliability [--full] [--broker kafka|tansu]";
+    const USAGE: &str =
+        "usage: cargo xtask reliability [--full] [--cluster] [--broker kafka|tansu]";
     let mut full = false;
+    let mut cluster_only = false;
     let mut on_tansu = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match (arg.as_str(), rest.clone().next().map(String::as_str)) {
             ("--full", _) => full = true,
+            ("--cluster", _) => (full, cluster_only) = (true, true),
             ("--broker", Some(kind @ ("kafka" | "tansu"))) => {
                 on_tansu = kind == "tansu";
                 rest.next();
@@ -85,7 +90,10 @@ pub fn run_command(args: &[String]) -> Result<()> {
             _ => bail!(USAGE),
         }
     }
-    let tests = scenario_tests()?;
+    let mut tests = scenario_tests()?;
+    if cluster_only {
+        tests.retain(|t| t.starts_with("reliability_cluster_"));
+    }
     if tests.is_empty() {
         bail!("no tests/tests/reliability_*.rs found");
     }
@@ -163,17 +171,18 @@ pub fn run_command(args: &[String]) -> Result<()> {
 /// The summary table, one row per scenario.
 fn table(rows: &[(Row, Duration)]) -> String {
     let mut out = format!(
-        "\n{:<18} {:>9} {:>9} {:>6} {:>10} {:>11} {:>8}\n",
-        "scenario", "sent", "received", "lost", "duplicated", "recover_ms", "run"
+        "\n{:<26} {:>9} {:>9} {:>6} {:>10} {:>9} {:>11} {:>8}\n",
+        "scenario", "sent", "received", "lost", "duplicated", "reordered", "recover_ms", "run"
     );
     for (row, took) in rows {
         out.push_str(&format!(
-            "{:<18} {:>9} {:>9} {:>6} {:>10} {:>11} {:>8}\n",
+            "{:<26} {:>9} {:>9} {:>6} {:>10} {:>9} {:>11} {:>8}\n",
             row.scenario,
             row.get("sent"),
             row.get("received"),
             row.get("lost"),
             row.get("duplicated"),
+            row.get("reordered"),
             row.get("recover_ms"),
             fmt_duration(*took),
         ));
@@ -188,7 +197,8 @@ mod tests {
     #[test]
     fn parses_reliability_lines_only() {
         let row = Row::parse(
-            "RELIABILITY scenario=writer_resets sent=10 received=9 lost=1 duplicated=0 recover_ms=5",
+            "RELIABILITY scenario=writer_resets sent=10 received=9 lost=1 duplicated=0 reordered=0 \
+             recover_ms=5",
         )
         .unwrap();
         assert_eq!(row.scenario, "writer_resets");
@@ -217,7 +227,7 @@ mod tests {
     fn finds_the_scenario_files() {
         let tests = scenario_tests().unwrap();
         assert!(tests.iter().all(|t| t.starts_with("reliability_")));
-        for scenario in ["reliability_writer_resets", "reliability_broker_kill"] {
+        for scenario in ["reliability_writer_resets", "reliability_cluster_writes"] {
             assert!(
                 tests.iter().any(|t| t == scenario),
                 "{scenario} in {tests:?}"

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::broker::Broker;
 use crate::kafka_run::KafkaRun;
-use crate::util::{Steps, cargo, run, succeeds, workspace_root};
+use crate::util::{Steps, cargo, run, run_tests, succeeds, workspace_root};
 use crate::{codegen, deps, fuzz, kafka, layers, peers, tansu};
 
 /// The bootstrap list of `docker/docker-compose.yml`'s three brokers.
@@ -26,14 +26,16 @@ pub fn test(args: &[String]) -> Result<()> {
     lint_steps(&mut steps);
     steps.step("check-layers", || layers::run_command(&[]));
     steps.step("cargo test (unit and doc tests)", || {
-        run(cargo([
-            "test",
-            "--workspace",
-            "--exclude",
-            "kafkit-tests",
-            "--no-fail-fast",
-        ])
-        .args(args))
+        run_tests(
+            cargo([
+                "test",
+                "--workspace",
+                "--exclude",
+                "kafkit-tests",
+                "--no-fail-fast",
+            ])
+            .args(args),
+        )
     });
     steps.step("cargo xtask test-kafka", || test_kafka(args));
     match fuzz::ci_seconds()? {
@@ -162,7 +164,7 @@ pub fn test_kafka(args: &[String]) -> Result<()> {
         }
         other => bail!("--broker takes kafka or tansu, not `{other}`"),
     };
-    let tests = run(&mut cmd);
+    let tests = run_tests(&mut cmd);
     if !rest.is_empty() {
         return tests;
     }

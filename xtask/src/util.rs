@@ -68,6 +68,50 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a `cargo test` command like [`run`], echoing its output, and on
+/// failure names the tests that failed (from the `test NAME ... FAILED`
+/// lines of libtest) in the error, so that the summary at the end of a long
+/// run (the part of a CI log that is kept) says which tests to look at.
+pub fn run_tests(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let shown = display(cmd);
+    println!("$ {shown}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let stdout = child.stdout.take().context("the test command's stdout")?;
+    let mut failed = Vec::new();
+    let mut out = std::io::stdout();
+    for line in BufReader::new(stdout).split(b'\n') {
+        let line = line.context("reading the test command's output")?;
+        out.write_all(&line)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        if let Some(name) = failed_test(&String::from_utf8_lossy(&line)) {
+            failed.push(name);
+        }
+    }
+    let status = child.wait().context("waiting for the test command")?;
+    if status.success() {
+        return Ok(());
+    }
+    if failed.is_empty() {
+        bail!("`{shown}` failed ({status})");
+    }
+    bail!(
+        "`{shown}` failed ({status}); {} test(s) failed: {}",
+        failed.len(),
+        failed.join(", ")
+    )
+}
+
+/// The name in a libtest line `test NAME ... FAILED`.
+fn failed_test(line: &str) -> Option<String> {
+    let name = line.strip_prefix("test ")?.strip_suffix(" ... FAILED")?;
+    Some(name.trim().to_owned())
+}
+
 /// The command line of `cmd`, for messages.
 pub fn display(cmd: &Command) -> String {
     // Show the cargo that runs xtask as plain `cargo`, not its full path.
@@ -140,6 +184,11 @@ impl Steps {
             println!("  {verdict:<6} {:>7}  {name}", fmt_duration(*elapsed));
             if result.is_err() {
                 failed.push(name.as_str());
+            }
+        }
+        for (name, _, result) in &self.results {
+            if let Err(e) = result {
+                println!("\n{name} FAILED: {e}");
             }
         }
         if failed.is_empty() {

@@ -170,6 +170,16 @@ impl Conn {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
+    /// Requests sent and not answered yet, those that timed out included
+    /// (their slots are held until a late answer comes, see
+    /// [`ConnConfig::max_in_flight`](crate::ConnConfig)): how loaded, or
+    /// how stuck, the broker is on this connection.
+    pub fn in_flight(&self) -> usize {
+        self.config()
+            .max_in_flight
+            .saturating_sub(self.shared.in_flight.available_permits())
+    }
+
     /// A snapshot of this connection's counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()

@@ -12,6 +12,7 @@
 //! records the reason in [`Shared`], fails every waiter with it, and the
 //! channel refuses further commands.
 
+use crate::telemetry::Window;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -114,6 +115,9 @@ pub(crate) struct Counters {
     pub(crate) timeouts: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) bytes_read: AtomicU64,
+    /// Answered requests' round trips in microseconds, since client
+    /// telemetry last took them (its `node.request.latency`).
+    pub(crate) latency: Window,
 }
 
 impl Counters {

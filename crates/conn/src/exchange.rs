@@ -85,7 +85,10 @@ impl Conn {
         span.record("latency_us", latency_us);
         let _entered = span.enter();
         match &result {
-            Ok(frame) => tracing::debug!(latency_us, bytes = frame.len(), "response"),
+            Ok(frame) => {
+                counters.latency.record(latency_us);
+                tracing::debug!(latency_us, bytes = frame.len(), "response")
+            }
             Err(error) => {
                 span.record("error", tracing::field::display(error));
                 counters.errors.fetch_add(1, Ordering::Relaxed);

@@ -187,6 +187,7 @@ mod ops_fetch;
 mod ops_offsets;
 mod ops_partition;
 pub mod sasl;
+pub mod telemetry;
 #[cfg(feature = "tls")]
 mod tls;
 mod topic_name;

@@ -21,10 +21,14 @@ pub const CLIENT_SOFTWARE_NAME: &str = "kafkit";
 /// The software version sent in ApiVersions v3+ (KIP-511).
 pub const CLIENT_SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The version ranges one broker advertised, by API key.
+/// The version ranges one broker advertised, by API key, and the
+/// cluster-wide finalized feature levels it knew of (ApiVersions v3+,
+/// KIP-584), such as `transaction.version`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BrokerVersions {
     ranges: HashMap<i16, VersionRange>,
+    features: HashMap<String, i16>,
+    features_epoch: i64,
 }
 
 impl BrokerVersions {
@@ -35,7 +39,33 @@ impl BrokerVersions {
             .iter()
             .map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version)))
             .collect();
-        BrokerVersions { ranges }
+        // The features are valid only with a known epoch.
+        let features = if response.finalized_features_epoch >= 0 {
+            response
+                .finalized_features
+                .iter()
+                .map(|f| (f.name.clone(), f.max_version_level))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        BrokerVersions {
+            ranges,
+            features,
+            features_epoch: response.finalized_features_epoch,
+        }
+    }
+
+    /// The finalized (cluster-wide) level of feature `name`, such as
+    /// `transaction.version`, when the broker named one: `None` from
+    /// brokers before ApiVersions v3 or that left the feature out.
+    pub fn finalized_feature(&self, name: &str) -> Option<i16> {
+        self.features.get(name).copied()
+    }
+
+    /// The epoch of the finalized features; -1 when unknown.
+    pub fn finalized_features_epoch(&self) -> i64 {
+        self.features_epoch
     }
 
     /// The range the broker advertised for `api`, if any.
@@ -164,6 +194,26 @@ mod tests {
         ));
         assert_eq!(v.version_for(ApiKey::Produce).unwrap(), 11);
         assert_eq!(v.version_for(ApiKey::Fetch).unwrap(), 17);
+    }
+
+    #[test]
+    fn finalized_features_count_only_with_a_known_epoch() {
+        use kafkit_protocol::messages::api_versions_response::FinalizedFeatureKey;
+        let mut r = response(ErrorCode::NONE, &[(ApiKey::Produce, 0, 13)]);
+        r.finalized_features = vec![FinalizedFeatureKey {
+            name: "transaction.version".into(),
+            max_version_level: 2,
+            min_version_level: 2,
+            ..Default::default()
+        }];
+        r.finalized_features_epoch = 7;
+        let v = BrokerVersions::from_response(&r);
+        assert_eq!(v.finalized_feature("transaction.version"), Some(2));
+        assert_eq!(v.finalized_feature("group.version"), None);
+        assert_eq!(v.finalized_features_epoch(), 7);
+        r.finalized_features_epoch = -1;
+        let v = BrokerVersions::from_response(&r);
+        assert_eq!(v.finalized_feature("transaction.version"), None);
     }
 
     #[test]

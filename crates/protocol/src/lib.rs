@@ -113,6 +113,7 @@ pub mod frame;
 mod message;
 pub mod messages;
 pub mod records;
+pub mod telemetry;
 
 pub use codec::{TaggedFields, Uuid};
 pub use error::{DecodeError, EncodeError};

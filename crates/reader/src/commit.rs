@@ -219,6 +219,20 @@ impl Commits {
     /// Cancel safety: the commit may or may not reach the broker when the
     /// future is dropped; nothing is lost (it stays marked).
     pub(crate) async fn commit_marked(&self, only: Option<&[TopicPartition]>) -> Result<(), Error> {
+        self.commit_marked_within(only, None).await
+    }
+
+    /// [`commit_marked`](Commits::commit_marked), retrying retriable errors
+    /// for as long as `patience` allows (`None`: the transport's usual
+    /// five attempts): a final commit on close waits out a coordinator
+    /// move instead of giving up after about 2 s.
+    ///
+    /// Cancel safety: as `commit_marked`.
+    pub(crate) async fn commit_marked_within(
+        &self,
+        only: Option<&[TopicPartition]>,
+        patience: Option<Duration>,
+    ) -> Result<(), Error> {
         let _serial = self.serial.lock().await;
         let offsets = self.dirty(only);
         if offsets.is_empty() {
@@ -231,12 +245,17 @@ impl Commits {
             generation = generation.generation_id,
             partitions = offsets.len()
         );
-        let result = self
-            .client
-            .transport()
-            .retry(|| self.client.commit(&generation, &offsets))
-            .instrument(span)
-            .await;
+        let transport = self.client.transport();
+        let attempt = || self.client.commit(&generation, &offsets);
+        let result = match patience {
+            None => transport.retry(attempt).instrument(span).await,
+            Some(patience) => {
+                transport
+                    .retry_for(patience, attempt)
+                    .instrument(span)
+                    .await
+            }
+        };
         match result {
             Ok(()) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);

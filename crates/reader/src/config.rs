@@ -71,6 +71,12 @@ pub struct ReaderConfig {
     /// The wait before a failed group request (join, sync) is retried.
     /// Default 100 ms (Java's `retry.backoff.ms`).
     pub retry_backoff: Duration,
+    /// Pushes the reader's metrics to the cluster (client telemetry,
+    /// KIP-714) when a broker asks for them: only clusters whose operator
+    /// installed a client-metrics plugin and subscribed to metrics do.
+    /// Default `true`, as the Java consumer's `enable.metrics.push` and
+    /// librdkafka's.
+    pub metrics_push: bool,
 }
 
 impl Default for ReaderConfig {
@@ -92,6 +98,7 @@ impl Default for ReaderConfig {
             fetch: FetchConfig::default(),
             conn: ConnConfig::default(),
             retry_backoff: Duration::from_millis(100),
+            metrics_push: true,
         }
     }
 }
@@ -115,6 +122,7 @@ impl fmt::Debug for ReaderConfig {
             .field("assignors", &assignors)
             .field("fetch", &self.fetch)
             .field("retry_backoff", &self.retry_backoff)
+            .field("metrics_push", &self.metrics_push)
             .finish_non_exhaustive()
     }
 }
@@ -255,6 +263,11 @@ impl ReaderBuilder {
         self.config.auto_offset_reset = reset;
         self
     }
+    /// [`ReaderConfig::metrics_push`]: client telemetry on or off.
+    pub fn metrics_push(mut self, on: bool) -> Self {
+        self.config.metrics_push = on;
+        self
+    }
     /// The session timeout.
     pub fn session_timeout(mut self, d: Duration) -> Self {
         self.config.session_timeout = d;
@@ -289,6 +302,12 @@ impl ReaderBuilder {
     /// fetch from a replica in the same rack where the cluster allows it.
     pub fn rack(mut self, rack: impl Into<String>) -> Self {
         self.config.fetch.rack = Some(rack.into());
+        self
+    }
+    /// Incremental fetch sessions (KIP-227), [`FetchConfig::sessions`]:
+    /// on by default; `false` makes every fetch a full one.
+    pub fn fetch_sessions(mut self, on: bool) -> Self {
+        self.config.fetch.sessions = on;
         self
     }
     /// Called on every rebalance with the partitions assigned, revoked or

@@ -89,6 +89,14 @@
 //!   `client.rack`, also [`ReaderBuilder::rack`]) a cluster with a
 //!   rack-aware replica selector serves fetches from a replica in the same
 //!   rack (KIP-392); any trouble with it sends fetches back to the leader.
+//! - **Fetch sessions.** Each broker keeps an incremental fetch session
+//!   (KIP-227, [`FetchConfig::sessions`], on by default, off with
+//!   [`ReaderBuilder::fetch_sessions`]): after a first full fetch, a fetch
+//!   names only the partitions whose position changed and the broker
+//!   answers only for those with records or news, which saves bytes and
+//!   broker CPU with many partitions. A session error or a lost connection
+//!   makes the next fetch full again; unassigning a broker's partitions
+//!   and [`Reader::close`] close the session.
 //! - **Lag.** [`Reader::lag`] (as of the last fetches, no IO) and
 //!   [`Reader::read_lag`] (fresh end offsets) sum over every partition
 //!   read, in both modes; [`Reader::stats`] has the counters.

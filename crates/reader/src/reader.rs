@@ -3,12 +3,15 @@
 //! consumer group and reads what the group assigns it, committing offsets
 //! (see the crate docs for the commit modes).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use kafkit_conn::Transport;
+use kafkit_conn::telemetry::{ClientKind, ClientTelemetry, TelemetryStats};
 
 use crate::commit::{Committer, Parked};
 use crate::config::{ReaderBuilder, ReaderConfig};
+use crate::fetcher::GroupLabels;
 use crate::group::RebalanceListener;
 use crate::{Error, FetchStats, Fetcher, Message, StartOffset, TopicPartition};
 
@@ -61,6 +64,8 @@ pub struct Reader {
     closed: bool,
     /// `close` ran to its end (a dropped one did not).
     close_finished: bool,
+    /// Client telemetry (KIP-714), unless `metrics_push` is off.
+    telemetry: Option<ClientTelemetry>,
 }
 
 impl Reader {
@@ -97,6 +102,14 @@ impl Reader {
             fetcher.assign(vec![(tp.clone(), config.start_offset)]);
             (Some(tp), None)
         };
+        let telemetry = config.metrics_push.then(|| {
+            let group = config.group_id.clone().map(|group_id| GroupLabels {
+                group_id,
+                instance_id: config.group_instance_id.clone(),
+            });
+            let source = Arc::new(fetcher.metrics_source(group));
+            ClientTelemetry::start(&transport, ClientKind::Consumer, source)
+        });
         tracing::debug!(config = ?config, "reader started");
         Ok(Reader {
             transport,
@@ -108,7 +121,14 @@ impl Reader {
             messages: 0,
             closed: false,
             close_finished: false,
+            telemetry,
         })
+    }
+
+    /// What the reader's client telemetry (KIP-714) did: `None` with
+    /// `metrics_push` off.
+    pub fn telemetry(&self) -> Option<TelemetryStats> {
+        self.telemetry.as_ref().map(ClientTelemetry::stats)
     }
 
     /// The configuration.
@@ -368,10 +388,15 @@ impl Reader {
         }
     }
 
-    /// Stops reading. In group mode: runs the listener for the revocation
-    /// of every partition, commits what is marked, and leaves the group
+    /// Stops reading and closes the fetch sessions with the brokers (best
+    /// effort, in the background; see [`Fetcher::close`]). In group mode:
+    /// runs the listener for the revocation of every partition, commits
+    /// what is marked, and leaves the group
     /// (a static member does not leave, KIP-345), returning the commit
-    /// error, else the LeaveGroup error. A member whose first JoinGroup is
+    /// error, else the LeaveGroup error. The commit and the LeaveGroup
+    /// each retry retriable errors (a coordinator that moved or is
+    /// loading, a dead connection) for up to 30 s, the Java consumer's
+    /// default close timeout. A member whose first JoinGroup is
     /// still unanswered waits for that answer, at most the session
     /// timeout, so that it can leave instead of stalling the group's
     /// rebalance until the coordinator expires it. Later calls fail with a
@@ -401,6 +426,11 @@ impl Reader {
         };
         let assigned = self.fetcher.assignment();
         self.fetcher.unassign(&assigned);
+        // Stops fetching and closes the fetch sessions (in the background).
+        self.fetcher.close();
+        if let Some(telemetry) = &mut self.telemetry {
+            telemetry.close().await;
+        }
         self.close_finished = true;
         tracing::debug!(ok = result.is_ok(), "reader closed");
         result

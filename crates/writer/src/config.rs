@@ -114,6 +114,12 @@ pub struct WriterConfig {
     /// Java client's `transaction.timeout.ms`. Only used with
     /// `transactional_id`.
     pub transaction_timeout: Duration,
+    /// Pushes the writer's metrics to the cluster (client telemetry,
+    /// KIP-714) when a broker asks for them: only clusters whose operator
+    /// installed a client-metrics plugin and subscribed to metrics do.
+    /// Default `true`, as the Java producer's `enable.metrics.push` and
+    /// librdkafka's `enable.metrics.push`.
+    pub metrics_push: bool,
 }
 
 impl Default for WriterConfig {
@@ -141,6 +147,7 @@ impl Default for WriterConfig {
             on_delivery: None,
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
+            metrics_push: true,
         }
     }
 }
@@ -159,6 +166,7 @@ impl fmt::Debug for WriterConfig {
             .field("max_attempts", &self.max_attempts)
             .field("transactional_id", &self.transactional_id)
             .field("transaction_timeout", &self.transaction_timeout)
+            .field("metrics_push", &self.metrics_push)
             .finish_non_exhaustive()
     }
 }
@@ -302,6 +310,8 @@ impl WriterBuilder {
 
     setter!(/// [`WriterConfig::transaction_timeout`].
         transaction_timeout: Duration);
+    setter!(/// [`WriterConfig::metrics_push`].
+        metrics_push: bool);
     setter!(/// [`WriterConfig::required_acks`].
         required_acks: RequiredAcks);
     setter!(/// [`WriterConfig::batch_size`].

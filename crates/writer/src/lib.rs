@@ -191,6 +191,7 @@ mod idempotence;
 mod message;
 mod sender;
 mod stats;
+mod telemetry;
 mod txn;
 mod writer;
 

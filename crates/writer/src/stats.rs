@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use kafkit_conn::telemetry::Window;
+
 /// Latency buckets: bucket `i` counts latencies below `2^i` microseconds
 /// (the last one everything longer), so 1 us to about 35 minutes in 32
 /// counters.
@@ -19,10 +21,17 @@ pub(crate) struct Stats {
     retries: AtomicU64,
     errors: AtomicU64,
     epoch_bumps: AtomicU64,
+    leader_hints: AtomicU64,
     commits: AtomicU64,
     aborts: AtomicU64,
     latency: [AtomicU64; BUCKETS],
     latency_sum_us: AtomicU64,
+    /// Batches' time from creation to their first send, in microseconds,
+    /// since client telemetry last took it (`record.queue.time`).
+    pub(crate) queue_time: Window,
+    /// Produce answers' throttle times in milliseconds, likewise
+    /// (`produce.throttle.time`).
+    pub(crate) throttle: Window,
 }
 
 impl Stats {
@@ -54,6 +63,11 @@ impl Stats {
         self.epoch_bumps.fetch_add(1, Relaxed);
     }
 
+    /// A failed batch went to the leader a broker named (KIP-951).
+    pub(crate) fn leader_hint(&self) {
+        self.leader_hints.fetch_add(1, Relaxed);
+    }
+
     /// A transaction ended: committed, or aborted.
     pub(crate) fn transaction(&self, committed: bool) {
         let counter = if committed {
@@ -73,6 +87,7 @@ impl Stats {
             retries: self.retries.load(Relaxed),
             errors: self.errors.load(Relaxed),
             epoch_bumps: self.epoch_bumps.load(Relaxed),
+            leader_hints: self.leader_hints.load(Relaxed),
             transactions_committed: self.commits.load(Relaxed),
             transactions_aborted: self.aborts.load(Relaxed),
             latency: LatencyHistogram {
@@ -105,6 +120,9 @@ pub struct WriterStats {
     /// Producer epoch bumps (idempotence recovery, or after an aborted
     /// transaction whose batch failed).
     pub epoch_bumps: u64,
+    /// Batches retried at once on the new leader that the old one named in
+    /// its answer (KIP-951), with no metadata refresh and no backoff.
+    pub leader_hints: u64,
     /// Transactions committed (a transactional writer).
     pub transactions_committed: u64,
     /// Transactions aborted (a transactional writer).

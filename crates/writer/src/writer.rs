@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use kafkit_conn::telemetry::{ClientKind, ClientTelemetry, TelemetryStats};
 use kafkit_conn::{Transport, TransportConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -17,8 +18,10 @@ use crate::batch::{Completion, Group};
 use crate::idempotence::{self, ProducerId};
 use crate::message::millis;
 use crate::sender::{Sender, Shared};
+use crate::telemetry::WriterMetrics;
 use crate::txn::State;
 use crate::txn::coordinator::Ctx;
+use crate::txn::version::TxnVersion;
 use crate::{Error, Message, RecordMetadata, WriterBuilder, WriterConfig, WriterStats};
 
 /// Records appended per lock in `write_messages`, so the sender task and
@@ -38,6 +41,9 @@ pub struct Writer {
     pub(crate) transport: Transport,
     task: Mutex<Option<JoinHandle<()>>>,
     next_id: AtomicU64,
+    /// The writer's client telemetry, unless `metrics_push` is off; ended
+    /// by `close` (with a terminating push) or by drop.
+    telemetry: Mutex<Option<ClientTelemetry>>,
 }
 
 /// The outcome of one [`send`](Writer::send): resolves to the record's
@@ -72,7 +78,7 @@ impl Writer {
     }
 
     pub(crate) async fn start(transport: Transport, config: WriterConfig) -> Result<Writer, Error> {
-        let producer = if let Some(id) = &config.transactional_id {
+        let (producer, level) = if let Some(id) = &config.transactional_id {
             let ctx = Ctx {
                 transport: &transport,
                 config: &config,
@@ -80,23 +86,37 @@ impl Writer {
             };
             ctx.init_producer_id(None).await?
         } else if config.is_idempotent() {
-            idempotence::init_producer_id(&transport, None).await?
+            (idempotence::init_producer_id(&transport, None).await?, None)
         } else {
-            ProducerId::NONE
+            (ProducerId::NONE, None)
         };
         let shared = Arc::new(Shared::new(config));
         if let Some(txn) = &shared.txn {
             let mut core = txn.lock();
             core.producer = producer;
+            core.level = level;
+            core.version = TxnVersion::from_level(level);
             txn.set_state(&mut core, &shared, State::Ready, None);
         }
         let task = tokio::spawn(Sender::new(shared.clone(), transport.clone(), producer).run());
+        let telemetry = shared.config.metrics_push.then(|| {
+            let source = Arc::new(WriterMetrics(shared.clone()));
+            ClientTelemetry::start(&transport, ClientKind::Producer, source)
+        });
         Ok(Writer {
             shared,
             transport,
             task: Mutex::new(Some(task)),
             next_id: AtomicU64::new(0),
+            telemetry: Mutex::new(telemetry),
         })
+    }
+
+    /// What the writer's client telemetry (KIP-714) did: `None` with
+    /// `metrics_push` off.
+    pub fn telemetry(&self) -> Option<TelemetryStats> {
+        let telemetry = self.telemetry.lock().unwrap_or_else(|e| e.into_inner());
+        telemetry.as_ref().map(ClientTelemetry::stats)
     }
 
     /// The writer's settings.
@@ -389,6 +409,16 @@ impl Writer {
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
             let _ = task.await;
+        }
+        let telemetry = self
+            .telemetry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut telemetry) = telemetry {
+            telemetry.close().await;
+            // Kept for its stats.
+            *self.telemetry.lock().unwrap_or_else(|e| e.into_inner()) = Some(telemetry);
         }
         ended.and(flushed)
     }

@@ -47,6 +47,9 @@ pub struct KafkaOptions {
     pub overrides: Vec<(String, String)>,
     /// The JVM heap of each node, in MiB.
     pub heap_mib: u32,
+    /// Directories or jars added to each node's class path after Kafka's
+    /// own, for broker plugins such as the test's telemetry sink.
+    pub classpath: Vec<PathBuf>,
 }
 
 impl Default for KafkaOptions {
@@ -57,6 +60,7 @@ impl Default for KafkaOptions {
             features: Vec::new(),
             overrides: Vec::new(),
             heap_mib: 1024,
+            classpath: Vec::new(),
         }
     }
 }
@@ -80,6 +84,7 @@ pub struct KafkaCluster {
     pki: TestPki,
     nodes: Vec<Node>,
     heap_mib: u32,
+    classpath: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -177,6 +182,7 @@ impl KafkaCluster {
             pki,
             nodes,
             heap_mib: options.heap_mib,
+            classpath: options.classpath.clone(),
         };
         cluster.format(&options.features)?;
         for index in 0..cluster.nodes.len() {
@@ -266,7 +272,11 @@ impl KafkaCluster {
             ),
             format!("-Dkafkit.log.file={}", log.display()),
             "-cp".to_owned(),
-            format!("{}/*", self.home.join("libs").display()),
+            std::iter::once(self.home.join("libs/*"))
+                .chain(self.classpath.iter().cloned())
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":"),
         ]
     }
 
@@ -350,6 +360,12 @@ impl KafkaCluster {
     /// Node `id`'s JVM pid, while it runs.
     pub fn pid(&self, id: u32) -> Option<u32> {
         self.node(id).process.as_ref().map(Supervised::pid)
+    }
+
+    /// Whether node `id` runs and is not paused.
+    pub fn is_serving(&self, id: u32) -> bool {
+        let node = self.node(id);
+        node.process.is_some() && !node.paused
     }
 
     /// Node `id`'s broker log (log4j's file).

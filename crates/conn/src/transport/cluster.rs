@@ -18,13 +18,13 @@ pub struct Cluster {
     pub(crate) fetched: Instant,
     pub(crate) brokers: HashMap<i32, Broker>,
     controller: Option<i32>,
-    topics: HashMap<String, Topic>,
+    pub(super) topics: HashMap<String, Topic>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Topic {
+pub(super) struct Topic {
     id: Uuid,
-    partitions: BTreeMap<i32, PartitionLeader>,
+    pub(super) partitions: BTreeMap<i32, PartitionLeader>,
 }
 
 /// Who leads a partition, and since which leader epoch.

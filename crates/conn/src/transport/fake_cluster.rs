@@ -55,6 +55,9 @@ pub(crate) struct State {
     pub(crate) metadata_seen: Vec<MetadataSeen>,
     /// (node, topic, partition, error code) of every produce answered.
     pub(crate) produce_seen: Vec<(i32, String, i32, ErrorCode)>,
+    /// Brokers that read requests and answer none, as a SIGSTOPped broker
+    /// or one behind a network partition.
+    pub(crate) silent: std::collections::HashSet<i32>,
     /// The port each broker listens on.
     ports: HashMap<i32, u16>,
 }
@@ -156,6 +159,9 @@ async fn serve(node: i32, socket: TcpStream, state: Arc<Mutex<State>>) {
     loop {
         while let Some(frame) = frame::decode_frame(&mut buf, 1 << 20).unwrap() {
             let (header, body) = frame::decode_request(frame).unwrap();
+            if lock(&state).silent.contains(&node) {
+                continue;
+            }
             let reply = match body {
                 RequestBody::ApiVersions(_) => {
                     answer(&header, ResponseBody::ApiVersions(versions(4)))

@@ -38,6 +38,7 @@
 //! cancelled refresh releases it and the next waiter fetches instead.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use kafkit_protocol::messages::MetadataRequest;
@@ -123,6 +124,17 @@ impl Cache {
         s.reason = reason;
         drop(s);
         self.wake.notify_one();
+    }
+
+    /// Replaces the snapshot by what `amend` makes of it, if anything,
+    /// leaving the refresh bookkeeping alone: a refresh asked for still
+    /// happens, and the generation does not move, so no waiter takes the
+    /// amended snapshot for a refresh.
+    pub(super) fn amend(&self, amend: impl FnOnce(&Cluster) -> Option<Cluster>) {
+        let mut s = lock(&self.state);
+        if let Some(amended) = amend(&s.cluster) {
+            s.cluster = Arc::new(amended);
+        }
     }
 
     /// True once the refresh asked for is done.
@@ -283,12 +295,11 @@ impl Inner {
         Ok(cluster)
     }
 
-    /// Asks the known brokers (those with live connections first, then by
-    /// id), then the bootstrap addresses, until one answers.
-    async fn fetch_metadata(
-        &self,
-        topics: Option<&[String]>,
-    ) -> Result<kafkit_protocol::messages::MetadataResponse, Error> {
+    /// Known brokers' addresses, least loaded first, as Java's
+    /// `leastLoadedNode`: an idle live connection, then a broker to dial,
+    /// then brokers with requests in flight, fewest first; then the
+    /// bootstrap addresses not among them.
+    pub(super) fn least_loaded_first(&self) -> Vec<String> {
         let mut known: Vec<Broker> = self
             .metadata
             .snapshot()
@@ -296,13 +307,32 @@ impl Inner {
             .values()
             .cloned()
             .collect();
-        known.sort_by_key(|b| (!self.has_live_conn(&b.addr()), b.id));
+        known.sort_by_cached_key(|b| {
+            let addr = b.addr();
+            (self.in_flight_to(&addr), !self.has_live_conn(&addr), b.id)
+        });
         let mut candidates: Vec<String> = known.iter().map(Broker::addr).collect();
         for addr in &self.config.bootstrap {
             if !candidates.contains(addr) {
                 candidates.push(addr.clone());
             }
         }
+        candidates
+    }
+
+    /// Asks the known brokers, then the bootstrap addresses, until one
+    /// answers. The least loaded broker first, as Java's `leastLoadedNode`:
+    /// an idle live connection, then a broker to dial, then brokers with
+    /// requests in flight, fewest first. A broker that stopped answering
+    /// (a long GC pause, a network partition) holds its unanswered
+    /// requests, so it is asked last, instead of holding the refresh for
+    /// a whole request timeout while its partitions' new leaders are known
+    /// elsewhere.
+    async fn fetch_metadata(
+        &self,
+        topics: Option<&[String]>,
+    ) -> Result<kafkit_protocol::messages::MetadataResponse, Error> {
+        let candidates = self.least_loaded_first();
         let request = MetadataRequest {
             topics: topics.map(|names| {
                 names
@@ -320,6 +350,7 @@ impl Inner {
         for addr in candidates {
             let attempt = async {
                 let conn = self.conn(&addr, Purpose::Admin).await?;
+                self.metadata_requests.fetch_add(1, Ordering::Relaxed);
                 conn.request(request.clone()).await
             };
             match attempt.await {

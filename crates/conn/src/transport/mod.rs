@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kafkit_protocol::ErrorCode;
 use kafkit_protocol::messages::FindCoordinatorRequest;
@@ -21,16 +23,21 @@ use crate::{Broker, Conn, Error, PartitionConn};
 
 mod cluster;
 mod config;
+mod leader_hint;
 mod metadata;
+mod observed;
 mod retry;
 
 #[cfg(test)]
 mod fake_cluster;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_leader_hint;
 
 pub use cluster::Cluster;
 pub use config::TransportConfig;
+pub(crate) use retry::random_unit;
 pub use retry::{Backoff, retry};
 
 /// What a pooled connection is for. Each purpose gets its own connection
@@ -74,6 +81,10 @@ struct Inner {
     metadata: metadata::Cache,
     pool: Mutex<HashMap<(String, Purpose), Conn>>,
     coordinators: Mutex<HashMap<CoordinatorKey, Broker>>,
+    /// Connections dialled, for client telemetry.
+    connections_created: AtomicU64,
+    /// Metadata requests sent.
+    metadata_requests: AtomicU64,
 }
 
 impl Transport {
@@ -88,6 +99,8 @@ impl Transport {
             metadata: metadata::Cache::new(),
             pool: Mutex::new(HashMap::new()),
             coordinators: Mutex::new(HashMap::new()),
+            connections_created: AtomicU64::new(0),
+            metadata_requests: AtomicU64::new(0),
         });
         inner
             .refresh("bootstrap", metadata::Scope::InUse, &[], true)
@@ -327,6 +340,28 @@ impl Transport {
     {
         crate::retry(&self.inner.config.backoff, attempt, |e| self.on_error(e)).await
     }
+
+    /// [`retry`](Transport::retry) with the backoff's delays but no limit
+    /// on attempts: retriable errors are retried until `patience` (counted
+    /// from the first attempt) is used up. For work that has to get
+    /// through a coordinator or leader move, which takes longer than the
+    /// default five attempts: a consumer's final commit and LeaveGroup on
+    /// close, say (a killed coordinator's successor takes over only after
+    /// the broker's session expires, 9 s on Kafka).
+    ///
+    /// Cancel safety: as [`retry`](crate::retry).
+    pub async fn retry_for<T, F, Fut>(&self, patience: Duration, attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let backoff = Backoff {
+            max_attempts: u32::MAX,
+            deadline: Some(patience),
+            ..self.inner.config.backoff.clone()
+        };
+        crate::retry(&backoff, attempt, |e| self.on_error(e)).await
+    }
 }
 
 impl Inner {
@@ -336,6 +371,7 @@ impl Inner {
             return Ok(conn.clone());
         }
         let conn = Conn::dial_with(addr, self.config.conn.clone()).await?;
+        self.connections_created.fetch_add(1, Ordering::Relaxed);
         let mut pool = lock(&self.pool);
         // Keep a live connection another caller dialled meanwhile.
         if let Some(raced) = pool.get(&key).filter(|c| !c.is_closed()) {
@@ -343,6 +379,16 @@ impl Inner {
         }
         pool.insert(key, conn.clone());
         Ok(conn)
+    }
+
+    /// Requests in flight (timed-out ones included) on the live pooled
+    /// connections to `addr`.
+    fn in_flight_to(&self, addr: &str) -> usize {
+        lock(&self.pool)
+            .iter()
+            .filter(|((a, _), c)| a == addr && !c.is_closed())
+            .map(|(_, c)| c.in_flight())
+            .sum()
     }
 
     fn has_live_conn(&self, addr: &str) -> bool {

@@ -64,7 +64,7 @@ impl Backoff {
 }
 
 /// A random number in `0.0..1.0`; 0.5 (no jitter) if the OS has none.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     getrandom::u32().map_or(0.5, |r| f64::from(r) / (f64::from(u32::MAX) + 1.0))
 }
 

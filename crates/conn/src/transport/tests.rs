@@ -336,6 +336,36 @@ async fn a_dead_connection_is_dialled_again_and_refreshes_metadata() {
 }
 
 #[tokio::test]
+async fn metadata_is_asked_of_a_silent_broker_last() {
+    let fake = FakeCluster::start(2).await;
+    fake.set_topic("t", 1, &[(1, 0)]);
+    let mut config = config(&fake);
+    config.conn.request_timeout = Some(Duration::from_millis(200));
+    let transport = Transport::connect(config).await.unwrap();
+    // Live connections to both brokers; broker 1 (asked first by id)
+    // then stops answering, and a produce to it times out.
+    transport.broker(2, Purpose::Admin).await.unwrap();
+    let leader = transport.leader("t", 0, Purpose::Produce).await.unwrap();
+    fake.state().silent.insert(1);
+    let e = produce(leader, "t", 0).await.unwrap_err();
+    assert!(matches!(e.kind(), crate::ErrorKind::Timeout), "{e}");
+
+    // The partition moves to broker 2; the refresh asks broker 2 at once
+    // instead of waiting out a request timeout on broker 1.
+    fake.set_topic("t", 1, &[(2, 1)]);
+    let asked = Instant::now();
+    transport.refresh_all_topics().await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        asked.elapsed()
+    );
+    let seen = fake.state().metadata_seen.last().unwrap().node;
+    assert_eq!(seen, 2);
+    assert_eq!(transport.snapshot().leader("t", 0).unwrap().id, 2);
+}
+
+#[tokio::test]
 async fn an_empty_bootstrap_list_is_a_config_error() {
     let e = Transport::connect(TransportConfig::new(Vec::<String>::new()))
         .await

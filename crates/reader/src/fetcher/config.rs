@@ -57,6 +57,17 @@ pub struct FetchConfig {
     /// member also names it in its subscription (KIP-881). Default `None`:
     /// every fetch goes to the leader, as in Kafka.
     pub rack: Option<String>,
+    /// Incremental fetch sessions (KIP-227), as the Java client and
+    /// franz-go use them. Default on: after a first full fetch, a broker
+    /// remembers the partitions fetched from it; later fetches name only
+    /// the partitions whose position (or leader epoch) changed, and the
+    /// broker answers only for partitions with records or news, so a
+    /// consumer of many partitions sends far fewer bytes per fetch. A
+    /// broker that refuses a session (sessions disabled with
+    /// `max.incremental.fetch.session.cache.slots=0`, its cache full, or a
+    /// broker older than Fetch v7) gets full fetches from then on. Off,
+    /// every fetch is full (session id 0, epoch -1), as before KIP-227.
+    pub sessions: bool,
 }
 
 impl Default for FetchConfig {
@@ -72,6 +83,7 @@ impl Default for FetchConfig {
             retry_backoff: Duration::from_millis(100),
             max_retry_backoff: Duration::from_secs(5),
             rack: None,
+            sessions: true,
         }
     }
 }
@@ -128,6 +140,7 @@ mod tests {
         assert_eq!(c.max_partition_bytes, 1_048_576);
         assert_eq!(c.max_bytes, 52_428_800);
         assert_eq!(c.max_wait, Duration::from_millis(500));
+        assert!(c.sessions, "fetch sessions on, as in the Java client");
     }
 
     #[test]

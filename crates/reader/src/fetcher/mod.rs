@@ -4,12 +4,13 @@
 //!
 //! Files: `config.rs` ([`FetchConfig`]), `state.rs` (what the handle and the
 //! driver share), `driver.rs` (the background task: offset lookups, fetch
-//! planning by leader, one fetch per broker), `request.rs` (the Fetch
-//! request and sending it), `answer.rs` (a partition's answer: chunks,
-//! resets, backoff, errors), `chunk.rs` (one
-//! partition's records from one answer, turned into [`Message`]s without
-//! per-record allocation, with the read_committed filter), `message_set.rs`
-//! (the same path as a public iterator, [`MessageSet`]).
+//! planning by leader, one fetch per broker), `session.rs` (each broker's
+//! fetch session, KIP-227), `request.rs` (the Fetch request and sending
+//! it), `answer.rs` (a partition's answer: chunks, resets, backoff,
+//! errors), `chunk.rs` (one partition's records from one answer, turned
+//! into [`Message`]s without per-record allocation, with the
+//! read_committed filter), `message_set.rs` (the same path as a public
+//! iterator, [`MessageSet`]).
 
 use std::sync::Arc;
 
@@ -24,16 +25,20 @@ mod answer;
 mod chunk;
 mod config;
 mod driver;
+mod leader_hint;
 mod message_set;
 mod request;
+mod session;
 mod state;
+mod telemetry;
 mod validate;
 
 pub use config::FetchConfig;
 pub use message_set::MessageSet;
+pub(crate) use telemetry::GroupLabels;
 
 use chunk::Chunk;
-use driver::Driver;
+use driver::{Driver, close_detached};
 use state::Shared;
 
 /// Counters of a [`Fetcher`], from [`Fetcher::stats`].
@@ -42,6 +47,9 @@ use state::Shared;
 pub struct FetchStats {
     /// Fetch responses received.
     pub fetches: u64,
+    /// Of those, answers to incremental fetches (KIP-227), which list only
+    /// what changed; the rest answered full fetches.
+    pub incremental_fetches: u64,
     /// Failed fetches and offset lookups, and partition errors in answers
     /// (most are retried without reaching the caller).
     pub errors: u64,
@@ -54,6 +62,9 @@ pub struct FetchStats {
     /// Positions moved back to where a new leader's log diverged from the
     /// records fetched before the leader changed (KIP-320).
     pub truncations: u64,
+    /// Partitions moved to a new leader that a broker named in a fetch
+    /// answer (KIP-951), without waiting for a metadata refresh.
+    pub leader_hints: u64,
     /// Fetched bytes waiting for the caller now.
     pub buffered_bytes: usize,
     /// The sum of [`Fetcher::lag`] over the partitions whose lag is known.
@@ -84,11 +95,15 @@ pub struct FetchStats {
 /// of range under `OffsetReset::Error`, a corrupt batch) come out of
 /// [`next`](Fetcher::next); the fetcher keeps going afterwards.
 ///
-/// Dropping it stops the background task without blocking.
+/// Fetches use incremental fetch sessions (KIP-227, see
+/// [`FetchConfig::sessions`]). [`close`](Fetcher::close), or dropping it,
+/// stops without blocking and closes the sessions in the background.
 #[derive(Debug)]
 pub struct Fetcher {
     shared: Arc<Shared>,
     transport: Transport,
+    /// `FetchConfig::max_wait`, which bounds closing a session.
+    max_wait: std::time::Duration,
     isolation_level: IsolationLevel,
     read_committed: bool,
     /// The chunk being read; not in the shared state, so handing out a
@@ -111,7 +126,8 @@ impl Fetcher {
     /// Outside a tokio runtime (it spawns its background task).
     pub fn new(transport: Transport, config: FetchConfig) -> Fetcher {
         let shared = Arc::new(Shared::default());
-        let isolation_level = config.isolation_level;
+        shared.lock().sessions = session::Sessions::new(config.sessions);
+        let (max_wait, isolation_level) = (config.max_wait, config.isolation_level);
         let read_committed = isolation_level == IsolationLevel::ReadCommitted;
         let (broken, driver) = match config.validate() {
             Ok(()) => {
@@ -124,6 +140,7 @@ impl Fetcher {
         Fetcher {
             shared,
             transport,
+            max_wait,
             isolation_level,
             read_committed,
             current: None,
@@ -355,23 +372,36 @@ impl Fetcher {
         }
         FetchStats {
             fetches: c.fetches,
+            incremental_fetches: c.incremental_fetches,
             errors: c.errors,
             bytes: c.bytes,
             messages: self.messages,
             resets: c.resets,
             truncations: c.truncations,
+            leader_hints: c.leader_hints,
             buffered_bytes: st.buffered_bytes,
             lag,
         }
     }
+
+    /// Stops fetching for good, without blocking: [`next`](Fetcher::next)
+    /// hands out what is buffered, then fails with a closed error; a task
+    /// of its own closes each fetch session (its id, the final epoch) so
+    /// brokers free them now, best effort (until the answer, `max_wait`
+    /// plus a few seconds, or the runtime's end). Closing again is a no-op.
+    pub fn close(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+        }
+        // Under the lock: a driver step still running plans no fetch after.
+        let closing = self.shared.lock().sessions.close_all();
+        close_detached(&self.transport, closing, self.max_wait);
+    }
 }
 
 impl Drop for Fetcher {
-    /// Aborts the background task (which drops its fetches in flight);
-    /// never blocks.
+    /// [`close`](Fetcher::close); never blocks.
     fn drop(&mut self) {
-        if let Some(driver) = &self.driver {
-            driver.abort();
-        }
+        self.close();
     }
 }

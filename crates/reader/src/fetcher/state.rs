@@ -1,8 +1,8 @@
 //! The state the [`Fetcher`](crate::Fetcher) handle and its background
 //! driver share, behind one mutex that is never held across an await:
 //! each assigned partition's fetch position, generation and backoff, the
-//! queue of fetched chunks waiting for the caller, errors to hand out, and
-//! counters.
+//! queue of fetched chunks waiting for the caller, errors to hand out,
+//! the fetch sessions, and counters.
 //!
 //! **Generations.** Every assign, seek and reset gives the partition a new
 //! generation (a counter shared by all partitions, so a partition that is
@@ -11,6 +11,7 @@
 //! generation is no longer the partition's is dropped. This is what makes
 //! a seek exact even with a fetch in flight.
 
+use kafkit_conn::telemetry::Window;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
@@ -18,6 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::chunk::Chunk;
+use super::session::Sessions;
 use crate::{Error, StartOffset, TopicPartition};
 
 /// Where a partition's fetching stands.
@@ -105,6 +107,10 @@ pub(crate) struct Counters {
     pub(crate) resets: u64,
     /// Positions moved back because the log diverged (KIP-320).
     pub(crate) truncations: u64,
+    /// Answers to incremental fetches (KIP-227).
+    pub(crate) incremental_fetches: u64,
+    /// Leader hints taken (KIP-951).
+    pub(crate) leader_hints: u64,
 }
 
 /// Everything behind the mutex.
@@ -118,6 +124,9 @@ pub(crate) struct State {
     /// Bytes of queued chunks and of the chunk being read.
     pub(crate) buffered_bytes: usize,
     pub(crate) counters: Counters,
+    /// The fetch session with each broker (KIP-227); here rather than in
+    /// the driver so that closing the fetcher can close them.
+    pub(crate) sessions: Sessions,
     next_generation: u64,
 }
 
@@ -129,6 +138,9 @@ pub(crate) struct Shared {
     pub(crate) data_ready: Notify,
     /// Caller -> driver: the assignment, a position or the buffer changed.
     pub(crate) wake_driver: Notify,
+    /// Answered fetches' round trips in microseconds, since client
+    /// telemetry last took them (`fetch.manager.fetch.latency`).
+    pub(crate) fetch_latency: Window,
 }
 
 impl Shared {

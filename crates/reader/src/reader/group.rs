@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafkit_conn::Transport;
+use kafkit_conn::{ErrorCode, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -22,6 +22,12 @@ use crate::group::client::{Generation, GroupClient};
 use crate::group::membership::{GroupEvent, Joining, Membership, MembershipConfig};
 use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
 use crate::{Error, Fetcher, IsolationLevel, ReaderConfig, StartOffset, TopicPartition};
+
+/// How long `close()` keeps retrying its final commit, and then its
+/// LeaveGroup, through retriable errors: 30 s, the Java consumer's default
+/// close timeout. Enough for a killed coordinator's successor to take over
+/// (the broker session, 9 s on Kafka, then the offsets partition's load).
+pub(crate) const CLOSE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What a listener asked for: commits, then seeks.
 type ListenerAsks = (
@@ -393,8 +399,10 @@ impl GroupReader {
 
     /// Stops the membership, revokes everything (listener, then a
     /// synchronous commit of what is marked) and leaves the group (static
-    /// members stay, KIP-345). Returns the commit error first, else the
-    /// leave error.
+    /// members stay, KIP-345). The commit and the LeaveGroup each retry
+    /// retriable errors for up to [`CLOSE_PATIENCE`], so a coordinator
+    /// that moves meanwhile (its broker killed) gets them from its
+    /// successor. Returns the commit error first, else the leave error.
     pub(crate) async fn close(&mut self, fetcher: &mut Fetcher) -> Result<(), Error> {
         // A first JoinGroup still in flight: the coordinator may count this
         // member already, under an id we have not heard. Wait (bounded) for
@@ -413,7 +421,10 @@ impl GroupReader {
                 self.commits.mark(&tp, next, None);
             }
             fetcher.unassign(&assignment);
-            result = self.commits.commit_marked(None).await;
+            result = self
+                .commits
+                .commit_marked_within(None, Some(CLOSE_PATIENCE))
+                .await;
         }
         if let Some(interval) = self.interval.take() {
             interval.abort();
@@ -431,7 +442,19 @@ impl GroupReader {
         if !self.static_member && generation.member_id.is_empty() {
             tracing::debug!("closing without LeaveGroup: the coordinator never named this member");
         } else if !self.static_member {
-            let left = self.commits.client().leave(&generation).await;
+            let client = self.commits.client();
+            let left = client
+                .transport()
+                .retry_for(CLOSE_PATIENCE, || client.leave(&generation))
+                .await
+                // A coordinator that does not know the member has it out
+                // of the group already: what leaving is for. (A successor
+                // coordinator knows only the members of the last
+                // generation written to the offsets topic.)
+                .or_else(|e| match e.code() {
+                    Some(ErrorCode::UNKNOWN_MEMBER_ID) => Ok(()),
+                    _ => Err(e),
+                });
             tracing::debug!(member = %generation.member_id, ok = left.is_ok(), "left the group");
             if let (Ok(()), Err(e)) = (&result, left) {
                 tracing::debug!(error = %e, "LeaveGroup failed");

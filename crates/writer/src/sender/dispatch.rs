@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use kafkit_protocol::messages::ProduceResponse;
+use kafkit_protocol::messages::produce_response::PartitionProduceResponse;
 use kafkit_protocol::{ApiKey, ErrorCode, Uuid};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -116,6 +117,11 @@ impl Sender {
                 }
                 part.next_seq = next_sequence(part.next_seq, batch.records());
             }
+            if batch.attempts == 0 {
+                let queued = now.saturating_duration_since(batch.created);
+                let us = u64::try_from(queued.as_micros()).unwrap_or(u64::MAX);
+                self.shared.stats.queue_time.record(us);
+            }
             batch.attempts += 1;
             let bytes = batch.encoded.clone().expect("stamped");
             request.2 += batch.records();
@@ -145,6 +151,7 @@ impl Sender {
 
     /// Queues a request on the broker's submitter, which keeps the order.
     fn spawn_produce(&mut self, broker: i32, addr: String, items: Vec<Item>, records: usize) {
+        let txn_version = self.txn_producing();
         let config = &self.shared.config;
         let job = Job {
             broker,
@@ -154,6 +161,7 @@ impl Sender {
             items,
             records,
             transactional_id: config.transactional_id.clone(),
+            txn_version,
         };
         self.shared.stats.request();
         let link = self
@@ -186,6 +194,24 @@ impl Sender {
     }
 }
 
+/// One partition's part of a produce response, found by topic name, or by
+/// `topic_id` when the answer names topics by id.
+pub(super) fn answer_for<'a>(
+    response: &'a ProduceResponse,
+    topic: &str,
+    topic_id: Option<Uuid>,
+    partition: i32,
+) -> Option<&'a PartitionProduceResponse> {
+    response
+        .responses
+        .iter()
+        .filter(|t| {
+            *t.name == *topic || (t.name.is_empty() && topic_id.is_some_and(|id| id == t.topic_id))
+        })
+        .flat_map(|t| &t.partition_responses)
+        .find(|p| p.index == partition)
+}
+
 /// The answer for one partition of a produce response: its base offset,
 /// or the error (with context) it failed with.
 pub(super) fn partition_result(
@@ -195,14 +221,7 @@ pub(super) fn partition_result(
     partition: i32,
     broker: &str,
 ) -> Result<i64, Error> {
-    let answer = response
-        .responses
-        .iter()
-        .filter(|t| {
-            *t.name == *topic || (t.name.is_empty() && topic_id.is_some_and(|id| id == t.topic_id))
-        })
-        .flat_map(|t| &t.partition_responses)
-        .find(|p| p.index == partition);
+    let answer = answer_for(response, topic, topic_id, partition);
     let Some(answer) = answer else {
         let e = kafkit_conn::Error::check(ErrorCode::UNKNOWN_SERVER_ERROR, None)
             .expect_err("not NONE")

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::Outcome;
+use crate::txn::version::TxnVersion;
 
 /// One batch in a request: topic, partition, batch id, encoded bytes.
 pub(super) type Item = (Arc<str>, i32, u64, Bytes);
@@ -39,6 +40,8 @@ pub(super) struct Job {
     pub(super) records: usize,
     /// The writer's transactional id: its batches belong to a transaction.
     pub(super) transactional_id: Option<Arc<str>>,
+    /// The transaction's protocol: v1 caps Produce below v12, v2 needs it.
+    pub(super) txn_version: Option<TxnVersion>,
 }
 
 /// Starts the submitter of one broker; it stops when `jobs` closes.
@@ -125,7 +128,15 @@ fn build(
 ) -> Result<(i16, ProduceRequest), kafkit_conn::Error> {
     let mut version = conn.version_for(ApiKey::Produce)?;
     if job.transactional_id.is_some() {
-        version = version.min(crate::txn::requests::PRODUCE_TXN_MAX);
+        let txn = job.txn_version.unwrap_or(TxnVersion::V1);
+        version = txn.produce(version).map_err(|code| {
+            kafkit_conn::Error::check(
+                code,
+                Some("transaction.version 2 is enabled but the broker lacks Produce v12"),
+            )
+            .expect_err("not NONE")
+            .with_api(ApiKey::Produce)
+        })?;
     }
     let snapshot = transport.snapshot();
     let mut topics: Vec<TopicProduceData> = Vec::new();

@@ -8,7 +8,8 @@
 //! Files: `mod.rs` (shared state, the loop, collecting batches, metadata),
 //! `dispatch.rs` (which batches go, stamping, one request per broker),
 //! `link.rs` (each broker's submitter, which keeps requests in order),
-//! `outcome.rs` (answers, retries, epoch bumps), `txn.rs` (joining
+//! `outcome.rs` (answers, retries, epoch bumps), `leader_hint.rs` (a
+//! broker's word on a partition's new leader, KIP-951), `txn.rs` (joining
 //! partitions to a transaction, failing unsent batches of an aborted one).
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -30,6 +31,7 @@ use crate::txn::requests::Key;
 use crate::{Error, WriterConfig};
 
 mod dispatch;
+mod leader_hint;
 mod link;
 mod outcome;
 mod txn;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use kafkit_conn::RequiredAcks;
 use kafkit_protocol::ErrorCode;
 use kafkit_protocol::messages::ProduceResponse;
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
-use super::dispatch::partition_result;
+use super::dispatch::{answer_for, partition_result};
+use super::leader_hint;
 use super::{Bump, Outcome, Part, Sender};
 use crate::Error;
 use crate::accumulator::{Pending, Sink};
@@ -48,27 +49,41 @@ impl Sender {
         if let Some(n) = self.requests.get_mut(&broker) {
             *n = n.saturating_sub(1);
         }
+        if let Ok(response) = &result {
+            let throttle_ms = u64::try_from(response.throttle_time_ms).unwrap_or(0);
+            self.shared.stats.throttle.record(throttle_ms);
+        }
         let acks_none = self.shared.config.required_acks == RequiredAcks::None;
         let snapshot = self.transport.snapshot();
         for (topic, partition, id) in sent {
             let Some(batch) = self.take_in_flight(&topic, partition, id) else {
                 continue;
             };
+            let mut hint = None;
             let result = match &result {
                 Err(e) => Err(Error::Kafka(e.clone())),
                 Ok(_) if acks_none => Ok(-1),
                 Ok(response) => {
                     let topic_id = snapshot.topic_id(&topic);
+                    let answer = answer_for(response, &topic, topic_id, partition);
+                    hint = answer.and_then(|a| leader_hint::of(a, &response.node_endpoints));
                     partition_result(response, &topic, topic_id, partition, addr)
                 }
             };
             match result {
                 Ok(base_offset) => self.ack_batch(batch, base_offset),
                 Err(e) => {
-                    if let Error::Kafka(k) = &e {
+                    // A leader named by the broker (KIP-951) is tried at
+                    // once; otherwise the error may ask for a refresh.
+                    let moved = hint.is_some_and(|hint| {
+                        leader_hint::follow(&self.transport, &topic, partition, hint, broker)
+                    });
+                    if moved {
+                        self.shared.stats.leader_hint();
+                    } else if let Error::Kafka(k) = &e {
                         self.transport.on_error(k);
                     }
-                    self.on_batch_error(batch, e);
+                    self.on_batch_error(batch, e, moved);
                 }
             }
         }
@@ -81,7 +96,9 @@ impl Sender {
     }
 
     /// A batch failed: retry it in order, bump the epoch first, or fail it.
-    fn on_batch_error(&mut self, batch: Batch, error: Error) {
+    /// `moved`: its partition has a new leader already (a broker's hint),
+    /// so a retry goes without the backoff.
+    fn on_batch_error(&mut self, batch: Batch, error: Error, moved: bool) {
         let now = Instant::now();
         let config = &self.shared.config;
         let code = error.code();
@@ -118,7 +135,11 @@ impl Sender {
         let expired = batch.created + config.delivery_timeout <= now;
         if retriable && batch.attempts < config.max_attempts && !expired {
             let (topic, partition) = (batch.topic.clone(), batch.partition);
-            let delay = config.retry_delay(batch.attempts);
+            let delay = if moved {
+                Duration::ZERO
+            } else {
+                config.retry_delay(batch.attempts)
+            };
             tracing::debug!(
                 topic = %batch.topic,
                 partition = batch.partition,

@@ -1,7 +1,10 @@
 //! The sender's side of a transaction: no batch of a partition goes before
 //! the partition joined the transaction (AddPartitionsToTxn), all the
 //! partitions waiting to join go in one request, and once the transaction
-//! is aborting or failed, batches not yet sent fail instead of going.
+//! is aborting or failed, batches not yet sent fail instead of going. Under
+//! transaction version 2 a Produce adds its partitions itself: batches go
+//! at once, and the first request marks the transaction started (so it
+//! ends with EndTxn) before it leaves.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use crate::Error;
 use crate::txn::Txn;
 use crate::txn::coordinator::Ctx;
 use crate::txn::requests::{self, Key, Verdict};
+use crate::txn::version::TxnVersion;
 
 /// What the sender knows of the current transaction.
 #[derive(Debug, Default)]
@@ -28,6 +32,11 @@ pub(super) struct TxnSend {
     pub(super) wanted: HashSet<Key>,
     /// An AddPartitionsToTxn is in flight.
     adding: bool,
+    /// The current transaction's protocol.
+    pub(super) version: Option<TxnVersion>,
+    /// Under v2: a Produce of this transaction went out, and the
+    /// transaction is marked started.
+    marked: bool,
     /// Failed AddPartitionsToTxn attempts in a row, and when to try again.
     attempts: u32,
     retry_at: Option<Instant>,
@@ -41,10 +50,11 @@ impl Sender {
         let Some(txn) = self.shared.txn.as_ref() else {
             return true;
         };
-        let (sends, generation, producer, error) = {
+        let (sends, generation, producer, error, version) = {
             let core = txn.lock();
             let error = Txn::state_error(&core);
-            (core.state.sends(), core.generation, core.producer, error)
+            let sends = core.state.sends();
+            (sends, core.generation, core.producer, error, core.version)
         };
         let t = self.txn_send.get_or_insert_with(TxnSend::default);
         if t.generation != generation {
@@ -53,11 +63,14 @@ impl Sender {
             t.wanted.clear();
             t.attempts = 0;
             t.retry_at = None;
+            t.marked = false;
         }
+        t.version = Some(version);
         if producer != self.producer {
-            // A new epoch after an abort: nothing of the old one is left,
-            // and sequences restart at 0.
-            tracing::info!(
+            // A new epoch after an abort, or after any EndTxn under
+            // transaction version 2: nothing of the old one is left, and
+            // sequences restart at 0.
+            tracing::debug!(
                 producer_id = producer.id,
                 epoch = producer.epoch,
                 "new producer epoch"
@@ -220,16 +233,35 @@ impl Sender {
         }
     }
 
-    /// Whether a partition's batches may go: it joined the transaction (or
-    /// there is none). Otherwise it is noted for the next AddPartitionsToTxn.
+    /// Whether a partition's batches may go: it joined the transaction, its
+    /// Produce adds it (transaction version 2), or there is none. Otherwise
+    /// it is noted for the next AddPartitionsToTxn.
     pub(super) fn txn_joined(txn: Option<&mut TxnSend>, topic: &Arc<str>, partition: i32) -> bool {
         let Some(t) = txn else { return true };
+        if t.version.is_some_and(TxnVersion::implicit_add) {
+            return true;
+        }
         let key = (topic.clone(), partition);
         if t.added.contains(&key) {
             return true;
         }
         t.wanted.insert(key);
         false
+    }
+
+    /// A Produce of the transaction is about to go: under v2 it adds its
+    /// partitions, so the transaction must end with EndTxn even if the
+    /// answer is lost. The protocol the request is built for.
+    pub(super) fn txn_producing(&mut self) -> Option<TxnVersion> {
+        let t = self.txn_send.as_mut()?;
+        let version = t.version?;
+        if version.implicit_add() && !t.marked {
+            t.marked = true;
+            if let Some(txn) = self.shared.txn.as_ref() {
+                txn.lock().started = true;
+            }
+        }
+        Some(version)
     }
 }
 
@@ -238,5 +270,27 @@ fn rank(v: Verdict) -> u8 {
         Verdict::Retry => 0,
         Verdict::Abortable => 1,
         Verdict::Fatal => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_partitions_go_at_once_v1_partitions_wait_to_join() {
+        let topic: Arc<str> = Arc::from("t");
+        let mut t = TxnSend {
+            version: Some(TxnVersion::V2),
+            ..TxnSend::default()
+        };
+        assert!(Sender::txn_joined(Some(&mut t), &topic, 0));
+        assert!(t.wanted.is_empty(), "nothing for AddPartitionsToTxn");
+        t.version = Some(TxnVersion::V1);
+        assert!(!Sender::txn_joined(Some(&mut t), &topic, 0));
+        assert_eq!(t.wanted.len(), 1);
+        t.added.insert((topic.clone(), 0));
+        assert!(Sender::txn_joined(Some(&mut t), &topic, 0));
+        assert!(Sender::txn_joined(None, &topic, 0), "no transaction");
     }
 }

@@ -4,7 +4,9 @@
 use tracing::Instrument;
 
 use super::coordinator::Ctx;
+use super::version::after_end;
 use super::{ConsumerGroupMetadata, Op, State, Txn, TxnOffset, next};
+use crate::idempotence::ProducerId;
 use crate::writer::Flushing;
 use crate::{Error, Writer};
 
@@ -49,7 +51,8 @@ impl Writer {
 
     /// Makes `group`'s consumed `offsets` part of the transaction
     /// (AddOffsetsToTxn on the transaction coordinator, then TxnOffsetCommit
-    /// on the group's coordinator): they are committed with the
+    /// on the group's coordinator; TxnOffsetCommit alone where the broker
+    /// enables transaction version 2): they are committed with the
     /// transaction's records, or not at all. `group` should come from the
     /// reader (generation and member id), so a member that was rebalanced
     /// out cannot commit (`ILLEGAL_GENERATION`, `UNKNOWN_MEMBER_ID`,
@@ -73,10 +76,10 @@ impl Writer {
         );
         async move {
             let _op = txn.op.lock().await;
-            let producer = {
+            let (producer, version) = {
                 let core = txn.lock();
                 next(core.state, Op::SendOffsets, core.cause.as_ref())?;
-                core.producer
+                (core.producer, core.version)
             };
             if offsets.is_empty() {
                 return Ok(());
@@ -84,7 +87,7 @@ impl Writer {
             let started = || txn.lock().started = true;
             let result = self
                 .ctx(txn)
-                .send_offsets(producer, group, offsets, started)
+                .send_offsets(producer, group, offsets, version, started)
                 .await;
             if let Err(e) = &result {
                 self.transaction_failed(txn, e);
@@ -119,18 +122,26 @@ impl Writer {
                 txn.set_state(&mut core, &self.shared, to, None);
             }
             self.drain(txn).await;
-            let (producer, started) = {
+            let (producer, started, version) = {
                 let core = txn.lock();
                 if let Some(e) = Txn::state_error(&core) {
                     return Err(e);
                 }
-                (core.producer, core.started)
+                (core.producer, core.started, core.version)
             };
             if started {
-                if let Err(e) = self.ctx(txn).end_txn(producer, true).await {
-                    self.transaction_failed(txn, &e);
-                    return Err(e);
+                match self.ctx(txn).end_txn(producer, true, version).await {
+                    Ok(answer) => self.ended(txn, answer),
+                    Err(e) => {
+                        self.transaction_failed(txn, &e);
+                        return Err(e);
+                    }
                 }
+            }
+            // Moving to transaction version 2 takes a new epoch.
+            if txn.lock().bump_required {
+                let current = txn.lock().producer;
+                self.bump(txn, current).await?;
             }
             self.finish(txn);
             self.shared.stats.transaction(true);
@@ -165,16 +176,18 @@ impl Writer {
                 txn.set_state(&mut core, &self.shared, to, None);
             }
             self.drain(txn).await;
-            let (producer, started) = {
+            let (producer, started, version) = {
                 let core = txn.lock();
                 if core.state == State::FatalError {
                     return Err(Txn::state_error(&core).expect("fatal"));
                 }
-                (core.producer, core.started)
+                (core.producer, core.started, core.version)
             };
             if started {
-                match self.ctx(txn).end_txn(producer, false).await {
-                    Ok(()) => txn.lock().started = false,
+                match self.ctx(txn).end_txn(producer, false, version).await {
+                    // Under v2 the coordinator bumped the epoch: no lost
+                    // sequence is left to bump for.
+                    Ok(answer) => self.ended(txn, answer),
                     Err(e) if e.is_fatal() => {
                         self.transaction_failed(txn, &e);
                         return Err(e);
@@ -191,24 +204,8 @@ impl Writer {
                 }
             }
             if txn.lock().bump_required {
-                match self.ctx(txn).init_producer_id(Some(producer)).await {
-                    Ok(bumped) => {
-                        let mut core = txn.lock();
-                        core.producer = bumped;
-                        core.bump_required = false;
-                        self.shared.stats.epoch_bump();
-                    }
-                    Err(e) if e.is_retriable() => return Err(e),
-                    Err(e) => {
-                        let fatal = match e {
-                            Error::Fatal(_) => e,
-                            Error::Abortable(cause) => Error::Fatal(cause),
-                            e => Error::Fatal(Box::new(e)),
-                        };
-                        self.transaction_failed(txn, &fatal);
-                        return Err(fatal);
-                    }
-                }
+                let current = txn.lock().producer;
+                self.bump(txn, current).await?;
             }
             self.finish(txn);
             self.shared.stats.transaction(false);
@@ -258,6 +255,59 @@ impl Writer {
             tokio::select! {
                 () = space => {}
                 () = changed => {}
+            }
+        }
+    }
+
+    /// EndTxn succeeded: the next transaction's producer (under v2 the
+    /// epoch the coordinator bumped to), protocol and pending bump.
+    fn ended(&self, txn: &Txn, (answered, level): (Option<ProducerId>, Option<i16>)) {
+        let mut core = txn.lock();
+        let next = after_end(
+            core.version,
+            core.producer,
+            answered,
+            level.or(core.level),
+            core.bump_required,
+        );
+        if next.version != core.version {
+            tracing::info!(
+                from = core.version.name(),
+                to = next.version.name(),
+                "transaction version changes"
+            );
+        }
+        core.started = false;
+        core.producer = next.producer;
+        core.version = next.version;
+        core.level = level.or(core.level);
+        core.bump_required = next.bump_required;
+    }
+
+    /// A client-side epoch bump (InitProducerId with `current`, KIP-360):
+    /// after a lost sequence, or to move to transaction version 2. A
+    /// failure that is not retriable is fatal.
+    async fn bump(&self, txn: &Txn, current: ProducerId) -> Result<(), Error> {
+        match self.ctx(txn).init_producer_id(Some(current)).await {
+            Ok((bumped, level)) => {
+                let mut core = txn.lock();
+                core.producer = bumped;
+                core.bump_required = false;
+                if level.is_some() {
+                    core.level = level;
+                }
+                self.shared.stats.epoch_bump();
+                Ok(())
+            }
+            Err(e) if e.is_retriable() => Err(e),
+            Err(e) => {
+                let fatal = match e {
+                    Error::Fatal(_) => e,
+                    Error::Abortable(cause) => Error::Fatal(cause),
+                    e => Error::Fatal(Box::new(e)),
+                };
+                self.transaction_failed(txn, &fatal);
+                Err(fatal)
             }
         }
     }

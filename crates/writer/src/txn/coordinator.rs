@@ -20,9 +20,18 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::requests::{self, Key, Verdict};
+use super::version::{FEATURE, TxnVersion};
 use super::{ConsumerGroupMetadata, TxnOffset};
 use crate::idempotence::ProducerId;
 use crate::{Error, WriterConfig};
+
+/// The `transaction.version` level `conn`'s broker finalized: 0 when its
+/// features are known but name none, `None` when unknown (an old broker).
+fn feature_level(conn: &Conn) -> Option<i16> {
+    let versions = conn.broker_versions();
+    (versions.finalized_features_epoch() >= 0)
+        .then(|| versions.finalized_feature(FEATURE).unwrap_or(0))
+}
 
 /// The transport, settings and transactional id every call needs.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +45,24 @@ impl Ctx<'_> {
     async fn txn_coordinator(&self) -> Result<Conn, kafkit_conn::Error> {
         let key = CoordinatorKey::Transaction(self.id.to_owned());
         self.transport.coordinator(&key, Purpose::Admin).await
+    }
+
+    /// The version `api` is sent at in a transaction of protocol
+    /// `txn` (`pick` is the `TxnVersion` method for the API).
+    fn txn_version(
+        conn: &Conn,
+        api: ApiKey,
+        pick: impl FnOnce(i16) -> Result<i16, ErrorCode>,
+    ) -> Result<i16, kafkit_conn::Error> {
+        pick(conn.version_for(api)?).map_err(|code| {
+            kafkit_conn::Error::check(
+                code,
+                Some("transaction.version 2 is enabled but the broker lacks its request versions"),
+            )
+            .expect_err("not NONE")
+            .with_api(api)
+            .with_broker(conn.addr())
+        })
     }
 
     /// Runs `attempt` until it succeeds, fails with an error that is not
@@ -69,11 +96,12 @@ impl Ctx<'_> {
     /// InitProducerId for the transactional id: a new epoch that fences
     /// older writers and aborts their open transaction. With `current`, the
     /// KIP-360 epoch bump of that producer (InitProducerId v3+, Kafka 2.5+;
-    /// without it the bump is impossible and the writer fatal).
+    /// without it the bump is impossible and the writer fatal). Also the
+    /// coordinator's `transaction.version` level.
     pub(crate) async fn init_producer_id(
         &self,
         current: Option<ProducerId>,
-    ) -> Result<ProducerId, Error> {
+    ) -> Result<(ProducerId, Option<i16>), Error> {
         let timeout_ms =
             i32::try_from(self.config.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
         let span = tracing::info_span!(
@@ -105,20 +133,23 @@ impl Ctx<'_> {
             let response = conn.request_at(version, request).await?;
             kafkit_conn::Error::check(response.error_code, None)
                 .map_err(|e| e.with_api(ApiKey::InitProducerId).with_broker(conn.addr()))?;
-            Ok(ProducerId {
+            let level = feature_level(&conn);
+            let producer = ProducerId {
                 id: response.producer_id,
                 epoch: response.producer_epoch,
-            })
+            };
+            Ok((producer, level))
         };
         let result = self
             .retrying(ApiKey::InitProducerId, attempt)
             .instrument(span)
             .await;
         match &result {
-            Ok(p) => tracing::info!(
+            Ok((p, level)) => tracing::info!(
                 id = self.id,
                 producer_id = p.id,
                 epoch = p.epoch,
+                transaction_version = level,
                 "transactional producer id"
             ),
             Err(e) => tracing::warn!(id = self.id, error = %e, "InitProducerId failed"),
@@ -148,11 +179,24 @@ impl Ctx<'_> {
     /// EndTxn: commits or aborts the transaction on the coordinator, which
     /// writes the markers. A retry after a lost answer is answered as the
     /// first was (the coordinator remembers the completed transaction).
-    pub(crate) async fn end_txn(&self, producer: ProducerId, commit: bool) -> Result<(), Error> {
-        let span = tracing::info_span!("kafka_txn_end", id = self.id, commit);
+    /// Under `txn` v2 (EndTxn v5+) the answer names the producer id and
+    /// epoch the coordinator bumped to; with it, the coordinator's
+    /// `transaction.version` level.
+    pub(crate) async fn end_txn(
+        &self,
+        producer: ProducerId,
+        commit: bool,
+        txn: TxnVersion,
+    ) -> Result<(Option<ProducerId>, Option<i16>), Error> {
+        let span = tracing::info_span!(
+            "kafka_txn_end",
+            id = self.id,
+            commit,
+            transaction_version = txn.name()
+        );
         let attempt = || async {
             let conn = self.txn_coordinator().await?;
-            let version = conn.version_for(ApiKey::EndTxn)?.min(requests::END_TXN_MAX);
+            let version = Self::txn_version(&conn, ApiKey::EndTxn, |v| txn.end_txn(v))?;
             let request = EndTxnRequest {
                 transactional_id: self.id.to_owned(),
                 producer_id: producer.id,
@@ -162,7 +206,13 @@ impl Ctx<'_> {
             };
             let response = conn.request_at(version, request).await?;
             kafkit_conn::Error::check(response.error_code, None)
-                .map_err(|e| e.with_api(ApiKey::EndTxn).with_broker(conn.addr()))
+                .map_err(|e| e.with_api(ApiKey::EndTxn).with_broker(conn.addr()))?;
+            let answered = (version >= 5).then_some(ProducerId {
+                id: response.producer_id,
+                epoch: response.producer_epoch,
+            });
+            let level = feature_level(&conn);
+            Ok((answered, level))
         };
         self.retrying(ApiKey::EndTxn, attempt)
             .instrument(span)
@@ -170,14 +220,22 @@ impl Ctx<'_> {
     }
 
     /// AddOffsetsToTxn then TxnOffsetCommit: the group's offsets become
-    /// part of the transaction.
+    /// part of the transaction. Under `txn` v2 TxnOffsetCommit alone (v5+
+    /// adds the group to the transaction itself).
     pub(crate) async fn send_offsets(
         &self,
         producer: ProducerId,
         group: &ConsumerGroupMetadata,
         offsets: &[TxnOffset],
+        txn: TxnVersion,
         added: impl FnOnce(),
     ) -> Result<(), Error> {
+        if txn.implicit_add() {
+            // The commit below may reach the coordinator even if its
+            // answer is lost: the transaction must end with EndTxn.
+            added();
+            return self.txn_offset_commit(producer, group, offsets, txn).await;
+        }
         let add = || async {
             let conn = self.txn_coordinator().await?;
             let version = conn.version_for(ApiKey::AddOffsetsToTxn)?;
@@ -197,12 +255,22 @@ impl Ctx<'_> {
             .await?;
         // The coordinator now knows the transaction: it must end with EndTxn.
         added();
+        self.txn_offset_commit(producer, group, offsets, txn).await
+    }
+
+    /// TxnOffsetCommit on the group's coordinator, with retries.
+    async fn txn_offset_commit(
+        &self,
+        producer: ProducerId,
+        group: &ConsumerGroupMetadata,
+        offsets: &[TxnOffset],
+        txn: TxnVersion,
+    ) -> Result<(), Error> {
         let key = CoordinatorKey::Group(group.group_id.clone());
         let commit = || async {
             let conn = self.transport.coordinator(&key, Purpose::Group).await?;
-            let version = conn
-                .version_for(ApiKey::TxnOffsetCommit)?
-                .min(requests::TXN_OFFSET_COMMIT_MAX);
+            let version =
+                Self::txn_version(&conn, ApiKey::TxnOffsetCommit, |v| txn.txn_offset_commit(v))?;
             let request = requests::txn_offset_commit(version, self.id, producer, group, offsets);
             let response = conn.request_at(version, request).await?;
             match requests::txn_offset_commit_error(&response) {

@@ -17,13 +17,16 @@
 //!  fenced, not authorized, unsupported (from any state) --> FatalError, for good
 //! ```
 //!
-//! Files: `mod.rs` (states and transitions, shared state), `requests.rs`
+//! Files: `mod.rs` (states and transitions, shared state), `version.rs`
+//! (the protocol a transaction speaks: v1, or v2 with implicit adds and an
+//! epoch bump on every EndTxn, KIP-890), `requests.rs`
 //! (building requests, reading answers, which errors are fatal),
 //! `coordinator.rs` (the calls to the transaction and group coordinators,
 //! with retries), `api.rs` (the `Writer` methods).
 //!
 //! Invariants (see DESIGN.md): a partition's batch is never sent before its
-//! AddPartitionsToTxn succeeded (the sender holds it, `sender/txn.rs`); a
+//! AddPartitionsToTxn succeeded (the sender holds it, `sender/txn.rs`), or
+//! under v2 before the transaction is marked started (its Produce adds it); a
 //! transaction is committed only after every one of its records is
 //! acknowledged (writes are refused from `Committing` on, under the
 //! accumulator's lock, then the buffer drains); a record written in one
@@ -41,6 +44,9 @@ use crate::{Error, WriterConfig};
 mod api;
 pub(crate) mod coordinator;
 pub(crate) mod requests;
+pub(crate) mod version;
+
+use version::TxnVersion;
 
 /// The consumer group whose offsets a transaction commits
 /// ([`Writer::send_offsets_to_transaction`](crate::Writer::send_offsets_to_transaction)):
@@ -183,6 +189,12 @@ pub(crate) struct Core {
     /// sequence: its sequence may or may not be on the broker, so the
     /// next transaction needs a new epoch (KIP-360), after the abort.
     pub(crate) bump_required: bool,
+    /// The protocol of the current (or next) transaction; changes only
+    /// between transactions.
+    pub(crate) version: TxnVersion,
+    /// The transaction coordinator's `transaction.version` level, as last
+    /// seen.
+    pub(crate) level: Option<i16>,
 }
 
 /// A transactional writer's transaction.
@@ -209,6 +221,8 @@ impl Txn {
                 started: false,
                 adding: false,
                 bump_required: false,
+                version: TxnVersion::V1,
+                level: None,
             }),
             changed: Notify::new(),
             op: tokio::sync::Mutex::new(()),

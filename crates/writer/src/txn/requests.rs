@@ -6,8 +6,7 @@
 //! (KIP-890, it needs CLUSTER_ACTION), so clients stop at v3, which adds
 //! every partition of one transaction in one request. EndTxn v5,
 //! TxnOffsetCommit v5 and Produce v12 are the "transaction version 2"
-//! protocol (KIP-890 part 2: implicit AddPartitions, an epoch bump on every
-//! EndTxn) that this writer does not speak, so it stops below them.
+//! protocol (KIP-890 part 2): `version.rs` picks them or stays below.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,15 +27,8 @@ use crate::idempotence::ProducerId;
 
 /// The highest AddPartitionsToTxn version a client sends.
 pub(crate) const ADD_PARTITIONS_MAX: i16 = 3;
-/// The highest EndTxn version (v5 is transaction version 2).
-pub(crate) const END_TXN_MAX: i16 = 4;
-/// The highest TxnOffsetCommit version (v5 is transaction version 2).
-pub(crate) const TXN_OFFSET_COMMIT_MAX: i16 = 4;
 /// The highest InitProducerId version (v6 adds two-phase commit, KIP-939).
 pub(crate) const INIT_PRODUCER_ID_MAX: i16 = 5;
-/// The highest Produce version a transactional writer sends (v12 is
-/// transaction version 2).
-pub(crate) const PRODUCE_TXN_MAX: i16 = 11;
 
 /// What to do about an error from a transactional request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
