@@ -39,6 +39,9 @@ struct Shared {
     commit_errors: AtomicU64,
     joined: AtomicU64,
     done: AtomicBool,
+    /// What each member is doing, by the order it joined: shown when the
+    /// group stops.
+    doing: Mutex<Vec<String>>,
 }
 
 /// What the group did.
@@ -70,6 +73,7 @@ impl GroupRun {
                 commit_errors: AtomicU64::new(0),
                 joined: AtomicU64::new(0),
                 done: AtomicBool::new(false),
+                doing: Mutex::default(),
             }),
             members: Mutex::default(),
         }
@@ -99,9 +103,12 @@ impl GroupRun {
         let shared = self.shared.clone();
         let member = tokio::spawn(async move {
             let mut reader = reader.connect().await.expect("the member connects");
-            shared.joined.fetch_add(1, Ordering::SeqCst);
+            let me = shared.joined.fetch_add(1, Ordering::SeqCst) as usize;
             let born = Instant::now();
             while life.is_none_or(|l| born.elapsed() < l) && !shared.done.load(Ordering::SeqCst) {
+                shared.doing(me, || {
+                    format!("fetching {:?}, {:?}", reader.assignment(), reader.stats())
+                });
                 let mut batch = Vec::new();
                 while batch.len() < 100 {
                     let next =
@@ -112,10 +119,12 @@ impl GroupRun {
                     batch.push(message);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
+                shared.doing(me, || format!("committing {} records", batch.len()));
                 if reader.commit_messages(&batch).await.is_err() {
                     shared.commit_errors.fetch_add(1, Ordering::SeqCst);
                 }
             }
+            shared.doing(me, || "closing".to_owned());
             if let Err(e) = reader.close().await {
                 eprintln!("a member's close: {e}");
                 shared.commit_errors.fetch_add(1, Ordering::SeqCst);
@@ -137,10 +146,11 @@ impl GroupRun {
             let idle = self.shared.gap.lock().unwrap().0.unwrap_or(start).elapsed();
             assert!(
                 idle < stall,
-                "the group {} stopped: no record for {idle:?}, {} of {} processed",
+                "the group {} stopped: no record for {idle:?}, {} of {} processed; members: {:#?}",
                 self.group,
                 self.progress(),
-                self.shared.expected
+                self.shared.expected,
+                self.shared.doing.lock().unwrap()
             );
             let ended = self
                 .members
@@ -169,6 +179,15 @@ impl GroupRun {
 }
 
 impl Shared {
+    /// Notes what member `me` does now.
+    fn doing(&self, me: usize, what: impl FnOnce() -> String) {
+        let mut doing = self.doing.lock().unwrap();
+        if doing.len() <= me {
+            doing.resize(me + 1, String::new());
+        }
+        doing[me] = what();
+    }
+
     fn note(&self, message: &kafkit_reader::Message) {
         let id: u64 = std::str::from_utf8(message.value_bytes())
             .ok()

@@ -119,6 +119,7 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            tracing::trace!(?wake_at, busy = ?self.busy, tasks = self.tasks.len(), "fetcher driver waits");
             let timer = async move {
                 match wake_at {
                     Some(at) => sleep_until(at).await,

@@ -280,16 +280,20 @@ impl State {
     }
 
     /// Notes a failure of `tp` (if still at `generation`): backs off.
+    /// Returns when it may be fetched again, for the driver's timer: a
+    /// backoff nothing wakes the driver for is a partition never fetched
+    /// again.
     pub(crate) fn back_off(
         &mut self,
         tp: &TopicPartition,
         generation: u64,
         backoff: impl Fn(u32) -> std::time::Duration,
-    ) {
-        if let Some(part) = self.current(tp, generation) {
-            part.failures = part.failures.saturating_add(1);
-            part.retry_at = Some(Instant::now() + backoff(part.failures));
-        }
+    ) -> Option<Instant> {
+        let part = self.current(tp, generation)?;
+        part.failures = part.failures.saturating_add(1);
+        let at = Instant::now() + backoff(part.failures);
+        part.retry_at = Some(at);
+        Some(at)
     }
 }
 

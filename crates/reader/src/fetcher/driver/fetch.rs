@@ -27,6 +27,7 @@ impl Driver {
         let now = Instant::now();
         self.close_idle_sessions();
         let (candidates, wake_at) = self.candidates(now);
+        tracing::trace!(candidates = candidates.len(), ?wake_at, "fetch candidates");
         if candidates.is_empty() {
             return wake_at;
         }
@@ -59,7 +60,8 @@ impl Driver {
                 if let Some(part) = st.current(&p.tp, p.generation) {
                     part.read_replica = None;
                 }
-                st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
+                let retry_at = st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
+                wake_at = earliest(wake_at, retry_at);
                 continue;
             }
             let target = cluster
@@ -80,7 +82,8 @@ impl Driver {
                         .with_topic(&p.tp.topic, Some(p.tp.partition));
                     self.transport.on_error(&e);
                     let mut st = self.shared.lock();
-                    st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
+                    let retry_at = st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
+                    wake_at = earliest(wake_at, retry_at);
                 }
             }
         }
@@ -88,6 +91,19 @@ impl Driver {
         let mut validations = Vec::new();
         for (broker, mut parts) in by_broker {
             let Some(addr) = cluster.brokers().get(&broker).map(|b| b.addr()) else {
+                // A leader the metadata has no endpoint for: ask again.
+                tracing::debug!(
+                    broker,
+                    "the leader is not among the brokers of the metadata"
+                );
+                let e = kafkit_conn::Error::check(ErrorCode::BROKER_NOT_AVAILABLE, None)
+                    .expect_err("an error code");
+                self.transport.on_error(&e);
+                let mut st = self.shared.lock();
+                for p in &parts {
+                    let retry_at = st.back_off(&p.tp, p.generation, |n| self.config.backoff(n));
+                    wake_at = earliest(wake_at, retry_at);
+                }
                 continue;
             };
             // Rotate so that no partition is always last: a broker cuts the
@@ -376,5 +392,13 @@ pub(crate) fn close_detached(
     for (broker, addr, id) in closing {
         tracing::debug!(broker, session = id, "closing a fetch session");
         runtime.spawn(close_session(transport, &addr, id, max_wait));
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
