@@ -29,6 +29,9 @@ pub struct ClusterScenario {
     cluster: Mutex<KafkaCluster>,
     /// Node `id`'s proxy at index `id - 1`.
     proxies: Vec<FaultProxy>,
+    /// Proxies in front of the same nodes that no node advertises until
+    /// [`redeploy`](Self::redeploy): the brokers' new hosts.
+    spares: Vec<FaultProxy>,
 }
 
 impl std::fmt::Debug for ClusterScenario {
@@ -46,6 +49,7 @@ impl ClusterScenario {
     /// seconds, as the scenarios wait for before they read.
     pub fn start(overrides: &[(&str, &str)]) -> ClusterScenario {
         let proxies: Vec<FaultProxy> = (0..3).map(|_| FaultProxy::bind()).collect();
+        let spares: Vec<FaultProxy> = (0..3).map(|_| FaultProxy::bind()).collect();
         let mut settings = vec![(
             "leader.imbalance.check.interval.seconds".to_owned(),
             "5".to_owned(),
@@ -60,12 +64,14 @@ impl ClusterScenario {
             overrides: settings,
             ..KafkaOptions::three_nodes()
         });
-        for (id, proxy) in (1..=3).zip(&proxies) {
+        for (id, (proxy, spare)) in (1..=3).zip(proxies.iter().zip(&spares)) {
             proxy.set_upstream(cluster.addr(id, Listener::Plaintext));
+            spare.set_upstream(cluster.addr(id, Listener::Plaintext));
         }
         ClusterScenario {
             cluster: Mutex::new(cluster),
             proxies,
+            spares,
         }
     }
 
@@ -73,6 +79,35 @@ impl ClusterScenario {
     pub fn bootstrap(&self) -> String {
         let addrs: Vec<String> = self.proxies.iter().map(|p| p.addr().to_string()).collect();
         addrs.join(",")
+    }
+
+    /// The addresses the nodes move to in a [`redeploy`](Self::redeploy),
+    /// where nothing answers for the cluster before it.
+    pub fn redeployed_bootstrap(&self) -> String {
+        let addrs: Vec<String> = self.spares.iter().map(|p| p.addr().to_string()).collect();
+        addrs.join(",")
+    }
+
+    /// Replaces every broker at once, as a redeployment onto new hosts
+    /// does: the three nodes are killed (kill -9) together, the addresses
+    /// clients knew them by go dark for good (the proxies there close every
+    /// connection and every new one), and the nodes start again, with
+    /// their data, advertised at [`redeployed_bootstrap`]'s addresses.
+    /// Returns once every node serves, and how long the cluster was away.
+    ///
+    /// [`redeployed_bootstrap`]: Self::redeployed_bootstrap
+    pub fn redeploy(&self) -> Duration {
+        let away = Instant::now();
+        let mut nodes = self.nodes();
+        for id in 1..=3 {
+            nodes.kill(id);
+        }
+        for (id, (old, new)) in (1..=3).zip(self.proxies.iter().zip(&self.spares)) {
+            old.down(true);
+            nodes.advertise(id, new.addr());
+        }
+        nodes.restart_all(&[1, 2, 3]);
+        away.elapsed()
     }
 
     /// The proxy in front of node `id`.

@@ -293,7 +293,7 @@ mod tests {
     async fn responses_in_any_order_reach_their_callers() {
         let mut broker = FakeBroker::start().await;
         let conn = Conn::dial(&broker.addr).await.unwrap();
-        assert_eq!(conn.version_for(ApiKey::Metadata).unwrap(), 12);
+        assert_eq!(conn.version_for(ApiKey::Metadata).unwrap(), 13);
         let (a, b) = (conn.clone(), conn.clone());
         let first = tokio::spawn(async move { a.request(metadata_request("a")).await });
         let second = tokio::spawn(async move { b.request(metadata_request("b")).await });

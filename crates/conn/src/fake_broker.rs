@@ -102,7 +102,7 @@ pub(crate) fn versions(max_api_versions: i16) -> ApiVersionsResponse {
         ErrorCode::NONE,
         &[
             (ApiKey::ApiVersions, 0, max_api_versions),
-            (ApiKey::Metadata, 0, 12),
+            (ApiKey::Metadata, 0, 13),
             (ApiKey::Produce, 3, 11),
         ],
     )

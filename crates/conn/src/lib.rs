@@ -204,7 +204,9 @@ pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, validate_topic_name};
-pub use transport::{Backoff, Cluster, CoordinatorKey, Purpose, Transport, TransportConfig, retry};
+pub use transport::{
+    Backoff, Cluster, CoordinatorKey, MetadataRecovery, Purpose, Transport, TransportConfig, retry,
+};
 
 pub use kafkit_protocol::compression::Compression;
 pub use kafkit_protocol::records::Record;

@@ -148,8 +148,8 @@ pub use kafkit_stream as stream;
 pub use kafkit_writer as writer;
 
 pub use kafkit_conn::{
-    Compression, Conn, ConnConfig, Error, ErrorCode, ErrorKind, RequiredAcks, Transport,
-    TransportConfig,
+    Compression, Conn, ConnConfig, Error, ErrorCode, ErrorKind, MetadataRecovery, RequiredAcks,
+    Transport, TransportConfig,
 };
 
 #[cfg(feature = "tls")]

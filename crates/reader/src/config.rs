@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkit_conn::{ConnConfig, TransportConfig};
+use kafkit_conn::{ConnConfig, MetadataRecovery, TransportConfig};
 
 use crate::group::{Assignor, CooperativeStickyAssignor, RebalanceListener};
 use crate::{Error, FetchConfig, OffsetReset, Reader, StartOffset};
@@ -77,6 +77,10 @@ pub struct ReaderConfig {
     /// Default `true`, as the Java consumer's `enable.metrics.push` and
     /// librdkafka's.
     pub metrics_push: bool,
+    /// What the reader's transport does when the brokers it knows fail
+    /// it: by default it goes back to `brokers` (rebootstrap, KIP-899);
+    /// see [`MetadataRecovery`].
+    pub metadata_recovery: MetadataRecovery,
 }
 
 impl Default for ReaderConfig {
@@ -99,6 +103,7 @@ impl Default for ReaderConfig {
             conn: ConnConfig::default(),
             retry_backoff: Duration::from_millis(100),
             metrics_push: true,
+            metadata_recovery: MetadataRecovery::Rebootstrap,
         }
     }
 }
@@ -123,6 +128,7 @@ impl fmt::Debug for ReaderConfig {
             .field("fetch", &self.fetch)
             .field("retry_backoff", &self.retry_backoff)
             .field("metrics_push", &self.metrics_push)
+            .field("metadata_recovery", &self.metadata_recovery)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +201,7 @@ impl ReaderConfig {
     pub(crate) fn transport_config(&self) -> TransportConfig {
         let mut t = TransportConfig::new(self.brokers.clone());
         t.conn = self.conn.clone();
+        t.metadata_recovery = self.metadata_recovery;
         t
     }
 }
@@ -266,6 +273,11 @@ impl ReaderBuilder {
     /// [`ReaderConfig::metrics_push`]: client telemetry on or off.
     pub fn metrics_push(mut self, on: bool) -> Self {
         self.config.metrics_push = on;
+        self
+    }
+    /// [`ReaderConfig::metadata_recovery`]: rebootstrap or not.
+    pub fn metadata_recovery(mut self, recovery: MetadataRecovery) -> Self {
+        self.config.metadata_recovery = recovery;
         self
     }
     /// The session timeout.

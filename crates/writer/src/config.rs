@@ -267,6 +267,18 @@ impl WriterBuilder {
         self
     }
 
+    /// What the transport `build` creates does when the brokers it knows
+    /// fail it: by default it goes back to the bootstrap list
+    /// (rebootstrap, KIP-899); see [`kafkit_conn::MetadataRecovery`]. Like
+    /// [`conn`](Self::conn), nothing for a writer made with
+    /// [`Writer::with_transport`](crate::Writer::with_transport).
+    pub fn metadata_recovery(mut self, recovery: kafkit_conn::MetadataRecovery) -> Self {
+        if let Err(transport) = &mut self.transport {
+            transport.metadata_recovery = recovery;
+        }
+        self
+    }
+
     /// Replaces every setting at once.
     pub fn config(mut self, config: WriterConfig) -> Self {
         self.config = config;

@@ -7,6 +7,7 @@
 
 mod config;
 mod probe;
+mod redeploy;
 
 use std::fs;
 use std::net::SocketAddr;

@@ -47,7 +47,8 @@ pub(crate) struct Changes {
     pub(crate) stale_partitions: usize,
     /// Brokers new in this answer.
     pub(crate) brokers_added: Vec<i32>,
-    /// Brokers the previous snapshot listed and this one does not.
+    /// Brokers the previous snapshot listed and this one does not, or
+    /// lists at another address.
     pub(crate) brokers_removed: Vec<Broker>,
     /// Topics the answer says no longer exist.
     pub(crate) topics_gone: Vec<String>,
@@ -192,7 +193,7 @@ impl Cluster {
         changes.brokers_removed = self
             .brokers
             .values()
-            .filter(|b| !brokers.contains_key(&b.id))
+            .filter(|b| brokers.get(&b.id).is_none_or(|now| now.addr() != b.addr()))
             .cloned()
             .collect();
         let cluster = Cluster {
@@ -436,5 +437,14 @@ mod tests {
         assert_eq!(changes.brokers_removed.len(), 1);
         assert_eq!(changes.brokers_removed[0].id, 2);
         assert_eq!(c2.brokers().len(), 2);
+        // A broker that comes back at another address (a rebootstrap after
+        // a redeployment) is reported too: its old address is evicted.
+        let mut moved = response(&[1, 3], vec![]);
+        moved.brokers[0].port += 1;
+        let (c3, changes) = c2.merge(&moved, None);
+        assert!(changes.brokers_added.is_empty());
+        assert_eq!(changes.brokers_removed.len(), 1);
+        assert_eq!(changes.brokers_removed[0].id, 1);
+        assert_ne!(c3.brokers()[&1].addr(), changes.brokers_removed[0].addr());
     }
 }

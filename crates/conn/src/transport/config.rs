@@ -51,6 +51,34 @@ pub struct TransportConfig {
     /// Java's `retry.backoff.ms` and `retry.backoff.max.ms`, ±20 % jitter,
     /// 5 attempts, 60 s in all).
     pub backoff: Backoff,
+    /// What to do when the known brokers fail a metadata refresh. Default
+    /// [`MetadataRecovery::Rebootstrap`], as Java's
+    /// `metadata.recovery.strategy` since Kafka 4.0: a cluster whose
+    /// brokers were all replaced (new hosts or ports, as after a
+    /// redeployment) is found again through the bootstrap list.
+    pub metadata_recovery: MetadataRecovery,
+    /// How long refreshes may fail before the next one asks the bootstrap
+    /// addresses first (KIP-1102). Default 5 minutes, Java's
+    /// `metadata.recovery.rebootstrap.trigger.ms`. Only with
+    /// [`MetadataRecovery::Rebootstrap`].
+    pub rebootstrap_trigger: Duration,
+}
+
+/// What a [`Transport`](crate::Transport) does when the brokers of its
+/// metadata fail it (KIP-899, KIP-1102).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetadataRecovery {
+    /// Rebootstrap: ask the bootstrap addresses again, resolving their
+    /// host names anew, when every known broker fails a refresh, when
+    /// refreshes have failed for `rebootstrap_trigger`, or when a broker
+    /// answers `REBOOTSTRAP_REQUIRED`; the cluster they describe replaces
+    /// the known one.
+    #[default]
+    Rebootstrap,
+    /// After the first metadata, ask only the brokers it names (Java's
+    /// behaviour before Kafka 3.8): a client whose brokers all moved
+    /// stays lost until it is restarted.
+    None,
 }
 
 impl TransportConfig {
@@ -64,6 +92,8 @@ impl TransportConfig {
             metadata_idle: Duration::from_secs(5 * 60),
             allow_auto_topic_creation: false,
             backoff: Backoff::default(),
+            metadata_recovery: MetadataRecovery::Rebootstrap,
+            rebootstrap_trigger: Duration::from_secs(5 * 60),
         }
     }
 
@@ -79,6 +109,9 @@ impl TransportConfig {
             return Err(Error::config(
                 "metadata_min_age must not exceed metadata_max_age",
             ));
+        }
+        if self.rebootstrap_trigger.is_zero() {
+            return Err(Error::config("rebootstrap_trigger must be positive"));
         }
         if !(0.0..=1.0).contains(&self.backoff.jitter) {
             return Err(Error::config("backoff.jitter must be within 0.0..=1.0"));
@@ -117,6 +150,8 @@ mod tests {
         assert_eq!(c.backoff.max, Duration::from_secs(1));
         assert_eq!(c.backoff.max_attempts, 5);
         assert_eq!(c.backoff.deadline, Some(Duration::from_secs(60)));
+        assert_eq!(c.metadata_recovery, MetadataRecovery::Rebootstrap);
+        assert_eq!(c.rebootstrap_trigger, Duration::from_secs(300));
         c.validate().unwrap();
     }
 
@@ -130,6 +165,9 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = TransportConfig::new(["a:9092"]);
         c.metadata_max_age = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = TransportConfig::new(["a:9092"]);
+        c.rebootstrap_trigger = Duration::ZERO;
         assert!(c.validate().is_err());
         assert!(
             TransportConfig::new(Vec::<String>::new())

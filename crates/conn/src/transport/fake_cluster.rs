@@ -58,6 +58,8 @@ pub(crate) struct State {
     /// Brokers that read requests and answer none, as a SIGSTOPped broker
     /// or one behind a network partition.
     pub(crate) silent: std::collections::HashSet<i32>,
+    /// Brokers whose Metadata answers say `REBOOTSTRAP_REQUIRED`.
+    pub(crate) rebootstrap_required: std::collections::HashSet<i32>,
     /// The port each broker listens on.
     ports: HashMap<i32, u16>,
 }
@@ -252,10 +254,16 @@ fn metadata(
             ..Default::default()
         })
         .collect();
+    let error_code = if s.rebootstrap_required.contains(&node) {
+        ErrorCode::REBOOTSTRAP_REQUIRED
+    } else {
+        ErrorCode::NONE
+    };
     let response = MetadataResponse {
         brokers,
         controller_id: s.advertised.first().copied().unwrap_or(-1),
         topics,
+        error_code,
         ..Default::default()
     };
     answer(header, ResponseBody::Metadata(response))

@@ -38,18 +38,15 @@
 //! cancelled refresh releases it and the next waiter fetches instead.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use kafkit_protocol::messages::MetadataRequest;
-use kafkit_protocol::messages::metadata_request::MetadataRequestTopic;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::cluster::{Changes, Cluster};
-use super::{Inner, Purpose, lock};
-use crate::{Broker, Error};
+use super::{Inner, lock};
+use crate::Error;
 
 /// The cache's shared state; see the module docs.
 #[derive(Debug)]
@@ -135,6 +132,18 @@ impl Cache {
         if let Some(amended) = amend(&s.cluster) {
             s.cluster = Arc::new(amended);
         }
+    }
+
+    /// How long refreshes have failed in a row; `None` when the last one
+    /// succeeded.
+    pub(super) fn failing_for(&self) -> Option<std::time::Duration> {
+        let s = lock(&self.state);
+        (s.failures > 0).then(|| s.last_success.elapsed())
+    }
+
+    /// Whether a refresh has succeeded yet.
+    pub(super) fn is_bootstrapped(&self) -> bool {
+        lock(&self.state).generation > 0
     }
 
     /// True once the refresh asked for is done.
@@ -293,78 +302,6 @@ impl Inner {
         record_changes(&span, &cluster, &changes);
         self.evict(&changes.brokers_removed, &cluster);
         Ok(cluster)
-    }
-
-    /// Known brokers' addresses, least loaded first, as Java's
-    /// `leastLoadedNode`: an idle live connection, then a broker to dial,
-    /// then brokers with requests in flight, fewest first; then the
-    /// bootstrap addresses not among them.
-    pub(super) fn least_loaded_first(&self) -> Vec<String> {
-        let mut known: Vec<Broker> = self
-            .metadata
-            .snapshot()
-            .brokers()
-            .values()
-            .cloned()
-            .collect();
-        known.sort_by_cached_key(|b| {
-            let addr = b.addr();
-            (self.in_flight_to(&addr), !self.has_live_conn(&addr), b.id)
-        });
-        let mut candidates: Vec<String> = known.iter().map(Broker::addr).collect();
-        for addr in &self.config.bootstrap {
-            if !candidates.contains(addr) {
-                candidates.push(addr.clone());
-            }
-        }
-        candidates
-    }
-
-    /// Asks the known brokers, then the bootstrap addresses, until one
-    /// answers. The least loaded broker first, as Java's `leastLoadedNode`:
-    /// an idle live connection, then a broker to dial, then brokers with
-    /// requests in flight, fewest first. A broker that stopped answering
-    /// (a long GC pause, a network partition) holds its unanswered
-    /// requests, so it is asked last, instead of holding the refresh for
-    /// a whole request timeout while its partitions' new leaders are known
-    /// elsewhere.
-    async fn fetch_metadata(
-        &self,
-        topics: Option<&[String]>,
-    ) -> Result<kafkit_protocol::messages::MetadataResponse, Error> {
-        let candidates = self.least_loaded_first();
-        let request = MetadataRequest {
-            topics: topics.map(|names| {
-                names
-                    .iter()
-                    .map(|n| MetadataRequestTopic {
-                        name: Some(n.clone()),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            allow_auto_topic_creation: self.config.allow_auto_topic_creation,
-            ..Default::default()
-        };
-        let mut last = Error::config("no broker to ask for metadata");
-        for addr in candidates {
-            let attempt = async {
-                let conn = self.conn(&addr, Purpose::Admin).await?;
-                self.metadata_requests.fetch_add(1, Ordering::Relaxed);
-                conn.request(request.clone()).await
-            };
-            match attempt.await {
-                Ok(response) => {
-                    tracing::debug!(broker = %addr, "metadata answered");
-                    return Ok(response);
-                }
-                Err(e) => {
-                    tracing::debug!(broker = %addr, error = %e, "metadata request failed");
-                    last = e;
-                }
-            }
-        }
-        Err(last)
     }
 
     /// When the background task should refresh next, and why.

@@ -7,7 +7,9 @@
 //!
 //! Files: `config.rs` (settings), `cluster.rs` (one metadata snapshot and
 //! the epoch-aware merge), `metadata.rs` (refresh policy, single flight,
-//! background task), `retry.rs` (backoff and the retry loop).
+//! background task), `rebootstrap.rs` (which brokers a refresh asks, and
+//! going back to the bootstrap list), `retry.rs` (backoff and the retry
+//! loop).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +28,7 @@ mod config;
 mod leader_hint;
 mod metadata;
 mod observed;
+mod rebootstrap;
 mod retry;
 
 #[cfg(test)]
@@ -34,9 +37,11 @@ mod fake_cluster;
 mod tests;
 #[cfg(test)]
 mod tests_leader_hint;
+#[cfg(test)]
+mod tests_rebootstrap;
 
 pub use cluster::Cluster;
-pub use config::TransportConfig;
+pub use config::{MetadataRecovery, TransportConfig};
 pub(crate) use retry::random_unit;
 pub use retry::{Backoff, retry};
 
@@ -85,6 +90,8 @@ struct Inner {
     connections_created: AtomicU64,
     /// Metadata requests sent.
     metadata_requests: AtomicU64,
+    /// Refreshes answered by a bootstrap address after the first metadata.
+    rebootstraps: AtomicU64,
 }
 
 impl Transport {
@@ -101,6 +108,7 @@ impl Transport {
             coordinators: Mutex::new(HashMap::new()),
             connections_created: AtomicU64::new(0),
             metadata_requests: AtomicU64::new(0),
+            rebootstraps: AtomicU64::new(0),
         });
         inner
             .refresh("bootstrap", metadata::Scope::InUse, &[], true)

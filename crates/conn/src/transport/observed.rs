@@ -1,5 +1,5 @@
 //! What the transport counts for tests and client telemetry: Metadata
-//! requests sent, connections dialled, and each broker's round trips
+//! requests sent, rebootstraps, connections dialled, and each broker's round trips
 //! (from the pooled connections' windows); and the brokers ordered as a
 //! metadata refresh asks them, for telemetry's choice of broker.
 
@@ -28,10 +28,23 @@ impl Transport {
         self.inner.take_latencies()
     }
 
-    /// Known brokers' addresses, the least loaded first (as metadata
-    /// refreshes pick them), then the bootstrap addresses.
+    /// Refreshes answered by a bootstrap address after the first metadata
+    /// (KIP-899, KIP-1102): how a test tells that the transport found a
+    /// moved cluster again through its bootstrap list.
+    pub fn rebootstraps(&self) -> u64 {
+        self.inner.rebootstraps.load(Ordering::Relaxed)
+    }
+
+    /// The addresses in the order a metadata refresh asks them: known
+    /// brokers, least loaded first, and the bootstrap addresses (see
+    /// `rebootstrap.rs`).
     pub(crate) fn brokers_least_loaded_first(&self) -> Vec<String> {
-        self.inner.least_loaded_first()
+        self.inner
+            .metadata_ask_order()
+            .addrs
+            .into_iter()
+            .map(|(addr, _)| addr)
+            .collect()
     }
 }
 
