@@ -1,8 +1,9 @@
 //! The kafkit side: a [`Writer`] fed with `produce` (fire and forget, the
 //! outcome to a delivery callback), as librdkafka's side is; the
 //! [`Fetcher`] with every partition assigned from its start (no group), as
-//! every other client reads; and, on request (`kafkit-reader`), a
-//! [`Reader`] in a consumer group of its own, which gets every partition.
+//! every other client reads (on request, `kafkit-no-sessions`, with fetch
+//! sessions off); and, on request (`kafkit-reader`), a [`Reader`] in a
+//! consumer group of its own, which gets every partition.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ async fn produce_async(w: &Workload) -> Result<Measurement> {
     let failed = Arc::new(AtomicU64::new(0));
     let (a, f) = (acked.clone(), failed.clone());
     let writer = Writer::builder([w.brokers.as_str()])
-        .topic(&w.topic)
+        .topic(w.topic())
         .required_acks(RequiredAcks::All)
         .idempotent(true)
         .linger(w.linger)
@@ -68,7 +69,7 @@ async fn produce_async(w: &Workload) -> Result<Measurement> {
     // the librdkafka side does.
     writer
         .transport()
-        .cluster_for(&[&w.topic])
+        .cluster_for(&[w.topic()])
         .await
         .context("kafkit metadata")?;
     let c = writer.config();
@@ -142,6 +143,7 @@ fn fetch_settings(client: &str, path: &str, w: &Workload, f: &FetchConfig) -> se
     serde_json::json!({
         "client": client,
         "records": w.records,
+        "topics": w.topics.len(),
         "partitions": w.partitions,
         "path": path,
         "fetch_min_bytes": f.min_bytes,
@@ -149,6 +151,7 @@ fn fetch_settings(client: &str, path: &str, w: &Workload, f: &FetchConfig) -> se
         "partition_max_bytes": f.max_partition_bytes,
         "fetch_max_wait_ms": f.max_wait.as_millis() as u64,
         "buffer": format!("{} B", f.max_buffered_bytes),
+        "fetch_sessions": f.sessions,
     })
 }
 
@@ -165,7 +168,7 @@ async fn consume_reader_async(w: &Workload) -> Result<Measurement> {
     let slot = assigned.clone();
     let mut reader = Reader::builder([w.brokers.as_str()])
         .group_id(group)
-        .topics([w.topic.as_str()])
+        .topics(w.topics.iter().map(String::as_str))
         .auto_offset_reset(OffsetReset::Earliest)
         // A short session: a join completes sooner.
         .session_timeout(Duration::from_secs(6))
@@ -197,42 +200,55 @@ async fn consume_reader_async(w: &Workload) -> Result<Measurement> {
     let start = assigned
         .lock()
         .expect("not poisoned")
+        .take()
         .context("records came without an assignment")?;
     let measurement = Measurement::since(start, records, bytes);
     reader.close().await.context("kafkit reader close")?;
     Ok(measurement)
 }
 
-/// Consumes `w.records` records with a bare [`Fetcher`], the partitions
-/// assigned from their start, timed from the assignment (connected, the
-/// topic's metadata known) to the last record.
-pub fn consume_fetcher(w: &Workload) -> Result<Measurement> {
-    runtime()?.block_on(consume_fetcher_async(w))
+/// Consumes `w.records` records with a bare [`Fetcher`], the partitions of
+/// every topic assigned from their start, timed from the assignment
+/// (connected, the topics' metadata known) to the last record; with fetch
+/// sessions (KIP-227) on, kafkit's default, or off.
+pub fn consume_fetcher(w: &Workload, sessions: bool) -> Result<Measurement> {
+    runtime()?.block_on(consume_fetcher_async(w, sessions))
 }
 
-async fn consume_fetcher_async(w: &Workload) -> Result<Measurement> {
+async fn consume_fetcher_async(w: &Workload, sessions: bool) -> Result<Measurement> {
     let transport = Transport::connect(TransportConfig::new([w.brokers.as_str()]))
         .await
         .context("kafkit transport")?;
+    let names: Vec<&str> = w.topics.iter().map(String::as_str).collect();
     transport
-        .cluster_for(&[&w.topic])
+        .cluster_for(&names)
         .await
         .context("kafkit metadata")?;
-    let config = FetchConfig::default();
-    print_settings(fetch_settings(
-        "kafkit",
-        "Fetcher, every partition assigned from its start",
-        w,
-        &config,
-    ));
+    let config = FetchConfig {
+        sessions,
+        ..FetchConfig::default()
+    };
+    let (client, path) = if sessions {
+        ("kafkit", "Fetcher, every partition assigned from its start")
+    } else {
+        (
+            "kafkit-no-sessions",
+            "Fetcher without fetch sessions, every partition assigned from its start",
+        )
+    };
+    print_settings(fetch_settings(client, path, w, &config));
     let mut fetcher = Fetcher::new(transport, config);
-    let topic: Arc<str> = Arc::from(w.topic.as_str());
+    let assignment = w
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let topic: Arc<str> = Arc::from(t.as_str());
+            (0..w.partitions as i32)
+                .map(move |p| (TopicPartition::new(topic.clone(), p), StartOffset::Earliest))
+        })
+        .collect();
     let start = Snapshot::take();
-    fetcher.assign(
-        (0..w.partitions as i32)
-            .map(|p| (TopicPartition::new(topic.clone(), p), StartOffset::Earliest))
-            .collect(),
-    );
+    fetcher.assign(assignment);
     let (mut records, mut bytes) = (0u64, 0u64);
     while records < w.records {
         let message = within_idle_timeout(fetcher.next())
@@ -242,11 +258,13 @@ async fn consume_fetcher_async(w: &Workload) -> Result<Measurement> {
         records += 1;
         bytes += message.value_bytes().len() as u64;
     }
-    let measurement = Measurement::since(start, records, bytes);
+    let mut measurement = Measurement::since(start, records, bytes);
     let stats = fetcher.stats();
+    measurement.fetches = Some((stats.fetches, Some(stats.incremental_fetches)));
     eprintln!(
-        "kafkit fetcher: {} fetches ({:.0} KB each), {} errors",
+        "{client} fetcher: {} fetches ({} incremental, {:.0} KB each), {} errors",
         stats.fetches,
+        stats.incremental_fetches,
         stats.bytes as f64 / 1e3 / stats.fetches.max(1) as f64,
         stats.errors
     );

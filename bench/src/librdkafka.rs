@@ -17,7 +17,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::kafkit::partitioner;
 use crate::measure::{Measurement, Snapshot, print_settings};
 use crate::run::IDLE_TIMEOUT;
-use crate::workload::{BUFFER_BYTES, BUFFER_RECORDS};
+use crate::workload::{BUFFER_BYTES, BUFFER_RECORDS, Shape};
 use crate::{Workload, keys, payload};
 
 /// Counts acknowledged and failed records.
@@ -114,16 +114,19 @@ pub fn produce(w: &Workload) -> Result<Measurement> {
         .context("create the librdkafka producer")?;
     let value = payload(w.record_size);
     let keys = keys(w.keys);
-    // Connect and learn the topic's partitions before the clock starts, as
+    // Connect and learn the topics' partitions before the clock starts, as
     // the kafkit side does when it builds its writer.
-    producer
-        .client()
-        .fetch_metadata(Some(&w.topic), Duration::from_secs(10))
-        .context("librdkafka metadata")?;
+    for topic in &w.topics {
+        producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .context("librdkafka metadata")?;
+    }
     print_settings(serde_json::json!({
         "client": "librdkafka",
         "records": w.records,
         "size": w.record_size,
+        "topics": w.topics.len(),
         "partitions": w.partitions,
         "keys": w.keys,
         // librdkafka reports acks=all as -1.
@@ -143,13 +146,19 @@ pub fn produce(w: &Workload) -> Result<Measurement> {
         "librdkafka": rdkafka::util::get_rdkafka_version().1,
     }));
 
+    let topics = w.topics.len() as u32;
     let start = Snapshot::take();
     for i in 0..w.records {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&w.topic).payload(&value[..]);
+        let mut record: BaseRecord<'_, [u8], [u8]>;
         if keys.is_empty() {
-            record = record.partition((i % u64::from(w.partitions)) as i32);
+            let (topic, partition) = Shape::place(topics, w.partitions, i);
+            record = BaseRecord::to(&w.topics[topic])
+                .payload(&value[..])
+                .partition(partition);
         } else {
-            record = record.key(&keys[(i % keys.len() as u64) as usize][..]);
+            record = BaseRecord::to(w.topic())
+                .payload(&value[..])
+                .key(&keys[(i % keys.len() as u64) as usize][..]);
         }
         loop {
             match producer.send(record) {
@@ -184,7 +193,8 @@ pub fn produce(w: &Workload) -> Result<Measurement> {
     Ok(measurement)
 }
 
-/// Consumes `w.records` records from the start of every partition.
+/// Consumes `w.records` records from the start of every partition of every
+/// topic.
 pub fn consume(w: &Workload) -> Result<Measurement> {
     let mut config = ClientConfig::new();
     config
@@ -210,6 +220,7 @@ pub fn consume(w: &Workload) -> Result<Measurement> {
     print_settings(serde_json::json!({
         "client": "librdkafka",
         "records": w.records,
+        "topics": w.topics.len(),
         "partitions": w.partitions,
         "path": "BaseConsumer::assign + poll",
         "fetch_min_bytes": min.parse::<u64>().ok(),
@@ -217,18 +228,24 @@ pub fn consume(w: &Workload) -> Result<Measurement> {
         "partition_max_bytes": partition_max.parse::<u64>().ok(),
         "fetch_max_wait_ms": wait.parse::<u64>().ok(),
         "buffer": format!("{kbytes} KiB, {min_messages} records per partition"),
+        // librdkafka has no incremental fetch sessions (KIP-227): every
+        // fetch is a full one.
+        "fetch_sessions": false,
         "librdkafka": rdkafka::util::get_rdkafka_version().1,
     }));
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..w.partitions as i32 {
-        assignment
-            .add_partition_offset(&w.topic, partition, Offset::Beginning)
-            .context("assignment")?;
+    for topic in &w.topics {
+        for partition in 0..w.partitions as i32 {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .context("assignment")?;
+        }
+        // Connected, the topics known: timed from the assignment, as every
+        // client.
+        consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .context("librdkafka metadata")?;
     }
-    // Connected, the topic known: timed from the assignment, as every client.
-    consumer
-        .fetch_metadata(Some(&w.topic), Duration::from_secs(10))
-        .context("librdkafka metadata")?;
 
     let start = Snapshot::take();
     consumer.assign(&assignment).context("librdkafka assign")?;

@@ -15,21 +15,27 @@
 //! the Java client in `kafkit-peer-java.jar`. Every child measures itself
 //! over the timed section only (CPU time of the whole process, user +
 //! system, every thread; peak RSS) and prints its effective settings and
-//! its result as JSON lines. See README.md for the workloads.
+//! its result as JSON lines; this process adds the broker's CPU time over
+//! each child's run. See README.md for the workloads.
 
 mod alloc;
+mod broker_cpu;
+mod cells;
+mod client;
 mod kafkit;
 mod librdkafka;
 mod measure;
 mod peer;
 mod report;
 mod run;
+mod sockets;
 mod workload;
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+pub use crate::client::{Client, Mode, Runtime};
 use crate::workload::Bench;
 
 #[global_allocator]
@@ -39,15 +45,25 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub brokers: String,
-    pub topic: String,
+    /// The topics (one, but for `consume-1000p`); unkeyed record `i` goes
+    /// where [`workload::Shape::place`] puts it.
+    pub topics: Vec<String>,
     pub records: u64,
     pub record_size: usize,
+    /// Partitions of each topic.
     pub partitions: u32,
     /// Distinct keys: record `i` carries key `i % keys` and goes where the
     /// client's murmur2 partitioner puts it. 0: no keys, and record `i` goes
-    /// to partition `i % partitions`.
+    /// to partition `i % partitions` (of topic `i % topics`).
     pub keys: u32,
     pub linger: Duration,
+}
+
+impl Workload {
+    /// The one topic of a produce workload (the first of several).
+    pub fn topic(&self) -> &str {
+        &self.topics[0]
+    }
 }
 
 /// The benchmark's record value: `size` bytes of printable filler.
@@ -61,122 +77,6 @@ pub fn keys(n: u32) -> Vec<bytes::Bytes> {
     (0..n)
         .map(|j| bytes::Bytes::from(format!("key-{j:06}")))
         .collect()
-}
-
-/// How a client is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    /// This binary's `child` command.
-    Rust,
-    /// `kafkit-peer-go NAME ...`, NAME being the peer's client name.
-    Go(&'static str),
-    /// `java -jar kafkit-peer-java.jar ...`.
-    Java,
-}
-
-/// A client measured by the benchmark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
-    Kafkit,
-    Librdkafka,
-    FranzGo,
-    Sarama,
-    KafkaGo,
-    ConfluentGo,
-    Java,
-    /// kafkit's `Reader` in a consumer group of its own (consume only, on
-    /// request): the `kafkit` row of a consume table is its `Fetcher` with
-    /// the partitions assigned, as every other client reads.
-    KafkitReader,
-}
-
-impl Client {
-    /// Every client, in table order.
-    pub const ALL: &[Client] = &[
-        Client::Kafkit,
-        Client::Librdkafka,
-        Client::FranzGo,
-        Client::Sarama,
-        Client::KafkaGo,
-        Client::ConfluentGo,
-        Client::Java,
-        Client::KafkitReader,
-    ];
-
-    /// The clients measured when `--clients` is not given.
-    pub const DEFAULT: &[Client] = &[
-        Client::Kafkit,
-        Client::Librdkafka,
-        Client::FranzGo,
-        Client::Sarama,
-        Client::KafkaGo,
-        Client::ConfluentGo,
-        Client::Java,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Client::Kafkit => "kafkit",
-            Client::Librdkafka => "librdkafka",
-            Client::FranzGo => "franz-go",
-            Client::Sarama => "sarama",
-            Client::KafkaGo => "kafka-go",
-            Client::ConfluentGo => "confluent-kafka-go",
-            Client::Java => "java",
-            Client::KafkitReader => "kafkit-reader",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Client> {
-        Client::ALL.iter().copied().find(|c| c.name() == name)
-    }
-
-    pub fn runtime(self) -> Runtime {
-        match self {
-            Client::Kafkit | Client::Librdkafka | Client::KafkitReader => Runtime::Rust,
-            Client::FranzGo => Runtime::Go("franz-go"),
-            Client::Sarama => Runtime::Go("sarama"),
-            Client::KafkaGo => Runtime::Go("kafka-go"),
-            Client::ConfluentGo => Runtime::Go("confluent"),
-            Client::Java => Runtime::Java,
-        }
-    }
-
-    /// Whether the client takes part in `bench`.
-    pub fn runs(self, bench: Bench) -> bool {
-        self != Client::KafkitReader || !bench.is_produce()
-    }
-
-    /// Whether the counting allocator sees this client's allocations: only
-    /// Rust code's (librdkafka uses C's malloc, the peers are other processes).
-    pub fn counts_allocations(self) -> bool {
-        matches!(self, Client::Kafkit | Client::KafkitReader)
-    }
-}
-
-/// What a child process of this binary does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Produce,
-    Consume,
-    /// Writes a consume benchmark's records (with librdkafka); not measured.
-    Fill,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Produce => "produce",
-            Mode::Consume => "consume",
-            Mode::Fill => "fill",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Mode> {
-        [Mode::Produce, Mode::Consume, Mode::Fill]
-            .into_iter()
-            .find(|m| m.name() == name)
-    }
 }
 
 const USAGE: &str = "usage: kafkit-bench produce|consume|all --brokers HOST:PORT [--records N] \
@@ -284,27 +184,28 @@ fn parse_workloads(list: &str) -> Result<Vec<Bench>> {
     Ok(picked)
 }
 
-/// `child CLIENT MODE BROKERS TOPIC RECORDS SIZE PARTITIONS KEYS`: runs one
+/// `child CLIENT MODE BROKERS TOPICS RECORDS SIZE PARTITIONS KEYS`: runs one
 /// Rust client and prints its settings line and its result line (JSON).
+/// TOPICS is a comma-separated list; PARTITIONS is per topic.
 fn child(args: &[String]) -> Result<()> {
     let [
         client,
         mode,
         brokers,
-        topic,
+        topics,
         records,
         size,
         partitions,
         keys,
     ] = args
     else {
-        bail!("usage: kafkit-bench child CLIENT MODE BROKERS TOPIC RECORDS SIZE PARTITIONS KEYS");
+        bail!("usage: kafkit-bench child CLIENT MODE BROKERS TOPICS RECORDS SIZE PARTITIONS KEYS");
     };
     let client = Client::from_name(client).with_context(|| format!("unknown client {client}"))?;
     let mode = Mode::from_name(mode).with_context(|| format!("unknown mode {mode}"))?;
     let workload = Workload {
         brokers: brokers.clone(),
-        topic: topic.clone(),
+        topics: topics.split(',').map(str::to_owned).collect(),
         records: records.parse().context("records")?,
         record_size: size.parse().context("size")?,
         partitions: partitions.parse().context("partitions")?,
@@ -315,7 +216,8 @@ fn child(args: &[String]) -> Result<()> {
         (Client::Librdkafka, Mode::Produce | Mode::Fill) => librdkafka::produce(&workload)?,
         (Client::Librdkafka, Mode::Consume) => librdkafka::consume(&workload)?,
         (Client::Kafkit, Mode::Produce) => kafkit::produce(&workload)?,
-        (Client::Kafkit, Mode::Consume) => kafkit::consume_fetcher(&workload)?,
+        (Client::Kafkit, Mode::Consume) => kafkit::consume_fetcher(&workload, true)?,
+        (Client::KafkitNoSessions, Mode::Consume) => kafkit::consume_fetcher(&workload, false)?,
         (Client::KafkitReader, Mode::Consume) => kafkit::consume_reader(&workload)?,
         (c, m) => bail!("{} has no child for {}", c.name(), m.name()),
     };
@@ -361,7 +263,10 @@ mod tests {
         // In the mode's order, not the list's.
         assert_eq!(o.workloads, [Bench::Produce, Bench::Consume100]);
         let o = Options::parse("consume", &args(&["--brokers", "h:1"])).unwrap();
-        assert_eq!(o.workloads, [Bench::Consume, Bench::Consume100]);
+        assert_eq!(
+            o.workloads,
+            [Bench::Consume, Bench::Consume100, Bench::Consume1000]
+        );
         assert!(Options::parse("all", &args(&[])).is_err());
         assert!(Options::parse("all", &args(&["--brokers"])).is_err());
         assert!(Options::parse("all", &args(&["--brokers", "h:1", "--runs", "0"])).is_err());
@@ -379,15 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn clients_and_modes_round_trip_their_names() {
-        for &c in Client::ALL {
-            assert_eq!(Client::from_name(c.name()), Some(c));
-        }
-        for m in [Mode::Produce, Mode::Consume, Mode::Fill] {
-            assert_eq!(Mode::from_name(m.name()), Some(m));
-        }
-        assert!(!Client::KafkitReader.runs(Bench::Produce));
-        assert!(Client::KafkitReader.runs(Bench::Consume));
+    fn client_lists_and_payloads() {
         assert_eq!(
             parse_clients("all,kafkit-reader").unwrap().len(),
             Client::DEFAULT.len() + 1

@@ -1,17 +1,23 @@
 //! What one client process costs: CPU time and peak memory of this process
 //! (getrusage, so every thread of the client counts, librdkafka's included),
-//! and the allocations the counting allocator saw.
+//! the allocations the counting allocator saw, and the bytes it sent: what
+//! its TCP connections had acknowledged by the broker (`TCP_INFO`), and
+//! what its write system calls wrote (`wchar`). The broker's CPU time is
+//! added by the parent ([`crate::broker_cpu`]).
 
 use std::time::{Duration, Instant};
 
+use crate::sockets::TcpSent;
 use crate::{Client, alloc};
 
 /// A point in time of this process's resource use.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     wall: Instant,
     cpu: Duration,
     allocations: u64,
+    written: Option<u64>,
+    sent: Option<TcpSent>,
 }
 
 impl Snapshot {
@@ -21,6 +27,8 @@ impl Snapshot {
             wall: Instant::now(),
             cpu: cpu_time(),
             allocations: alloc::allocations(),
+            written: io_wchar(),
+            sent: TcpSent::take(),
         }
     }
 }
@@ -39,6 +47,24 @@ pub struct Measurement {
     /// Allocations over `wall`, for the clients whose allocations the
     /// counting allocator sees.
     pub allocations: Option<u64>,
+    /// Bytes the process's write system calls wrote over `wall` (`wchar`
+    /// of /proc/self/io): write(2), writev(2) and the like on any file,
+    /// socket, pipe or eventfd (a runtime's wake-ups count, 8 or 1 bytes
+    /// each), but not send(2) or sendmsg(2) (Rust's std and librdkafka send
+    /// with those): only a stand-in for [`sent`](Self::sent) where that is
+    /// unknown (the Java peer).
+    pub written: Option<u64>,
+    /// Bytes of the process's TCP connections the broker acknowledged over
+    /// `wall` (the sum of `tcpi_bytes_acked` over its TCP sockets): its
+    /// requests and nothing else.
+    pub sent: Option<u64>,
+    /// Fetch responses over `wall` where the client counts them (kafkit,
+    /// franz-go), and how many of them answered incremental fetches
+    /// (KIP-227) where it tells (kafkit).
+    pub fetches: Option<(u64, Option<u64>)>,
+    /// The broker's CPU time (user + system) while the child ran, from
+    /// its start to its exit; set by the parent, not in the child's line.
+    pub broker_cpu: Option<Duration>,
 }
 
 impl Measurement {
@@ -52,6 +78,13 @@ impl Measurement {
             cpu: end.cpu.saturating_sub(start.cpu),
             peak_rss: peak_rss(),
             allocations: Some(end.allocations - start.allocations),
+            written: end
+                .written
+                .zip(start.written)
+                .map(|(e, s)| e.saturating_sub(s)),
+            sent: start.sent.zip(end.sent).map(|(s, e)| s.until(&e)),
+            fetches: None,
+            broker_cpu: None,
         }
     }
 
@@ -71,9 +104,26 @@ impl Measurement {
         self.allocations.map(|a| a as f64 / self.records as f64)
     }
 
+    pub fn broker_cpu_us_per_record(&self) -> Option<f64> {
+        self.broker_cpu
+            .map(|c| c.as_secs_f64() * 1e6 / self.records as f64)
+    }
+
+    /// Request bytes per record: the TCP bytes sent where the client
+    /// could count them, else (`true`) the bytes its writes wrote.
+    pub fn request_bytes_per_record(&self) -> Option<(f64, bool)> {
+        let (bytes, from_writes) = match (self.sent, self.written) {
+            (Some(sent), _) => (sent, false),
+            (None, Some(written)) => (written, true),
+            (None, None) => return None,
+        };
+        Some((bytes as f64 / self.records as f64, from_writes))
+    }
+
     /// The result line every child prints, this binary's and the peers':
     /// `{"client":..,"records":..,"bytes":..,"seconds":..,"cpu_seconds":..,
-    /// "peak_rss_bytes":..}` (and `"allocations"` when counted).
+    /// "peak_rss_bytes":..}`, and where known `"allocations"`, `"wchar"`,
+    /// `"tcp_bytes_sent"`, `"fetches"` and `"incremental_fetches"`.
     pub fn to_json(self, client: Client) -> String {
         let mut line = serde_json::json!({
             "client": client.name(),
@@ -87,6 +137,18 @@ impl Measurement {
         });
         if let (Some(a), true) = (self.allocations, client.counts_allocations()) {
             line["allocations"] = a.into();
+        }
+        if let Some(w) = self.written {
+            line["wchar"] = w.into();
+        }
+        if let Some(s) = self.sent {
+            line["tcp_bytes_sent"] = s.into();
+        }
+        if let Some((all, incremental)) = self.fetches {
+            line["fetches"] = all.into();
+            if let Some(incremental) = incremental {
+                line["incremental_fetches"] = incremental.into();
+            }
         }
         line.to_string()
     }
@@ -103,6 +165,10 @@ impl Measurement {
             cpu: Duration::from_secs_f64(f("cpu_seconds")?),
             peak_rss: u("peak_rss_bytes")?,
             allocations: u("allocations"),
+            written: u("wchar"),
+            sent: u("tcp_bytes_sent"),
+            fetches: u("fetches").map(|all| (all, u("incremental_fetches"))),
+            broker_cpu: None,
         };
         (m.records > 0 && !m.wall.is_zero()).then_some(m)
     }
@@ -125,6 +191,17 @@ fn cpu_time() -> Duration {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// `wchar` of /proc/self/io: the bytes this process's write system calls
+/// (write, send and the like, on any file or socket) have written.
+fn io_wchar() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// VmHWM from /proc/self/status, in bytes.
@@ -152,12 +229,17 @@ mod tests {
             cpu: Duration::from_micros(2_000_001),
             peak_rss: 50 << 20,
             allocations: Some(42),
+            written: Some(1234),
+            sent: Some(1000),
+            fetches: Some((12, Some(11))),
+            broker_cpu: None,
         };
         let line: serde_json::Value = serde_json::from_str(&m.to_json(Client::Kafkit)).unwrap();
         assert_eq!(Measurement::from_json(&line), Some(m));
         // librdkafka's allocations are not counted: the line leaves them out.
         let line: serde_json::Value = serde_json::from_str(&m.to_json(Client::Librdkafka)).unwrap();
         assert_eq!(Measurement::from_json(&line).unwrap().allocations, None);
+        assert_eq!(m.request_bytes_per_record(), Some((0.001, false)));
         let peer = serde_json::json!({"client":"franz-go","records":10,"bytes":1000,
             "seconds":0.5,"records_per_sec":20.0,"mb_per_sec":0.002,"cpu_seconds":0.25,
             "peak_rss_bytes":1048576});
@@ -166,6 +248,18 @@ mod tests {
             (m.records, m.cpu, m.peak_rss),
             (10, Duration::from_millis(250), 1 << 20)
         );
+        // An older peer's line has no written bytes.
+        assert_eq!((m.written, m.sent, m.fetches), (None, None, None));
+        let java = serde_json::json!({"records":10,"bytes":1000,"seconds":0.5,
+            "cpu_seconds":0.25,"peak_rss_bytes":1,"wchar":50});
+        let m = Measurement::from_json(&java).unwrap();
+        assert_eq!(m.request_bytes_per_record(), Some((5.0, true)));
+        // franz-go counts its fetches, not which were incremental.
+        let franz = serde_json::json!({"records":10,"bytes":1000,"seconds":0.5,
+            "cpu_seconds":0.25,"peak_rss_bytes":1,"wchar":50,"tcp_bytes_sent":20,"fetches":3});
+        let m = Measurement::from_json(&franz).unwrap();
+        assert_eq!(m.fetches, Some((3, None)));
+        assert_eq!(m.request_bytes_per_record(), Some((2.0, false)));
         assert_eq!(
             Measurement::from_json(&serde_json::json!({"settings": {}})),
             None
@@ -186,5 +280,19 @@ mod tests {
         std::hint::black_box(x);
         assert!(cpu_time() > before);
         assert!(peak_rss() > 1 << 20);
+    }
+
+    #[test]
+    fn written_bytes_are_counted() {
+        use std::io::Write;
+        let before = io_wchar().unwrap();
+        // wchar counts write(2) and the like; a socket's send(2), which
+        // Rust's std and librdkafka use, is not counted.
+        let mut null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        null.write_all(&[7u8; 10_000]).unwrap();
+        assert!(io_wchar().unwrap() - before >= 10_000);
     }
 }

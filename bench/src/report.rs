@@ -1,13 +1,16 @@
 //! A workload's report: the results table (one row per client, with its
-//! ratios to kafkit), a line naming the fastest client and the one with
-//! the least CPU per record, and the clients' effective settings side by
-//! side, as each child printed them.
+//! ratios to kafkit, the broker's CPU per record and, for consumers, the
+//! request bytes per record and kafkit's fetch counts), a line naming the
+//! fastest client and the one with the least CPU per record, the clients
+//! that do not run the workload, and the clients' effective settings side
+//! by side, as each child printed them.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::Client;
+use crate::cells::{batch, cell};
 use crate::measure::Measurement;
 use crate::workload::Bench;
 
@@ -27,6 +30,8 @@ pub struct Section {
     bench: Bench,
     title: String,
     rows: Vec<Row>,
+    /// Chosen clients that do not run this workload, and why.
+    skipped: Vec<(Client, &'static str)>,
 }
 
 impl Section {
@@ -35,7 +40,13 @@ impl Section {
             bench,
             title,
             rows: Vec::new(),
+            skipped: Vec::new(),
         }
+    }
+
+    /// Notes that `client` does not run this workload, and why.
+    pub fn skip(&mut self, client: Client, why: &'static str) {
+        self.skipped.push((client, why));
     }
 
     pub fn add(&mut self, client: Client, result: Result<(Measurement, Settings), String>) {
@@ -113,83 +124,34 @@ fn ratio(x: f64, k: Option<f64>) -> String {
     }
 }
 
-/// Bytes the way a person reads them: `64 MiB`, `1 KiB`, `1000000 B`.
-fn bytes(n: u64) -> String {
-    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} B")
-    }
-}
-
-/// Free text with `N B` and `N KiB` in it, the numbers made readable.
-fn humanize(text: &str) -> String {
-    let words: Vec<&str> = text.split(' ').collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let unit = words
-            .get(i + 1)
-            .map(|u| u.trim_end_matches([',', ';', ')']));
-        let scale = match unit {
-            Some("B") => Some(1),
-            Some("KiB") => Some(1024),
-            _ => None,
-        };
-        match (words[i].parse::<u64>(), scale) {
-            (Ok(n), Some(scale)) => {
-                let rest = &words[i + 1][unit.map_or(0, str::len)..];
-                out.push(format!("{}{rest}", bytes(n * scale)));
-                i += 2;
-            }
-            _ => {
-                out.push(words[i].to_owned());
-                i += 1;
-            }
-        }
-    }
-    out.join(" ")
-}
-
-/// A setting as a table cell; `as_bytes` for sizes.
-fn cell(settings: &Settings, key: &str, as_bytes: bool) -> String {
-    let text = match settings.get(key) {
-        None | Some(Value::Null) => return "-".to_owned(),
-        Some(Value::Bool(b)) => return if *b { "yes" } else { "no" }.to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
-    };
-    match text.parse::<f64>() {
-        Ok(n) if as_bytes && n >= 0.0 && n.fract() == 0.0 => bytes(n as u64),
-        _ => humanize(&text).replace('|', "/"),
-    }
-}
-
-/// The producer's batch limit: bytes, and records when there is a limit.
-fn batch(settings: &Settings) -> String {
-    let b = cell(settings, "batch_max_bytes", true);
-    match settings.get("batch_max_records") {
-        Some(Value::Number(n)) => format!("{b}, {n} records"),
-        _ => b,
-    }
-}
-
 impl fmt::Display for Section {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "### {}", self.title)?;
         writeln!(f)?;
+        let consume = !self.bench.is_produce();
+        let (extra_head, extra_rule) = if consume {
+            (" request B/record | fetches (incremental) |", "---:|---:|")
+        } else {
+            ("", "")
+        };
         writeln!(
             f,
             "| client | records/s | vs kafkit | MB/s | CPU us/record | vs kafkit | \
-             peak RSS (MB) | vs kafkit | allocs/record |"
+             broker CPU us/record | peak RSS (MB) | vs kafkit | allocs/record |{extra_head}"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(
+            f,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|{extra_rule}"
+        )?;
         let k = self.kafkit();
         for row in &self.rows {
             let Ok((m, _)) = &row.result else {
-                writeln!(f, "| {} | failed | | | | | | | |", row.client.name())?;
+                let blanks = if consume { " | |" } else { "" };
+                writeln!(
+                    f,
+                    "| {} | failed | | | | | | | | |{blanks}",
+                    row.client.name()
+                )?;
                 continue;
             };
             let allocations = match (row.client.counts_allocations(), m.allocations_per_record()) {
@@ -197,15 +159,33 @@ impl fmt::Display for Section {
                 _ => "n/a".to_owned(),
             };
             let rss = m.peak_rss as f64 / (1 << 20) as f64;
+            let broker = m
+                .broker_cpu_us_per_record()
+                .map_or("n/a".to_owned(), |c| format!("{c:.3}"));
+            let extra = if consume {
+                let request = match m.request_bytes_per_record() {
+                    Some((b, false)) => format!("{b:.2}"),
+                    Some((b, true)) => format!("{b:.2} (w)"),
+                    None => "n/a".to_owned(),
+                };
+                let fetches = m.fetches.map_or("n/a".to_owned(), |(all, inc)| match inc {
+                    Some(inc) => format!("{all} ({inc})"),
+                    None => all.to_string(),
+                });
+                format!(" {request} | {fetches} |")
+            } else {
+                String::new()
+            };
             writeln!(
                 f,
-                "| {} | {:.0} | {} | {:.1} | {:.3} | {} | {:.1} | {} | {} |",
+                "| {} | {:.0} | {} | {:.1} | {:.3} | {} | {} | {:.1} | {} | {} |{extra}",
                 row.client.name(),
                 m.records_per_sec(),
                 ratio(m.records_per_sec(), k.map(Measurement::records_per_sec)),
                 m.mb_per_sec(),
                 m.cpu_us_per_record(),
                 ratio(m.cpu_us_per_record(), k.map(Measurement::cpu_us_per_record)),
+                broker,
                 rss,
                 ratio(rss, k.map(|k| k.peak_rss as f64 / (1 << 20) as f64)),
                 allocations,
@@ -214,6 +194,25 @@ impl fmt::Display for Section {
         writeln!(f)?;
         for line in self.leaders() {
             writeln!(f, "{line}")?;
+        }
+        if consume
+            && self
+                .measured()
+                .any(|(_, m, _)| m.request_bytes_per_record().is_some())
+        {
+            writeln!(
+                f,
+                "Request bytes: what the client's TCP connections sent during the timed \
+                 section; `(w)`: what its write calls wrote (its sockets and any other file)."
+            )?;
+        }
+        if !self.skipped.is_empty() {
+            let notes: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(c, why)| format!("{} ({why})", c.name()))
+                .collect();
+            writeln!(f, "Not run: {}.", notes.join(", "))?;
         }
         writeln!(f)?;
 
@@ -249,19 +248,21 @@ impl fmt::Display for Section {
         } else {
             writeln!(
                 f,
-                "| client | fetch min | fetch max | partition max | max wait ms | buffer | API |"
+                "| client | fetch min | fetch max | partition max | max wait ms | buffer | \
+                 fetch sessions | API |"
             )?;
-            writeln!(f, "|---|---|---|---|---|---|---|")?;
+            writeln!(f, "|---|---|---|---|---|---|---|---|")?;
             for (client, _, s) in self.measured() {
                 writeln!(
                     f,
-                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
                     client.name(),
                     cell(s, "fetch_min_bytes", true),
                     cell(s, "fetch_max_bytes", true),
                     cell(s, "partition_max_bytes", true),
                     cell(s, "fetch_max_wait_ms", false),
                     cell(s, "buffer", false),
+                    cell(s, "fetch_sessions", false),
                     cell(s, "path", false),
                 )?;
             }
@@ -295,6 +296,10 @@ mod tests {
             cpu: Duration::from_millis(cpu_ms),
             peak_rss: rss_mb << 20,
             allocations,
+            written: None,
+            sent: None,
+            fetches: None,
+            broker_cpu: None,
         }
     }
 
@@ -327,13 +332,13 @@ mod tests {
         assert_eq!(lines[0], "### produce: test");
         assert_eq!(
             lines[4],
-            "| kafkit | 1000000 | 1.00x | 100.0 | 0.500 | 1.00x | 20.0 | 1.00x | 0.002 |"
+            "| kafkit | 1000000 | 1.00x | 100.0 | 0.500 | 1.00x | n/a | 20.0 | 1.00x | 0.002 |"
         );
         assert_eq!(
             lines[5],
-            "| librdkafka | 500000 | 0.50x | 50.0 | 1.000 | 2.00x | 40.0 | 2.00x | n/a |"
+            "| librdkafka | 500000 | 0.50x | 50.0 | 1.000 | 2.00x | n/a | 40.0 | 2.00x | n/a |"
         );
-        assert_eq!(lines[6], "| sarama | failed | | | | | | | |");
+        assert_eq!(lines[6], "| sarama | failed | | | | | | | | |");
         assert!(text.contains(
             "Fastest: **kafkit**, 1000000 records/s, 100% more than the next, librdkafka \
              (500000 records/s)."
@@ -352,28 +357,17 @@ mod tests {
     #[test]
     fn without_kafkit_there_are_no_ratios() {
         let mut s = Section::new(Bench::Consume, "consume".to_owned());
-        s.add(Client::Java, Ok((m(1, 500, 20, None), Settings::new())));
+        let mut java = m(1, 500, 20, None);
+        java.broker_cpu = Some(Duration::from_millis(250));
+        java.written = Some(2_000_000);
+        s.add(Client::Java, Ok((java, Settings::new())));
+        s.skip(Client::Sarama, "one topic");
         let text = s.to_string();
-        assert!(text.contains("| java | 1000000 | - | 100.0 | 0.500 | - | 20.0 | - | n/a |"));
+        assert!(text.contains(
+            "| java | 1000000 | - | 100.0 | 0.500 | - | 0.250 | 20.0 | - | n/a | 2.00 (w) | n/a |"
+        ));
+        assert!(text.contains("Not run: sarama (one topic)."));
         assert!(text.contains("(the only client measured)"));
         assert!(text.contains("| client | fetch min |"));
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(bytes(1 << 20), "1 MiB");
-        assert_eq!(bytes(52428800), "50 MiB");
-        assert_eq!(bytes(16384), "16 KiB");
-        assert_eq!(bytes(1000012), "1000012 B");
-        assert_eq!(
-            humanize("65536 KiB, 100000 records per partition"),
-            "64 MiB, 100000 records per partition"
-        );
-        assert_eq!(humanize("67108864 B"), "64 MiB");
-        assert_eq!(humanize("5 per broker"), "5 per broker");
-        let s = settings(serde_json::json!({"a": "1048576", "b": 500, "c": null}));
-        assert_eq!(cell(&s, "a", true), "1 MiB");
-        assert_eq!(cell(&s, "b", false), "500");
-        assert_eq!(cell(&s, "c", false), "-");
     }
 }

@@ -1,4 +1,4 @@
-//! The four workloads and their fixed shapes.
+//! The five workloads and their fixed shapes.
 
 use std::time::Duration;
 
@@ -25,6 +25,9 @@ pub enum Bench {
     ProduceKeyed,
     /// `--records` x 100 B over 100 partitions, read from the start.
     Consume100,
+    /// `--records` x 100 B over 10 topics of 100 partitions each (1,000
+    /// partitions), read from the start: what fetch sessions (KIP-227) save.
+    Consume1000,
 }
 
 /// What a benchmark moves.
@@ -32,8 +35,38 @@ pub enum Bench {
 pub struct Shape {
     pub records: u64,
     pub record_size: usize,
+    /// Topics, each with `partitions` partitions: record `i` goes to topic
+    /// `i % topics` (see [`Shape::place`]).
+    pub topics: u32,
     pub partitions: u32,
     pub keys: u32,
+}
+
+impl Shape {
+    /// Where an unkeyed record `i` goes: topic `i % topics`, partition
+    /// `(i / topics) % partitions`, so every partition of every topic gets
+    /// the same share (with one topic, partition `i % partitions`).
+    pub fn place(topics: u32, partitions: u32, i: u64) -> (usize, i32) {
+        let topics = u64::from(topics.max(1));
+        let topic = (i % topics) as usize;
+        let partition = ((i / topics) % u64::from(partitions.max(1))) as i32;
+        (topic, partition)
+    }
+
+    /// The topics' names: `base` alone for one topic, `base-0`, `base-1`,
+    /// ... for more.
+    pub fn topic_names(&self, base: &str) -> Vec<String> {
+        if self.topics <= 1 {
+            vec![base.to_owned()]
+        } else {
+            (0..self.topics).map(|t| format!("{base}-{t}")).collect()
+        }
+    }
+
+    /// Partitions over all topics.
+    pub fn total_partitions(&self) -> u32 {
+        self.topics.max(1) * self.partitions
+    }
 }
 
 impl Bench {
@@ -42,13 +75,14 @@ impl Bench {
         Bench::Consume,
         Bench::ProduceKeyed,
         Bench::Consume100,
+        Bench::Consume1000,
     ];
 
     /// The workloads of the positional mode (`produce`, `consume`, `all`).
     pub fn for_mode(mode: &str) -> &'static [Bench] {
         match mode {
             "produce" => &[Bench::Produce, Bench::ProduceKeyed],
-            "consume" => &[Bench::Consume, Bench::Consume100],
+            "consume" => &[Bench::Consume, Bench::Consume100, Bench::Consume1000],
             _ => Bench::ALL,
         }
     }
@@ -59,6 +93,7 @@ impl Bench {
             Bench::Consume => "consume",
             Bench::ProduceKeyed => "produce-keyed",
             Bench::Consume100 => "consume-100p",
+            Bench::Consume1000 => "consume-1000p",
         }
     }
 
@@ -76,18 +111,28 @@ impl Bench {
             Bench::Produce | Bench::Consume => Shape {
                 records,
                 record_size: 100,
+                topics: 1,
                 partitions: 6,
                 keys: 0,
             },
             Bench::ProduceKeyed => Shape {
                 records: (records / 5).max(1),
                 record_size: 1024,
+                topics: 1,
                 partitions: 6,
                 keys: KEYS,
             },
             Bench::Consume100 => Shape {
                 records,
                 record_size: 100,
+                topics: 1,
+                partitions: 100,
+                keys: 0,
+            },
+            Bench::Consume1000 => Shape {
+                records,
+                record_size: 100,
+                topics: 10,
                 partitions: 100,
                 keys: 0,
             },
@@ -119,6 +164,15 @@ impl Bench {
                 "consume-100p: {} records x {} B from the start of {} partitions, no group",
                 s.records, s.record_size, s.partitions
             ),
+            Bench::Consume1000 => format!(
+                "consume-1000p: {} records x {} B from the start of {} topics x {} partitions \
+                 ({} partitions), no group",
+                s.records,
+                s.record_size,
+                s.topics,
+                s.partitions,
+                s.total_partitions()
+            ),
         }
     }
 }
@@ -134,6 +188,7 @@ mod tests {
             Shape {
                 records: 10,
                 record_size: 100,
+                topics: 1,
                 partitions: 6,
                 keys: 0
             }
@@ -141,11 +196,27 @@ mod tests {
         assert_eq!(Bench::ProduceKeyed.shape(1_000_000).records, 200_000);
         assert_eq!(Bench::ProduceKeyed.shape(3).records, 1);
         assert_eq!(Bench::Consume100.shape(7).partitions, 100);
+        let wide = Bench::Consume1000.shape(7);
+        assert_eq!((wide.topics, wide.total_partitions()), (10, 1000));
+        assert_eq!(wide.topic_names("t")[9], "t-9");
+        assert_eq!(Bench::Consume.shape(7).topic_names("t"), ["t"]);
         for &b in Bench::ALL {
             assert_eq!(Bench::from_name(b.name()), Some(b));
             assert!(b.title(1000).starts_with(b.name()));
         }
         assert_eq!(Bench::for_mode("produce").len(), 2);
         assert!(Bench::for_mode("consume").iter().all(|b| !b.is_produce()));
+    }
+
+    #[test]
+    fn records_spread_evenly() {
+        // One topic: record i to partition i % partitions, as before.
+        assert_eq!(Shape::place(1, 6, 13), (0, 1));
+        let mut counts = vec![0u32; 1000];
+        for i in 0..100_000 {
+            let (t, p) = Shape::place(10, 100, i);
+            counts[t * 100 + p as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c == 100));
     }
 }

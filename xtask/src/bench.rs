@@ -11,9 +11,11 @@
 //! binary against it with the peers' paths in `KAFKIT_PEER_GO` and
 //! `KAFKIT_PEER_JAVA`. The broker is stopped afterwards, pass or fail. The
 //! binary runs each client in its own process and prints, per workload, a
-//! Markdown table (records/s, MB/s, CPU per record, peak RSS, allocations,
-//! each against kafkit), the fastest and the leanest client, and every
-//! client's effective settings side by side. See bench/README.md.
+//! Markdown table (records/s, MB/s, CPU per record, the broker's CPU per
+//! record, which it finds by the broker's port, peak RSS, allocations, and
+//! for consumers the request bytes per record, each against kafkit), the
+//! fastest and the leanest client, and every client's effective settings
+//! side by side. See bench/README.md.
 
 use std::process::Command;
 
@@ -39,6 +41,7 @@ const CLIENTS: &[&str] = &[
     "confluent-kafka-go",
     "java",
     "kafkit-reader",
+    "kafkit-no-sessions",
 ];
 /// The clients that run in a peer (`tests/peers`).
 const PEER_CLIENTS: &[&str] = &[
@@ -49,7 +52,13 @@ const PEER_CLIENTS: &[&str] = &[
     "confluent-kafka-go",
     "java",
 ];
-const WORKLOADS: &[&str] = &["produce", "consume", "produce-keyed", "consume-100p"];
+const WORKLOADS: &[&str] = &[
+    "produce",
+    "consume",
+    "produce-keyed",
+    "consume-100p",
+    "consume-1000p",
+];
 
 /// Which broker the benchmark runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +195,7 @@ mod tests {
         assert_eq!(p.passed, strings(&["--records", "1000", "--runs", "3"]));
         let p = parse_options(&strings(&[
             "--clients",
-            "kafkit,librdkafka",
+            "kafkit,librdkafka,kafkit-no-sessions",
             "--broker",
             "tansu",
             "--workloads",
@@ -197,8 +206,14 @@ mod tests {
         assert!(!p.needs_peers);
         assert_eq!(
             p.passed,
-            strings(&["--clients", "kafkit,librdkafka", "--workloads", "produce"])
+            strings(&[
+                "--clients",
+                "kafkit,librdkafka,kafkit-no-sessions",
+                "--workloads",
+                "produce"
+            ])
         );
+        assert!(parse_options(&strings(&["--workloads", "consume-1000p"])).is_ok());
         assert!(
             parse_options(&strings(&["--clients", "kafkit,java"]))
                 .unwrap()

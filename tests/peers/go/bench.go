@@ -2,13 +2,16 @@ package main
 
 // The bench-produce and bench-consume commands (README.md, "bench-produce"):
 // what a producer sends, the settings line, the counter that stops the
-// clock, and the process's own CPU time and peak memory. The client-specific
-// halves are the benchProduce and benchConsume methods of each peer.
+// clock, and the process's own CPU time, peak memory and the bytes it sent
+// (its TCP connections' acknowledged bytes, and what its write calls wrote).
+// The client-specific halves are the benchProduce and benchConsume methods
+// of each peer.
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -16,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // The producer buffer every client that has such a limit gets, kafkit's
@@ -25,25 +29,107 @@ const (
 	benchBufferRecords = 1_000_000
 )
 
-// stamp is this process at one moment: the wall clock and the CPU time of
-// the whole process (user + system, every thread, the runtime's included).
+// stamp is this process at one moment: the wall clock, the CPU time of the
+// whole process (user + system, every thread, the runtime's included), the
+// bytes its write calls have written (wchar, -1 if unknown) and the bytes
+// each of its open TCP connections has had acknowledged (nil if unknown).
 type stamp struct {
-	wall time.Time
-	cpu  time.Duration
+	wall    time.Time
+	cpu     time.Duration
+	written int64
+	sent    map[string]int64
 }
 
 func stampNow() stamp {
-	return stamp{wall: time.Now(), cpu: processCPU()}
+	return stamp{wall: time.Now(), cpu: processCPU(), written: ioWchar(), sent: tcpBytesAcked()}
 }
 
-// span is what passed between two stamps.
+// span is what passed between two stamps; written and sent are -1 when
+// unknown. fetches (Fetch responses read, where a consumer counts them) is
+// 0 when unknown.
 type span struct {
-	wall time.Duration
-	cpu  time.Duration
+	wall    time.Duration
+	cpu     time.Duration
+	written int64
+	sent    int64
+	fetches int64
 }
 
 func (s stamp) until(end stamp) span {
-	return span{wall: end.wall.Sub(s.wall), cpu: end.cpu - s.cpu}
+	sp := span{wall: end.wall.Sub(s.wall), cpu: end.cpu - s.cpu, written: -1, sent: -1}
+	if s.written >= 0 && end.written >= s.written {
+		sp.written = end.written - s.written
+	}
+	if s.sent != nil && end.sent != nil {
+		// Each socket's growth; all of a socket opened in between, less
+		// its SYN (one byte of tcpi_bytes_acked); a socket closed in
+		// between is not counted (the clients keep theirs open).
+		sp.sent = 0
+		for sock, acked := range end.sent {
+			before, ok := s.sent[sock]
+			if !ok {
+				before = 1
+			}
+			if acked > before {
+				sp.sent += acked - before
+			}
+		}
+	}
+	return sp
+}
+
+// ioWchar is wchar of /proc/self/io: the bytes the process's write calls
+// (on sockets, pipes, eventfds and files alike) have written; -1 if unknown.
+func ioWchar() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "wchar:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// tcpiBytesAcked is the offset of tcpi_bytes_acked (a u64) in Linux's
+// struct tcp_info (Linux 4.1+): 8 one-byte fields, 24 u32s, two u64s.
+const tcpiBytesAcked = 8 + 24*4 + 2*8
+
+// tcpBytesAcked is tcpi_bytes_acked of each open TCP socket of the process,
+// by its "socket:[inode]" name: the bytes it has sent over that connection
+// that the peer acknowledged; nil if unknown.
+func tcpBytesAcked() map[string]int64 {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	acked := map[string]int64{}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		link, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || !strings.HasPrefix(link, "socket:") {
+			continue
+		}
+		var info [256]byte
+		size := uint32(len(info))
+		_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd),
+			syscall.SOL_TCP, syscall.TCP_INFO,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+		if errno != 0 || size < tcpiBytesAcked+8 {
+			continue // not a TCP socket, or closed meanwhile
+		}
+		acked[link] = int64(binary.NativeEndian.Uint64(info[tcpiBytesAcked:]))
+	}
+	return acked
 }
 
 // processCPU is getrusage(RUSAGE_SELF): user plus system time of every
@@ -182,7 +268,7 @@ func runBenchConsume(ctx context.Context, o *options, p peer) error {
 
 func emitStats(o *options, bytes int64, sp span) {
 	secs := sp.wall.Seconds()
-	emit(map[string]any{
+	line := map[string]any{
 		"client":          o.client,
 		"records":         o.count,
 		"bytes":           bytes,
@@ -191,7 +277,29 @@ func emitStats(o *options, bytes int64, sp span) {
 		"mb_per_sec":      float64(bytes) / secs / 1e6,
 		"cpu_seconds":     sp.cpu.Seconds(),
 		"peak_rss_bytes":  peakRSS(),
-	})
+	}
+	if sp.written >= 0 {
+		line["wchar"] = sp.written
+	}
+	if sp.sent >= 0 {
+		line["tcp_bytes_sent"] = sp.sent
+	}
+	if sp.fetches > 0 {
+		line["fetches"] = sp.fetches
+	}
+	emit(line)
+}
+
+// benchTopics is --topic split at commas: bench-consume reads every
+// partition of each.
+func benchTopics(o *options) []string {
+	var topics []string
+	for _, t := range strings.Split(o.topic, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			topics = append(topics, t)
+		}
+	}
+	return topics
 }
 
 // benchCounter counts completions (acknowledgements or records read) and

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -274,9 +275,13 @@ func (franzPeer) benchProduce(ctx context.Context, o *options, w *benchWork, set
 func (franzPeer) benchConsume(ctx context.Context, o *options, settings func(map[string]any)) (span, int64, error) {
 	o.group = ""
 	cnt := newBenchCounter(o.count)
-	opts, err := franzConsumerOpts(o, nil)
-	if err != nil {
-		return span{}, 0, err
+	// Every partition of every topic (--topic a,b,...) from its start, no
+	// group: direct partition consumption.
+	fetches := &franzFetchCount{}
+	opts := append(franzBase(o), kgo.ConsumeTopics(benchTopics(o)...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(fetches))
+	if o.isolation == "read_committed" {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	// A client given topics starts consuming as it is created, so the clock
 	// starts here: franz-go's connecting and first metadata request count.
@@ -293,6 +298,8 @@ func (franzPeer) benchConsume(ctx context.Context, o *options, settings func(map
 		"partition_max_bytes": cl.OptValue(kgo.FetchMaxPartitionBytes),
 		"fetch_max_wait_ms":   cl.OptValue(kgo.FetchMaxWait).(time.Duration).Milliseconds(),
 		"buffer":              fmt.Sprintf("max concurrent fetches %v (-1: no limit)", cl.OptValue(kgo.MaxConcurrentFetches)),
+		"topics":              len(benchTopics(o)),
+		"fetch_sessions":      !cl.OptValue(kgo.DisableFetchSessions).(bool),
 	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -305,5 +312,17 @@ func (franzPeer) benchConsume(ctx context.Context, o *options, settings func(map
 	if err := cnt.wait(ctx); err != nil {
 		return span{}, 0, err
 	}
-	return cnt.span(), cnt.total(), nil
+	sp := cnt.span()
+	sp.fetches = fetches.n.Load()
+	return sp, cnt.total(), nil
+}
+
+// franzFetchCount counts the Fetch responses (API key 1) a client reads:
+// the bench's fetches, for comparison with kafkit's FetchStats.
+type franzFetchCount struct{ n atomic.Int64 }
+
+func (c *franzFetchCount) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 1 && err == nil {
+		c.n.Add(1)
+	}
 }

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.Random;
@@ -29,12 +30,14 @@ import org.apache.kafka.common.TopicPartition;
  * client, for comparison with kafkit. Each prints the effective client
  * settings ({@code {"settings":{...}}}) and then one result line
  * {@code {"client":"java","records":N,"bytes":B,"seconds":s,
- * "records_per_sec":r,"mb_per_sec":m,"cpu_seconds":c,"peak_rss_bytes":p}}
- * (MB = 10^6 bytes). Produce is timed from just before the first send to the
- * last acknowledgement, consume from the assignment (once connected) to the
- * last record. CPU is
+ * "records_per_sec":r,"mb_per_sec":m,"cpu_seconds":c,"peak_rss_bytes":p,
+ * "wchar":w}} (MB = 10^6 bytes). Produce is timed from just before the first
+ * send to the last acknowledgement, consume from the assignment (once
+ * connected) to the last record. CPU is
  * the whole JVM's (every thread: the client's, the JIT's, the GC's) over
- * that span; the peak RSS is VmHWM at the end.
+ * that span; the peak RSS is VmHWM at the end; wchar is what the JVM's write
+ * calls wrote over that span ({@code /proc/self/io}: its requests, and any
+ * other write), left out when unknown.
  */
 final class Bench {
     private Bench() {}
@@ -131,9 +134,12 @@ final class Bench {
         result(count, count * size, start, end);
     }
 
-    /** {@code --count N [--timeout-ms 120000]}: reads N records from the start of every partition. */
+    /**
+     * {@code --count N [--timeout-ms 120000]}: reads N records from the start of every partition
+     * of the topic, or of each topic of {@code --topic a,b,...}.
+     */
     static void consume(Flags f) throws Exception {
-        String topic = f.req("topic");
+        String[] topics = f.req("topic").split(",");
         long count = f.reqNum("count");
         long timeoutMs = f.num("timeout-ms", 120_000);
         Properties props = Consume.consumerProps(f);
@@ -153,6 +159,9 @@ final class Bench {
         s.put("partition_max_bytes", config.getInt(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG));
         s.put("fetch_max_wait_ms", config.getInt(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG));
         s.put("buffer", "max.poll.records " + config.getInt(ConsumerConfig.MAX_POLL_RECORDS_CONFIG));
+        // The consumer always uses incremental fetch sessions (KIP-227) where the broker allows
+        // them; no setting turns them off.
+        s.put("fetch_sessions", true);
         settings(s);
 
         long received = 0;
@@ -162,7 +171,10 @@ final class Bench {
         long deadline = System.currentTimeMillis() + timeoutMs;
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
             // Connected and the partitions known before the clock starts.
-            List<TopicPartition> parts = Consume.partitions(consumer, topic, deadline);
+            List<TopicPartition> parts = new ArrayList<>();
+            for (String topic : topics) {
+                parts.addAll(Consume.partitions(consumer, topic.trim(), deadline));
+            }
             start = Stamp.now();
             consumer.assign(parts);
             consumer.seekToBeginning(parts);
@@ -186,14 +198,31 @@ final class Bench {
         result(received, bytes, start, end);
     }
 
-    /** The wall clock and the JVM's CPU time (user + system, every thread) at one moment. */
-    private record Stamp(long wallNanos, long cpuNanos) {
+    /**
+     * The wall clock, the JVM's CPU time (user + system, every thread) and the bytes its write
+     * calls have written (wchar, -1 if unknown) at one moment.
+     */
+    private record Stamp(long wallNanos, long cpuNanos, long written) {
         private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
         static Stamp now() {
-            return new Stamp(System.nanoTime(), OS.getProcessCpuTime());
+            return new Stamp(System.nanoTime(), OS.getProcessCpuTime(), wchar());
         }
+    }
+
+    /** wchar of /proc/self/io: the bytes this process's write calls have written (-1 if unknown). */
+    private static long wchar() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/io"))) {
+                if (line.startsWith("wchar:")) {
+                    return Long.parseLong(line.substring(6).trim());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // unknown
+        }
+        return -1;
     }
 
     /** VmHWM of /proc/self/status in bytes: the process's peak resident set (0 if unknown). */
@@ -231,6 +260,9 @@ final class Bench {
         o.put("mb_per_sec", bytes / seconds / 1e6);
         o.put("cpu_seconds", (end.cpuNanos() - start.cpuNanos()) / 1e9);
         o.put("peak_rss_bytes", peakRss());
+        if (start.written() >= 0 && end.written() >= start.written()) {
+            o.put("wchar", end.written() - start.written());
+        }
         Json.emit(o);
     }
 }
