@@ -205,7 +205,8 @@ pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_
 pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, validate_topic_name};
 pub use transport::{
-    Backoff, Cluster, CoordinatorKey, MetadataRecovery, Purpose, Transport, TransportConfig, retry,
+    Backoff, Cluster, CoordinatorKey, LeaderHint, MetadataRecovery, Purpose, Transport,
+    TransportConfig, retry,
 };
 
 pub use kafkit_protocol::compression::Compression;

@@ -10,9 +10,48 @@
 //! (its merge keeps the newer of the two). A hint touches no refresh
 //! bookkeeping: a refresh that was asked for still happens.
 
+use kafkit_protocol::ErrorCode;
+
 use super::Transport;
 use super::cluster::{Cluster, PartitionLeader};
 use crate::Broker;
+
+/// A partition's current leader, as a broker named it in a Produce or
+/// Fetch answer (KIP-951): one type for the writer and the reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderHint {
+    /// The leader's node id.
+    pub leader: i32,
+    /// Its leader epoch.
+    pub epoch: i32,
+    /// The leader's entry in the answer's `NodeEndpoints`, if any.
+    pub endpoint: Option<Broker>,
+}
+
+impl LeaderHint {
+    /// The hint of a partition answered `code` with `CurrentLeader`
+    /// (`leader`, `epoch`), if it is a leadership error
+    /// (`NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH`) naming a leader
+    /// and an epoch; `endpoint` finds a node's entry in the answer's
+    /// `NodeEndpoints` (asked only then, for the leader).
+    pub fn from_answer(
+        code: ErrorCode,
+        leader: i32,
+        epoch: i32,
+        endpoint: impl FnOnce(i32) -> Option<Broker>,
+    ) -> Option<LeaderHint> {
+        let leadership =
+            code == ErrorCode::NOT_LEADER_OR_FOLLOWER || code == ErrorCode::FENCED_LEADER_EPOCH;
+        if !leadership || leader < 0 || epoch < 0 {
+            return None;
+        }
+        Some(LeaderHint {
+            leader,
+            epoch,
+            endpoint: endpoint(leader),
+        })
+    }
+}
 
 /// What a hint found in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,5 +156,28 @@ impl Transport {
             );
         }
         verdict != Verdict::Unusable
+    }
+
+    /// [`note_leader`](Transport::note_leader) with `hint`, from an answer
+    /// of broker `answered`; true when the partition's cached leader is
+    /// then another broker than `answered`, so the caller can go there at
+    /// once, with no backoff and no refresh.
+    pub fn follow_hint(
+        &self,
+        topic: &str,
+        partition: i32,
+        hint: &LeaderHint,
+        answered: i32,
+    ) -> bool {
+        self.note_leader(
+            topic,
+            partition,
+            hint.leader,
+            hint.epoch,
+            hint.endpoint.clone(),
+        ) && self
+            .snapshot()
+            .leader(topic, partition)
+            .is_some_and(|leader| leader.id != answered)
     }
 }

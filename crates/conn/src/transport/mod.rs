@@ -42,6 +42,7 @@ mod tests_rebootstrap;
 
 pub use cluster::Cluster;
 pub use config::{MetadataRecovery, TransportConfig};
+pub use leader_hint::LeaderHint;
 pub(crate) use retry::random_unit;
 pub use retry::{Backoff, retry};
 

@@ -2,7 +2,7 @@
 //! partition answered `NOT_LEADER_OR_FOLLOWER` or `FENCED_LEADER_EPOCH`
 //! carries `CurrentLeader` (id and epoch), and the answer's
 //! `NodeEndpoints` describe leaders the client may not know. The hint goes
-//! to the transport ([`Transport::note_leader`]), which takes it only if
+//! to the transport ([`kafkit_conn::Transport::follow_hint`]), which takes it only if
 //! its epoch is newer than the cached one; when the partition then has
 //! another leader than the broker that answered, it is fetched from there
 //! at once: no backoff, no metadata refresh asked for. The new leader
@@ -11,60 +11,28 @@
 //! (backoff and a metadata refresh).
 
 use kafkit_conn::messages::fetch_response::{NodeEndpoint, PartitionData};
-use kafkit_conn::{Broker, ErrorCode, Transport};
+use kafkit_conn::{Broker, LeaderHint};
 
 use super::answer::{Outcome, Planned};
 use super::state::State;
-use crate::TopicPartition;
-
-/// A partition's current leader, as a broker named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LeaderHint {
-    pub(crate) leader: i32,
-    pub(crate) epoch: i32,
-    /// The leader's entry in the answer's `NodeEndpoints`, if any.
-    pub(crate) endpoint: Option<Broker>,
-}
 
 /// The hint in `data`, if it is a leadership error naming a leader and an
-/// epoch.
+/// epoch (see [`LeaderHint::from_answer`]).
 pub(crate) fn of(data: &PartitionData, endpoints: &[NodeEndpoint]) -> Option<LeaderHint> {
-    let leadership = data.error_code == ErrorCode::NOT_LEADER_OR_FOLLOWER
-        || data.error_code == ErrorCode::FENCED_LEADER_EPOCH;
     let current = &data.current_leader;
-    if !leadership || current.leader_id < 0 || current.leader_epoch < 0 {
-        return None;
-    }
-    let endpoint = endpoints
-        .iter()
-        .find(|e| e.node_id == current.leader_id)
-        .map(|e| Broker {
-            id: e.node_id,
-            host: e.host.clone(),
-            port: e.port,
-            rack: e.rack.clone(),
-        });
-    Some(LeaderHint {
-        leader: current.leader_id,
-        epoch: current.leader_epoch,
-        endpoint,
-    })
-}
-
-/// Gives `hint` to the transport; true when the partition's cached leader
-/// is then another broker than `answered`, so fetching there makes sense.
-pub(crate) fn note(
-    transport: &Transport,
-    tp: &TopicPartition,
-    hint: &LeaderHint,
-    answered: i32,
-) -> bool {
-    let endpoint = hint.endpoint.clone();
-    transport.note_leader(&tp.topic, tp.partition, hint.leader, hint.epoch, endpoint)
-        && transport
-            .snapshot()
-            .leader(&tp.topic, tp.partition)
-            .is_some_and(|leader| leader.id != answered)
+    LeaderHint::from_answer(
+        data.error_code,
+        current.leader_id,
+        current.leader_epoch,
+        |id| {
+            endpoints.iter().find(|e| e.node_id == id).map(|e| Broker {
+                id: e.node_id,
+                host: e.host.clone(),
+                port: e.port,
+                rack: e.rack.clone(),
+            })
+        },
+    )
 }
 
 /// What `outcome`, from [`apply`](super::answer::apply), becomes given the
@@ -102,13 +70,14 @@ pub(crate) fn settle(
 
 #[cfg(test)]
 mod tests {
+    use kafkit_conn::ErrorCode;
     use kafkit_conn::messages::fetch_response::LeaderIdAndEpoch;
 
     use super::*;
-    use crate::StartOffset;
     use crate::fetcher::answer::apply;
     use crate::fetcher::config::FetchConfig;
     use crate::fetcher::state::FetchState;
+    use crate::{StartOffset, TopicPartition};
 
     fn setup() -> (State, Planned) {
         let mut st = State::default();

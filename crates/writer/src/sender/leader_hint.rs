@@ -2,7 +2,7 @@
 //! 3.7), a partition answered `NOT_LEADER_OR_FOLLOWER` or
 //! `FENCED_LEADER_EPOCH` carries `CurrentLeader` (id and epoch), and the
 //! answer's `NodeEndpoints` describe leaders the client may not know. The
-//! hint goes to the transport ([`Transport::note_leader`]), which takes it
+//! hint goes to the transport ([`kafkit_conn::Transport::follow_hint`]), which takes it
 //! only if its epoch is newer than the cached one. When the partition's
 //! leader is then another broker than the one that answered, the batch is
 //! retried there at once: no backoff, and no metadata refresh asked for.
@@ -12,66 +12,35 @@
 //! Order and idempotence are unaffected: the retry goes through the same
 //! in-order retry queue as any other, with the same sequence numbers.
 
-use kafkit_conn::{Broker, Transport};
-use kafkit_protocol::ErrorCode;
+use kafkit_conn::{Broker, LeaderHint};
 use kafkit_protocol::messages::produce_response::{NodeEndpoint, PartitionProduceResponse};
-
-/// A partition's current leader, as a broker named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LeaderHint {
-    leader: i32,
-    epoch: i32,
-    /// The leader's entry in the answer's `NodeEndpoints`, if any.
-    endpoint: Option<Broker>,
-}
 
 /// The hint in `answer`, a partition's part of a produce response whose
 /// `NodeEndpoints` are `endpoints`, if it is a leadership error naming a
-/// leader and an epoch.
+/// leader and an epoch (see [`LeaderHint::from_answer`]).
 pub(super) fn of(
     answer: &PartitionProduceResponse,
     endpoints: &[NodeEndpoint],
 ) -> Option<LeaderHint> {
-    let leadership = answer.error_code == ErrorCode::NOT_LEADER_OR_FOLLOWER
-        || answer.error_code == ErrorCode::FENCED_LEADER_EPOCH;
     let current = &answer.current_leader;
-    if !leadership || current.leader_id < 0 || current.leader_epoch < 0 {
-        return None;
-    }
-    let endpoint = endpoints
-        .iter()
-        .find(|e| e.node_id == current.leader_id)
-        .map(|e| Broker {
-            id: e.node_id,
-            host: e.host.clone(),
-            port: e.port,
-            rack: e.rack.clone(),
-        });
-    Some(LeaderHint {
-        leader: current.leader_id,
-        epoch: current.leader_epoch,
-        endpoint,
-    })
-}
-
-/// Gives `hint` to the transport; true when the partition's cached leader
-/// is then another broker than `answered`, so a retry there can go now.
-pub(super) fn follow(
-    transport: &Transport,
-    topic: &str,
-    partition: i32,
-    hint: LeaderHint,
-    answered: i32,
-) -> bool {
-    transport.note_leader(topic, partition, hint.leader, hint.epoch, hint.endpoint)
-        && transport
-            .snapshot()
-            .leader(topic, partition)
-            .is_some_and(|leader| leader.id != answered)
+    LeaderHint::from_answer(
+        answer.error_code,
+        current.leader_id,
+        current.leader_epoch,
+        |id| {
+            endpoints.iter().find(|e| e.node_id == id).map(|e| Broker {
+                id: e.node_id,
+                host: e.host.clone(),
+                port: e.port,
+                rack: e.rack.clone(),
+            })
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use kafkit_protocol::ErrorCode;
     use kafkit_protocol::messages::produce_response::LeaderIdAndEpoch;
 
     use super::*;

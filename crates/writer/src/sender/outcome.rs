@@ -76,7 +76,7 @@ impl Sender {
                     // A leader named by the broker (KIP-951) is tried at
                     // once; otherwise the error may ask for a refresh.
                     let moved = hint.is_some_and(|hint| {
-                        leader_hint::follow(&self.transport, &topic, partition, hint, broker)
+                        self.transport.follow_hint(&topic, partition, &hint, broker)
                     });
                     if moved {
                         self.shared.stats.leader_hint();

@@ -367,7 +367,9 @@ impl Driver {
                 let hint = leader_hint::of(&data, &endpoints);
                 let outcome = answer::apply(&mut st, &self.config, planned, broker, data);
                 let outcome = leader_hint::settle(&mut st, planned, outcome, hint, |h| {
-                    leader_hint::note(&self.transport, &planned.tp, h, broker)
+                    let tp = &planned.tp;
+                    self.transport
+                        .follow_hint(&tp.topic, tp.partition, h, broker)
                 });
                 self.relay(outcome);
             }
