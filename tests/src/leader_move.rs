@@ -5,14 +5,61 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafkit_admin::{Admin, ElectionType, TopicPartition};
+use kafkit_admin::{Admin, ElectionType, NewTopic, TopicPartition};
+use kafkit_conn::{Transport, TransportConfig};
 use kafkit_protocol::ErrorCode;
 use kafkit_protocol::records::RecordBatchBuilder;
 
-use crate::{KafkaCluster, Listener, RawClient};
+use crate::{KafkaCluster, KafkaOptions, Listener, RawClient, unique_topic};
 
 /// How long the cluster may take to show a change (ISR, election).
 pub const CHANGE_WAIT: Duration = Duration::from_secs(90);
+
+/// The transport's metadata age in both tests: no periodic refresh during
+/// a test (error-triggered refreshes keep their default spacing, 100 ms).
+pub const NO_REFRESH: Duration = Duration::from_secs(600);
+
+/// What both KIP-951 tests start from.
+#[derive(Debug)]
+pub struct Setup {
+    pub cluster: KafkaCluster,
+    pub admin: Admin,
+    /// A one-partition topic, replicas 1, 2, 3.
+    pub topic: String,
+    /// Its partition once node 1 leads it with all three in sync.
+    pub first: PartitionState,
+    /// A transport on the cluster that refreshes no metadata on a timer.
+    pub transport: Transport,
+}
+
+/// Three nodes, a topic named from `prefix` with one partition on nodes 1,
+/// 2 and 3, led by node 1 with every replica in sync, and a transport
+/// whose metadata never ages during the test ([`NO_REFRESH`]).
+pub async fn setup(prefix: &str) -> Setup {
+    let cluster = blocking(|| KafkaCluster::start(KafkaOptions::three_nodes()));
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let topic = unique_topic(prefix);
+    let admin = Admin::connect(&bootstrap).await.unwrap();
+    let spec = NewTopic::new(&topic, 1).assign(0, vec![1, 2, 3]);
+    let created = admin.create_topics(&[spec], false).await.unwrap();
+    created[&topic].as_ref().expect("the topic is created");
+    let first = blocking(|| {
+        wait_all(&cluster, &topic, "created", |s| {
+            s.leader == 1 && s.isr.len() == 3
+        })
+    });
+    let mut config = TransportConfig::new(bootstrap.split(',').map(str::to_owned));
+    config.metadata_max_age = NO_REFRESH;
+    config.metadata_idle = NO_REFRESH;
+    let transport = Transport::connect(config).await.unwrap();
+    Setup {
+        cluster,
+        admin,
+        topic,
+        first,
+        transport,
+    }
+}
 
 /// Partition 0 of a topic as one node shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,19 +15,13 @@
 
 use std::time::Duration;
 
-use kafkit_admin::{Admin, NewTopic};
-use kafkit_conn::{Transport, TransportConfig};
 use kafkit_reader::{FetchConfig, Fetcher, StartOffset, TopicPartition};
 use kafkit_tests::leader_move::{
-    CHANGE_WAIT, blocking, expected, move_leader, produce_raw, wait_all,
+    CHANGE_WAIT, Setup, blocking, expected, move_leader, produce_raw, setup,
 };
-use kafkit_tests::{KafkaCluster, KafkaOptions, Listener, unique_topic};
 
 /// How long the records written after the move may take.
 const AFTER_MOVE: Duration = Duration::from_secs(30);
-/// The transport's metadata age: no periodic refresh during the test
-/// (error-triggered refreshes keep their default spacing, 100 ms).
-const NO_REFRESH: Duration = Duration::from_secs(600);
 
 /// Reads `count` messages, each within `wait`: (offset, value).
 async fn read(fetcher: &mut Fetcher, count: usize, wait: Duration) -> Vec<(i64, String)> {
@@ -48,24 +42,15 @@ async fn read(fetcher: &mut Fetcher, count: usize, wait: Duration) -> Vec<(i64, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_follows_the_leader_a_broker_names_without_a_metadata_refresh() {
-    let cluster = blocking(|| KafkaCluster::start(KafkaOptions::three_nodes()));
-    let bootstrap = cluster.bootstrap(Listener::Plaintext);
-    let topic = unique_topic("leader-hint");
-    let admin = Admin::connect(&bootstrap).await.unwrap();
-    let spec = NewTopic::new(&topic, 1).assign(0, vec![1, 2, 3]);
-    let created = admin.create_topics(&[spec], false).await.unwrap();
-    created[&topic].as_ref().expect("the topic is created");
-    let first = blocking(|| {
-        wait_all(&cluster, &topic, "created", |s| {
-            s.leader == 1 && s.isr.len() == 3
-        })
-    });
+    let Setup {
+        cluster,
+        admin,
+        topic,
+        first,
+        transport,
+    } = setup("leader-hint").await;
     blocking(|| produce_raw(&cluster, 1, &topic, "a", 0..50));
 
-    let mut config = TransportConfig::new(bootstrap.split(',').map(str::to_owned));
-    config.metadata_max_age = NO_REFRESH;
-    config.metadata_idle = NO_REFRESH;
-    let transport = Transport::connect(config).await.unwrap();
     let fetch = FetchConfig {
         max_wait: Duration::from_millis(100),
         ..FetchConfig::default()

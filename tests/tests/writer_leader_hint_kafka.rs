@@ -15,17 +15,12 @@
 
 use std::time::Duration;
 
-use kafkit_admin::{Admin, NewTopic};
-use kafkit_conn::{Transport, TransportConfig};
-use kafkit_tests::leader_move::{CHANGE_WAIT, blocking, expected, move_leader, wait_all};
-use kafkit_tests::{KafkaCluster, KafkaOptions, Listener, RawClient, unique_topic};
+use kafkit_tests::leader_move::{CHANGE_WAIT, Setup, blocking, expected, move_leader, setup};
+use kafkit_tests::{Listener, RawClient};
 use kafkit_writer::{Message, Writer};
 
 /// How long the records written after the move may take.
 const AFTER_MOVE: Duration = Duration::from_secs(30);
-/// The transport's metadata age: no periodic refresh during the test
-/// (error-triggered refreshes keep their default spacing, 100 ms).
-const NO_REFRESH: Duration = Duration::from_secs(600);
 
 /// Writes `prefix-<offset>` for `offsets` to partition 0 in one call, and
 /// checks that each landed at its offset, all within `wait`.
@@ -56,23 +51,14 @@ async fn write(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_follows_the_leader_a_broker_names_without_a_metadata_refresh() {
-    let cluster = blocking(|| KafkaCluster::start(KafkaOptions::three_nodes()));
-    let bootstrap = cluster.bootstrap(Listener::Plaintext);
-    let topic = unique_topic("writer-leader-hint");
-    let admin = Admin::connect(&bootstrap).await.unwrap();
-    let spec = NewTopic::new(&topic, 1).assign(0, vec![1, 2, 3]);
-    let created = admin.create_topics(&[spec], false).await.unwrap();
-    created[&topic].as_ref().expect("the topic is created");
-    let first = blocking(|| {
-        wait_all(&cluster, &topic, "created", |s| {
-            s.leader == 1 && s.isr.len() == 3
-        })
-    });
+    let Setup {
+        cluster,
+        admin,
+        topic,
+        first,
+        transport,
+    } = setup("writer-leader-hint").await;
 
-    let mut config = TransportConfig::new(bootstrap.split(',').map(str::to_owned));
-    config.metadata_max_age = NO_REFRESH;
-    config.metadata_idle = NO_REFRESH;
-    let transport = Transport::connect(config).await.unwrap();
     let writer = Writer::with_transport(transport.clone())
         .idempotent(true)
         .build()
