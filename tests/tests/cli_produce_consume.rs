@@ -262,3 +262,75 @@ fn help_reads_for_the_tool_and_every_subcommand() {
     );
     assert_eq!(run(&["--version"], "").ok().stdout.trim(), "kafkit 0.1.0");
 }
+
+/// The JSON snapshots `--stats` prints on stderr, one per line.
+fn stats_lines(stderr: &str, kind: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["stats"] == kind)
+        .collect()
+}
+
+#[test]
+fn stats_print_json_snapshots_with_offsets_lag_and_round_trips() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("cli-stats");
+    broker.create_topic(&topic, 2);
+    let lines: String = (0..50).map(|i| format!("k{i}:v{i}\n")).collect();
+    kafkit(&broker, &["produce", &topic, "-K", ":"], &lines).ok();
+
+    // --exit waits for a quiet 200 ms tick at the end: several 50 ms
+    // snapshots come first.
+    let consumed = kafkit(
+        &broker,
+        &[
+            "consume", &topic, "--exit", "--stats", "50ms", "--format", "%v\n",
+        ],
+        "",
+    )
+    .ok();
+    let snapshots = stats_lines(&consumed.stderr, "fetcher");
+    let last = snapshots
+        .last()
+        .unwrap_or_else(|| panic!("no snapshot: {}", consumed.stderr));
+    let partitions = last["snapshot"]["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 2, "{last}");
+    let ends: i64 = partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p["lag"], 0, "read to the end: {p}");
+            assert_eq!(p["position"], p["high_watermark"], "{p}");
+            p["high_watermark"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(ends, 50);
+    assert_eq!(last["snapshot"]["fetch"]["messages"], 50);
+    let brokers = last["snapshot"]["transport"]["brokers"].as_array().unwrap();
+    assert!(!brokers.is_empty(), "{last}");
+    let rtt = &brokers[0]["stats"]["rtt"];
+    assert!(rtt["count"].as_u64().unwrap() > 0, "{rtt}");
+    assert!(rtt["p50_us"].as_u64().unwrap() > 0, "{rtt}");
+
+    // A group consumer's snapshot has the group's state.
+    let group = unique_topic("cli-stats-group");
+    let consumed = kafkit(
+        &broker,
+        &[
+            "consume", &topic, "--group", &group, "--exit", "--stats", "50ms", "--format", "%v\n",
+        ],
+        "",
+    )
+    .ok();
+    let snapshots = stats_lines(&consumed.stderr, "reader");
+    let stable = snapshots
+        .iter()
+        .rev()
+        .find(|s| s["snapshot"]["group"]["state"] == "stable")
+        .unwrap_or_else(|| panic!("never stable: {}", consumed.stderr));
+    let g = &stable["snapshot"]["group"];
+    assert_eq!(g["group_id"], group.as_str());
+    assert_eq!(g["assigned"], 2);
+    assert_eq!(g["last_rebalance_reason"], "first join");
+    assert!(g["generation"].as_i64().unwrap() >= 1, "{g}");
+}

@@ -368,6 +368,25 @@ async fn kafkit_writer_puts_keyed_records_where_its_functions_say() {
     }
 }
 
+/// The longest run of consecutive records (in the order written) that
+/// landed on one partition: (partition, index of its first record, length).
+/// Random placement on 7 partitions makes runs of more than a few records
+/// unlikely; a long run says the records were placed together (a sticky
+/// partition, or records held before the metadata came and placed as one).
+fn longest_run(partitions: &[i32]) -> (i32, usize, usize) {
+    let mut best = (-1, 0, 0);
+    let mut start = 0;
+    for i in 1..=partitions.len() {
+        if i == partitions.len() || partitions[i] != partitions[start] {
+            if i - start > best.2 {
+                best = (partitions[start], start, i - start);
+            }
+            start = i;
+        }
+    }
+    best
+}
+
 /// Checks that keyless records used every one of `n` partitions and, if
 /// `even`, gave each between 0.6 and 1.4 times the mean.
 fn assert_spread(name: &str, partitions: &[i32], n: usize, even: bool) {
@@ -388,7 +407,9 @@ fn assert_spread(name: &str, partitions: &[i32], n: usize, even: bool) {
             counts
                 .iter()
                 .all(|&c| (c as f64) > 0.6 * mean && (c as f64) < 1.4 * mean),
-            "{name}: keyless records are not spread evenly: {counts:?}"
+            "{name}: keyless records are not spread evenly: {counts:?}; the longest run of \
+             consecutive records on one partition: {:?} (partition, first record, length)",
+            longest_run(partitions)
         );
     }
     eprintln!("{name}: keyless counts {counts:?}");

@@ -6,6 +6,9 @@
 //! kafkit-protocol  <-  kafkit-conn  <-  {kafkit-reader, kafkit-writer, kafkit-admin}  <-  kafkit-stream  <-  {kafkit, kafkit-cli}
 //! ```
 //!
+//! `kafkit-otel` (a hook, on kafkit-conn alone) sits in kafkit-stream's
+//! layer, so that the facade can re-export it.
+//!
 //! A crate may depend on any crate in a *lower* layer, never on one in its
 //! own layer or above. The table is data: crates that do not exist yet are
 //! simply absent from `cargo metadata`, so the check works as they arrive. A
@@ -25,6 +28,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("kafkit-writer", 2),
     ("kafkit-admin", 2),
     ("kafkit-stream", 3),
+    ("kafkit-otel", 3),
     ("kafkit", 4),
     ("kafkit-cli", 4),
 ];
@@ -150,6 +154,30 @@ mod tests {
         let err = check(&metadata).unwrap_err().to_string();
         assert!(
             err.contains("kafkit-reader (layer 2) depends on kafkit-stream (layer 3)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_otel_crate_sits_below_the_facade() {
+        let metadata = json!({ "packages": [
+            package("kafkit-conn", &[]),
+            package("kafkit-otel", &[("kafkit-conn", None)]),
+            package("kafkit", &[("kafkit-otel", None), ("kafkit-conn", None)]),
+        ]});
+        assert_eq!(check(&metadata).unwrap().len(), 3);
+        let metadata = json!({ "packages": [
+            package("kafkit-conn", &[("kafkit-otel", None)]),
+            package("kafkit-otel", &[]),
+            package("kafkit-stream", &[("kafkit-otel", None)]),
+        ]});
+        let err = check(&metadata).unwrap_err().to_string();
+        assert!(
+            err.contains("kafkit-conn (layer 1) depends on kafkit-otel (layer 3)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("kafkit-stream (layer 3) depends on kafkit-otel (layer 3)"),
             "{err}"
         );
     }

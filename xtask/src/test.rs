@@ -32,6 +32,8 @@ pub fn test(args: &[String]) -> Result<()> {
                 "--workspace",
                 "--exclude",
                 "kafkit-tests",
+                "--features",
+                "kafkit/otel,kafkit/prometheus",
                 "--no-fail-fast",
             ])
             .args(args),
@@ -71,6 +73,9 @@ fn lint_steps(steps: &mut Steps) {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                // The off-by-default facade feature, so its example is linted.
+                "--features",
+                "kafkit/otel,kafkit/prometheus",
                 "--",
                 "-D",
                 "warnings",

@@ -19,6 +19,7 @@ use crate::connect::ConnectArgs;
 use crate::error::{Exit, Failure, Result};
 use crate::format::Format;
 use crate::progress::Progress;
+use crate::stats::{FetcherSnapshot, StatsTicker};
 
 /// How often the loop wakes without records, to flush and check `--exit`.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -87,6 +88,12 @@ pub struct ConsumeArgs {
     /// the fetches from a replica in that rack (KIP-392).
     #[arg(long, value_name = "RACK")]
     pub rack: Option<String>,
+
+    /// Print a JSON snapshot of the client's statistics to stderr every
+    /// DURATION (per-broker round trips, per-partition offsets and lag,
+    /// the group's state), one object per line.
+    #[arg(long, value_parser = crate::connect::parse_duration, value_name = "DURATION")]
+    pub stats: Option<Duration>,
 }
 
 const fn const_format_help() -> &'static str {
@@ -259,7 +266,7 @@ pub async fn run(connect: &ConnectArgs, args: &ConsumeArgs, quiet: bool) -> Resu
                 .collect()
         });
         let mut fetcher = Fetcher::new(
-            transport,
+            transport.clone(),
             FetchConfig {
                 isolation_level: reader_isolation(args),
                 rack: args.rack.clone(),
@@ -269,7 +276,15 @@ pub async fn run(connect: &ConnectArgs, args: &ConsumeArgs, quiet: bool) -> Resu
         fetcher.assign(starts(&admin, args, &tps).await?);
         let mut out = Output::new(args.format.clone());
         let mut progress = Progress::new("consumed", !quiet, None);
-        let result = consume_loop(&mut fetcher, ends.as_ref(), args, &mut out, &mut progress).await;
+        let looped = consume_loop(
+            &mut fetcher,
+            &transport,
+            ends.as_ref(),
+            args,
+            &mut out,
+            &mut progress,
+        );
+        let result = looped.await;
         progress.finish();
         let flushed = out.flush();
         if !quiet {
@@ -296,12 +311,14 @@ fn at_end(fetcher: &Fetcher, ends: &BTreeMap<TopicPartition, i64>) -> bool {
 
 async fn consume_loop(
     fetcher: &mut Fetcher,
+    transport: &kafkit_conn::Transport,
     ends: Option<&BTreeMap<TopicPartition, i64>>,
     args: &ConsumeArgs,
     out: &mut Output,
     progress: &mut Progress,
 ) -> Result<()> {
     let mut tick = tokio::time::interval(TICK);
+    let mut stats = StatsTicker::new(args.stats);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut active = false;
@@ -311,6 +328,11 @@ async fn consume_loop(
         }
         tokio::select! {
             _ = &mut ctrl_c => return Ok(()),
+            () = stats.tick() => crate::stats::print("fetcher", &FetcherSnapshot {
+                fetch: fetcher.stats(),
+                partitions: fetcher.partition_stats(),
+                transport: transport.stats(),
+            }),
             _ = tick.tick() => {
                 if let Err(e) = out.flush() {
                     return if closed_pipe(&e) { Ok(()) } else { Err(e.into()) };

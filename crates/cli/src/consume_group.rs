@@ -16,6 +16,7 @@ use crate::consume::{
 };
 use crate::error::{Failure, Result};
 use crate::progress::Progress;
+use crate::stats::StatsTicker;
 
 /// How often marked offsets are committed while consuming. Printing a
 /// record is cheap; a synchronous commit per record would cost a round
@@ -143,6 +144,7 @@ async fn group_loop(
     progress: &mut Progress,
 ) -> Result<()> {
     let mut tick = tokio::time::interval(TICK);
+    let mut stats = StatsTicker::new(args.stats);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut active = false;
@@ -152,6 +154,7 @@ async fn group_loop(
         }
         tokio::select! {
             _ = &mut ctrl_c => return Ok(()),
+            () = stats.tick() => crate::stats::print("reader", &reader.stats()),
             _ = tick.tick() => {
                 if let Err(e) = out.flush() {
                     return if closed_pipe(&e) { Ok(()) } else { Err(e.into()) };

@@ -22,6 +22,7 @@ mod format;
 mod groups;
 mod produce;
 mod progress;
+mod stats;
 mod time;
 mod topics;
 

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::connect::{ConnectArgs, parse_duration};
 use crate::error::{Exit, Failure, Result};
 use crate::progress::Progress;
+use crate::stats::StatsTicker;
 use crate::topics::describe_one;
 
 /// Produce records: one per line of stdin (or --file).
@@ -51,6 +52,12 @@ pub struct ProduceArgs {
     /// hash, keyless ones spread in batches).
     #[arg(short = 'p', long, value_name = "N")]
     pub partition: Option<i32>,
+
+    /// Print a JSON snapshot of the client's statistics to stderr every
+    /// DURATION (per-broker round trips, per-partition offsets and lag,
+    /// the group's state), one object per line.
+    #[arg(long, value_parser = crate::connect::parse_duration, value_name = "DURATION")]
+    pub stats: Option<Duration>,
 
     /// Which replicas must have a record before it counts as written.
     #[arg(long, value_enum, default_value = "all", allow_hyphen_values = true)]
@@ -144,10 +151,13 @@ fn record(line: &[u8], args: &ProduceArgs) -> Message {
     m
 }
 
-/// Reads the next line into `buf` without its line ending; false at the end.
+/// Reads the next line into `buf` (which the caller empties after each
+/// line) without its line ending; false at the end.
+///
+/// Cancel safety: safe; the bytes of a line read before a cancellation
+/// stay in `buf`, and the next call reads the rest of the line.
 async fn next_line(input: &mut (impl AsyncBufRead + Unpin), buf: &mut Vec<u8>) -> Result<bool> {
-    buf.clear();
-    if input.read_until(b'\n', buf).await? == 0 {
+    if input.read_until(b'\n', buf).await? == 0 && buf.is_empty() {
         return Ok(false);
     }
     if buf.last() == Some(&b'\n') {
@@ -205,9 +215,14 @@ pub async fn run(connect: &ConnectArgs, args: &ProduceArgs, quiet: bool) -> Resu
         let mut line = Vec::new();
         let mut interrupted = false;
         let mut written = Ok(());
+        let mut stats = StatsTicker::new(args.stats);
         loop {
             let more = tokio::select! {
                 more = next_line(&mut input, &mut line) => more,
+                () = stats.tick() => {
+                    crate::stats::print("writer", &writer.stats());
+                    continue;
+                }
                 _ = tokio::signal::ctrl_c() => { interrupted = true; break; }
             };
             match more {
@@ -219,6 +234,7 @@ pub async fn run(connect: &ConnectArgs, args: &ProduceArgs, quiet: bool) -> Resu
                 }
             }
             let m = record(&line, args);
+            line.clear();
             let size =
                 m.value.as_ref().map_or(0, Bytes::len) + m.key.as_ref().map_or(0, Bytes::len);
             if let Err(e) = writer.produce(&m).await {
@@ -307,7 +323,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut lines = Vec::new();
         while next_line(&mut input, &mut buf).await.unwrap() {
-            lines.push(String::from_utf8(buf.clone()).unwrap());
+            lines.push(String::from_utf8(std::mem::take(&mut buf)).unwrap());
         }
         assert_eq!(lines, ["one", "two", "", "three"]);
     }

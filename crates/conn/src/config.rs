@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
 #[cfg(feature = "tls")]
 use crate::TlsConfig;
 use crate::sasl::Mechanism;
+use crate::{Error, Hooks};
 
 /// Settings for one broker connection. Every field documents its default
 /// and why; [`ConnConfig::validate`] checks them when a connection opens.
@@ -77,6 +77,11 @@ pub struct ConnConfig {
     /// so that [`Transport`](crate::Transport) dials (and authenticates) a
     /// fresh one instead of being cut off by the broker.
     pub sasl: Option<Arc<dyn Mechanism>>,
+    /// The [`Hook`](crate::hooks::Hook) told of connects, disconnects and
+    /// round trips, and (through the writers and readers built on this
+    /// configuration) of records, fetches, commits and rebalances.
+    /// Default none, which costs nothing.
+    pub hooks: Hooks,
 }
 
 impl Default for ConnConfig {
@@ -92,6 +97,7 @@ impl Default for ConnConfig {
             #[cfg(feature = "tls")]
             tls: None,
             sasl: None,
+            hooks: Hooks::default(),
         }
     }
 }

@@ -8,11 +8,13 @@ use kafkit_protocol::{ApiKey, Request};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::driver::{Command, Driver, Reader, Shared, Stats, Writer};
+use crate::hooks::ConnectEvent;
 use crate::sasl;
 use crate::versions::{self, BrokerVersions};
-use crate::{ConnConfig, Error, ErrorKind};
+use crate::{ConnConfig, Error, ErrorKind, Hooks};
 
 /// One connection to one Kafka broker.
 ///
@@ -50,6 +52,14 @@ impl Conn {
     pub async fn dial_with(addr: impl fmt::Display, config: ConnConfig) -> Result<Conn, Error> {
         config.validate()?;
         let addr = addr.to_string();
+        let hooks = config.hooks.clone();
+        let start = Instant::now();
+        let result = Conn::dial_validated(addr.clone(), config).await;
+        report_connect(&hooks, &addr, start, &result);
+        result
+    }
+
+    async fn dial_validated(addr: String, config: ConnConfig) -> Result<Conn, Error> {
         let timeout = config.connect_timeout;
         let halves = match tokio::time::timeout(timeout, Conn::connect(&addr, &config)).await {
             Ok(halves) => halves.map_err(|e| e.with_broker(&addr))?,
@@ -95,12 +105,12 @@ impl Conn {
     {
         config.validate()?;
         let (reader, writer) = tokio::io::split(stream);
-        Conn::open(
-            (Box::new(reader), Box::new(writer)),
-            addr.to_string(),
-            config,
-        )
-        .await
+        let addr = addr.to_string();
+        let hooks = config.hooks.clone();
+        let start = Instant::now();
+        let result = Conn::open((Box::new(reader), Box::new(writer)), addr.clone(), config).await;
+        report_connect(&hooks, &addr, start, &result);
+        result
     }
 
     /// Starts the driver on `halves`, runs the ApiVersions handshake and,
@@ -182,7 +192,7 @@ impl Conn {
 
     /// A snapshot of this connection's counters.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.shared.counters.snapshot(self.in_flight())
     }
 
     /// The version ranges the broker advertised.
@@ -270,6 +280,17 @@ impl Conn {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+}
+
+/// Tells the hook, if any, how a dial ended.
+fn report_connect(hooks: &Hooks, broker: &str, start: Instant, result: &Result<Conn, Error>) {
+    if let Some(hook) = hooks.get() {
+        hook.on_connect(&ConnectEvent {
+            broker,
+            duration: start.elapsed(),
+            error: result.as_ref().err(),
+        });
     }
 }
 

@@ -12,7 +12,6 @@
 //! records the reason in [`Shared`], fails every waiter with it, and the
 //! channel refuses further commands.
 
-use crate::telemetry::Window;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,7 +22,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
+use crate::latency::{LatencyHistogram, LatencyRecorder};
 use crate::sasl::Authenticated;
+use crate::telemetry::Window;
 use crate::versions::BrokerVersions;
 use crate::{ConnConfig, Error, ErrorKind};
 
@@ -118,12 +119,19 @@ pub(crate) struct Counters {
     /// Answered requests' round trips in microseconds, since client
     /// telemetry last took them (its `node.request.latency`).
     pub(crate) latency: Window,
+    /// Answered requests' round trips since the connection opened.
+    pub(crate) rtt: LatencyRecorder,
+    /// Requests waiting for an in-flight slot.
+    pub(crate) waiting: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self) -> Stats {
+    pub(crate) fn snapshot(&self, in_flight: usize) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
+            in_flight,
+            waiting: get(&self.waiting),
+            rtt: self.rtt.snapshot(),
             requests: get(&self.requests),
             responses: get(&self.responses),
             errors: get(&self.errors),
@@ -135,9 +143,16 @@ impl Counters {
 }
 
 /// A snapshot of one connection's counters, from [`Conn::stats`](crate::Conn::stats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Stats {
+    /// Requests sent and waiting for their answer now.
+    pub in_flight: usize,
+    /// Requests waiting in the client for an in-flight slot now.
+    pub waiting: u64,
+    /// Round trips of answered requests since the connection opened.
+    pub rtt: LatencyHistogram,
     /// Requests handed to the connection (including the ApiVersions
     /// handshake).
     pub requests: u64,
@@ -246,6 +261,12 @@ impl Driver {
             Err(e) => e.clone(),
         };
         tracing::debug!(broker = %self.shared.addr, error = %error, "connection driver stopped");
+        if let Some(hook) = self.shared.config.hooks.get() {
+            hook.on_disconnect(&crate::hooks::DisconnectEvent {
+                broker: &self.shared.addr,
+                error: &error,
+            });
+        }
         self.shared.mark_closed(error);
         // Refuse new commands, then fail whatever is still queued or waiting.
         self.commands.close();
@@ -440,7 +461,7 @@ mod tests {
         let c = Counters::default();
         c.requests.fetch_add(3, Ordering::Relaxed);
         c.bytes_read.fetch_add(10, Ordering::Relaxed);
-        let s = c.snapshot();
+        let s = c.snapshot(0);
         assert_eq!((s.requests, s.bytes_read, s.errors), (3, 10, 0));
     }
 }

@@ -3,7 +3,7 @@
 //! the answer (with its timeout), tracing and counters; and decoding, where
 //! a response that does not decode kills the connection.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::driver::Command;
+use crate::hooks::RequestEvent;
 use crate::{Conn, Error, ErrorKind};
 
 impl Conn {
@@ -81,12 +82,31 @@ impl Conn {
             .exchange(api, expects_response, deadline, encode)
             .instrument(span.clone())
             .await;
-        let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = start.elapsed();
+        if let Some(hook) = self.shared.config.hooks.get() {
+            let in_flight = self.shared.config.max_in_flight
+                - self
+                    .shared
+                    .in_flight
+                    .available_permits()
+                    .min(self.shared.config.max_in_flight);
+            hook.on_request(&RequestEvent {
+                broker: &self.shared.addr,
+                api,
+                version,
+                duration: elapsed,
+                response_bytes: result.as_ref().map_or(0, Bytes::len),
+                in_flight: in_flight + 1,
+                error: result.as_ref().err(),
+            });
+        }
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         span.record("latency_us", latency_us);
         let _entered = span.enter();
         match &result {
             Ok(frame) => {
                 counters.latency.record(latency_us);
+                counters.rtt.record(elapsed);
                 tracing::debug!(latency_us, bytes = frame.len(), "response")
             }
             Err(error) => {
@@ -117,6 +137,7 @@ impl Conn {
             }
         };
         let permit = self.shared.in_flight.clone().acquire_owned();
+        let waiting = Waiting::count(&self.shared.counters.waiting);
         let permit = match deadline {
             Some(d) => tokio::time::timeout_at(d, permit)
                 .await
@@ -124,6 +145,7 @@ impl Conn {
             None => permit.await,
         }
         .map_err(|_| self.shared.closed_error())?;
+        drop(waiting);
         let correlation_id = self.shared.correlation_id();
         tracing::Span::current().record("correlation_id", correlation_id);
         let mut buf = BytesMut::new();
@@ -160,6 +182,23 @@ impl Conn {
     pub(crate) fn poison(&self, error: Error) {
         self.shared.mark_closed(error.clone());
         let _ = self.commands.send(Command::Fail(error));
+    }
+}
+
+/// Counts a request waiting for an in-flight slot while it lives (a
+/// cancelled wait uncounts itself too).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn count(counter: &'a AtomicU64) -> Waiting<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

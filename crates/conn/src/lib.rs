@@ -182,6 +182,8 @@ mod error;
 mod exchange;
 #[cfg(test)]
 mod fake_broker;
+pub mod hooks;
+pub mod latency;
 mod ops_cluster;
 mod ops_fetch;
 mod ops_offsets;
@@ -198,6 +200,7 @@ pub use config::ConnConfig;
 pub use conn::Conn;
 pub use driver::Stats;
 pub use error::{Error, ErrorKind, TlsErrorKind};
+pub use hooks::{Hook, Hooks};
 pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
@@ -205,8 +208,8 @@ pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_
 pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, validate_topic_name};
 pub use transport::{
-    Backoff, Cluster, CoordinatorKey, LeaderHint, MetadataRecovery, Purpose, Transport,
-    TransportConfig, retry,
+    Backoff, BrokerStats, Cluster, CoordinatorKey, LeaderHint, MetadataRecovery, Purpose,
+    Transport, TransportConfig, TransportStats, retry,
 };
 
 pub use kafkit_protocol::compression::Compression;

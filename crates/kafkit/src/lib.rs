@@ -124,6 +124,7 @@
 //! | `admin` | yes | [`admin`], [`Admin`] |
 //! | `stream` | yes | [`stream`], [`Processor`] (enables `reader` and `writer`) |
 //! | `tls` | yes | TLS with rustls and its ring provider: `conn::TlsConfig` and `ConnConfig::tls` |
+//! | `otel` | no | `otel` (`kafkit-otel`): OpenTelemetry spans and metrics through `otel::KafkitOtel`, a client hook |
 //!
 //! [`conn`] and [`protocol`] are always there. The `tls` feature forwards
 //! to `kafkit-conn/tls`; it can be switched off only together with
@@ -140,6 +141,11 @@ pub use kafkit_protocol as protocol;
 
 #[cfg(feature = "admin")]
 pub use kafkit_admin as admin;
+/// OpenTelemetry traces and metrics for writers and readers (`kafkit-otel`).
+#[cfg(feature = "otel")]
+pub use kafkit_otel as otel;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(feature = "reader")]
 pub use kafkit_reader as reader;
 #[cfg(feature = "stream")]
@@ -148,8 +154,8 @@ pub use kafkit_stream as stream;
 pub use kafkit_writer as writer;
 
 pub use kafkit_conn::{
-    Compression, Conn, ConnConfig, Error, ErrorCode, ErrorKind, MetadataRecovery, RequiredAcks,
-    Transport, TransportConfig,
+    Compression, Conn, ConnConfig, Error, ErrorCode, ErrorKind, Hook, Hooks, MetadataRecovery,
+    RequiredAcks, Transport, TransportConfig,
 };
 
 #[cfg(feature = "tls")]

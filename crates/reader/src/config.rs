@@ -280,6 +280,13 @@ impl ReaderBuilder {
         self.config.metadata_recovery = recovery;
         self
     }
+    /// The client [`Hook`](kafkit_conn::Hook) (metrics, traces: see
+    /// `kafkit-otel`), kept in the connection settings
+    /// ([`ConnConfig::hooks`](kafkit_conn::ConnConfig::hooks)).
+    pub fn hooks(mut self, hooks: kafkit_conn::Hooks) -> Self {
+        self.config.conn.hooks = hooks;
+        self
+    }
     /// The session timeout.
     pub fn session_timeout(mut self, d: Duration) -> Self {
         self.config.session_timeout = d;

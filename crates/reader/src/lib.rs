@@ -139,10 +139,10 @@ mod stream;
 
 pub use commit::Committer;
 pub use config::{ReaderBuilder, ReaderConfig};
-pub use reader::{GroupMetadata, Reader, ReaderStats};
+pub use reader::{GroupMetadata, GroupStats, Reader, ReaderStats};
 pub use stream::{MessageStream, PartitionStream, PartitionStreams};
 
 pub use error::{Error, ErrorKind};
-pub use fetcher::{FetchConfig, FetchStats, Fetcher, MessageSet};
+pub use fetcher::{FetchConfig, FetchStats, Fetcher, MessageSet, PartitionStats};
 pub use message::{Header, HeaderIter, Headers, Message, TimestampType};
 pub use offsets::{IsolationLevel, OffsetReset, StartOffset, TopicPartition};

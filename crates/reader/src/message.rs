@@ -47,6 +47,21 @@ pub struct Message {
 }
 
 impl Message {
+    /// The message as a hook sees it
+    /// ([`ConsumeRecord`](kafkit_conn::hooks::ConsumeRecord), with no group
+    /// or client id): what `kafkit-otel`'s process span takes.
+    pub fn as_consume_record(&self) -> kafkit_conn::hooks::ConsumeRecord<'_> {
+        kafkit_conn::hooks::ConsumeRecord {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            headers: &self.headers,
+            group: None,
+            client_id: None,
+        }
+    }
+
     /// The timestamp as a [`SystemTime`], `None` if the record has none.
     pub fn time(&self) -> Option<SystemTime> {
         u64::try_from(self.timestamp)

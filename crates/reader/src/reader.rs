@@ -6,22 +6,25 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use kafkit_conn::Transport;
 use kafkit_conn::telemetry::{ClientKind, ClientTelemetry, TelemetryStats};
+use kafkit_conn::{Hooks, Transport, TransportStats};
 
 use crate::commit::{Committer, Parked};
 use crate::config::{ReaderBuilder, ReaderConfig};
 use crate::fetcher::GroupLabels;
 use crate::group::RebalanceListener;
-use crate::{Error, FetchStats, Fetcher, Message, StartOffset, TopicPartition};
+use crate::{Error, FetchStats, Fetcher, Message, PartitionStats, StartOffset, TopicPartition};
 
 mod group;
 
-pub use group::GroupMetadata;
 use group::GroupReader;
+pub use group::{GroupMetadata, GroupStats};
 
-/// Counters and state of a [`Reader`], from [`Reader::stats`].
+/// Counters and state of a [`Reader`], from [`Reader::stats`]: what
+/// librdkafka's statistics JSON gives, and JSON too with the `serde`
+/// feature.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ReaderStats {
     /// The fetcher's counters (fetches, bytes, buffered bytes, lag).
@@ -42,6 +45,12 @@ pub struct ReaderStats {
     /// Messages between the position and the end of the log, summed over
     /// the partitions read (as [`Reader::lag`]).
     pub lag: i64,
+    /// Each partition read: offsets, lag and buffered bytes.
+    pub partition_stats: Vec<PartitionStats>,
+    /// The group member's state, `None` for a partition reader.
+    pub group: Option<GroupStats>,
+    /// The connections, per broker: round trips, in-flight requests.
+    pub transport: TransportStats,
 }
 
 /// The consumer. See the [crate docs](crate) for an example and the
@@ -66,6 +75,8 @@ pub struct Reader {
     close_finished: bool,
     /// Client telemetry (KIP-714), unless `metrics_push` is off.
     telemetry: Option<ClientTelemetry>,
+    /// The transport's hook, told of every message handed out.
+    hooks: Hooks,
 }
 
 impl Reader {
@@ -112,6 +123,7 @@ impl Reader {
         });
         tracing::debug!(config = ?config, "reader started");
         Ok(Reader {
+            hooks: transport.hooks().clone(),
             transport,
             fetcher,
             config,
@@ -173,10 +185,22 @@ impl Reader {
             return None;
         }
         let result = self.fetcher.try_next();
-        if matches!(result, Some(Ok(_))) {
-            self.messages += 1;
+        if let Some(Ok(message)) = &result {
+            self.handed_out(message);
         }
         result
+    }
+
+    /// Counts a message handed to the caller and tells the hook.
+    #[inline]
+    fn handed_out(&mut self, message: &Message) {
+        self.messages += 1;
+        if let Some(hook) = self.hooks.get() {
+            let mut record = message.as_consume_record();
+            record.group = self.config.group_id.as_deref();
+            record.client_id = self.transport.client_id();
+            hook.on_consume_record(&record);
+        }
     }
 
     /// Returns a message, or with `wait_message` false `None` right after
@@ -209,7 +233,7 @@ impl Reader {
                 },
                 None => self.fetcher.next().await?,
             };
-            self.messages += 1;
+            self.handed_out(&message);
             return Ok(Some(message));
         }
     }
@@ -385,6 +409,9 @@ impl Reader {
                 .filter(|g| *g >= 0),
             partitions: self.assignment().len(),
             lag: fetch.lag,
+            partition_stats: self.fetcher.partition_stats(),
+            group: self.group.as_ref().map(GroupReader::stats),
+            transport: self.transport.stats(),
         }
     }
 

@@ -248,6 +248,15 @@ impl ProcessorBuilder {
         self
     }
 
+    /// The client [`Hook`](kafkit_conn::Hook) of the reader and the writer
+    /// (they share the reader's connection settings): `kafkit-otel`'s,
+    /// say. With a hook installed, each output carries its input's trace
+    /// context headers unless it sets its own.
+    pub fn hooks(mut self, hooks: kafkit_conn::Hooks) -> Self {
+        self.config.reader.conn.hooks = hooks;
+        self
+    }
+
     /// Validates the settings, builds the transactional writer (which
     /// fences an older instance with the same transactional id and aborts
     /// its open transaction) and then joins the group.

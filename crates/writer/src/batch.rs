@@ -16,6 +16,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::config::DeliveryCallback;
+use crate::hooked::Traced;
 use crate::{DeliveryReport, Error, RecordMetadata};
 
 /// How one record's outcome reaches its writer. The cheapest is a
@@ -34,6 +35,9 @@ pub(crate) enum Completion {
     Next(u32),
     /// [`Writer::produce`](crate::Writer::produce): reported to the callback.
     Report(u64),
+    /// Any of the others, for a record an installed hook keeps a token
+    /// for (never `Next`: a traced record is its own completion).
+    Traced(Box<Traced>),
 }
 
 /// The results of one `write_messages` call, filled as batches complete.
@@ -223,8 +227,43 @@ impl Batch {
                         });
                     }
                 }
+                Completion::Traced(traced) => {
+                    let result = result(i);
+                    let inner = traced.report(&self.topic, partition, &result);
+                    resolve(inner, result, &self.topic, callback);
+                }
             }
         }
+    }
+}
+
+/// Hands a traced record's completion its result (the cold path; the
+/// untraced ones are resolved inline by [`Batch::complete`]).
+fn resolve(
+    completion: Completion,
+    result: Result<RecordMetadata, Error>,
+    topic: &Arc<str>,
+    callback: Option<&DeliveryCallback>,
+) {
+    match completion {
+        // The caller may have dropped its Delivery: nothing to do.
+        Completion::Oneshot(tx) => drop(tx.send(result)),
+        Completion::Group(group, index) => group.set(index, result),
+        Completion::Report(id) => {
+            if let Some(cb) = callback {
+                cb(DeliveryReport {
+                    id,
+                    topic: topic.clone(),
+                    result,
+                });
+            }
+        }
+        Completion::Traced(traced) => {
+            let inner = traced.report(topic, -1, &result);
+            resolve(inner, result, topic, callback);
+        }
+        // Only a run's later records are `Next`, resolved with the run.
+        Completion::Next(_) => {}
     }
 }
 

@@ -267,6 +267,19 @@ impl WriterBuilder {
         self
     }
 
+    /// The client [`Hook`](kafkit_conn::Hook) (metrics, traces: see
+    /// `kafkit-otel`), set in the connection settings of the transport
+    /// `build` creates. A writer made with
+    /// [`Writer::with_transport`](crate::Writer::with_transport) calls its
+    /// transport's hook ([`kafkit_conn::ConnConfig::hooks`]), and this does
+    /// nothing.
+    pub fn hooks(mut self, hooks: kafkit_conn::Hooks) -> Self {
+        if let Err(transport) = &mut self.transport {
+            transport.conn.hooks = hooks;
+        }
+        self
+    }
+
     /// What the transport `build` creates does when the brokers it knows
     /// fail it: by default it goes back to the bootstrap list
     /// (rebootstrap, KIP-899); see [`kafkit_conn::MetadataRecovery`]. Like

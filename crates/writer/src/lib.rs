@@ -187,6 +187,7 @@ pub mod balancer;
 mod batch;
 mod config;
 mod error;
+mod hooked;
 mod idempotence;
 mod message;
 mod sender;
@@ -200,8 +201,9 @@ pub use balancer::{
 };
 pub use config::{DeliveryCallback, WriterBuilder, WriterConfig};
 pub use error::Error;
+pub use kafkit_conn::latency::LatencyHistogram;
 pub use message::{DeliveryReport, Header, Message, RecordMetadata};
-pub use stats::{LatencyHistogram, WriterStats};
+pub use stats::WriterStats;
 pub use txn::{ConsumerGroupMetadata, TxnOffset};
 pub use writer::{Delivery, Writer};
 

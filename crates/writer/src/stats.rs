@@ -4,12 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use kafkit_conn::latency::{LatencyHistogram, LatencyRecorder};
 use kafkit_conn::telemetry::Window;
-
-/// Latency buckets: bucket `i` counts latencies below `2^i` microseconds
-/// (the last one everything longer), so 1 us to about 35 minutes in 32
-/// counters.
-const BUCKETS: usize = 32;
 
 /// The live counters, updated once per batch (never per record).
 #[derive(Debug, Default)]
@@ -24,8 +20,10 @@ pub(crate) struct Stats {
     leader_hints: AtomicU64,
     commits: AtomicU64,
     aborts: AtomicU64,
-    latency: [AtomicU64; BUCKETS],
-    latency_sum_us: AtomicU64,
+    latency: LatencyRecorder,
+    /// The producer id and epoch in use (-1 when not idempotent), set by
+    /// the sender whenever they change (rarely: a lock is cheap).
+    producer: std::sync::Mutex<(i64, i16)>,
     /// Batches' time from creation to their first send, in microseconds,
     /// since client telemetry last took it (`record.queue.time`).
     pub(crate) queue_time: Window,
@@ -41,10 +39,12 @@ impl Stats {
         self.records.fetch_add(records, Relaxed);
         self.bytes.fetch_add(bytes, Relaxed);
         self.batches.fetch_add(1, Relaxed);
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency[bucket(us)].fetch_add(records, Relaxed);
-        self.latency_sum_us
-            .fetch_add(us.saturating_mul(records), Relaxed);
+        self.latency.record_n(latency, records);
+    }
+
+    /// The sender now writes with producer `id` at `epoch`.
+    pub(crate) fn set_producer(&self, id: i64, epoch: i16) {
+        *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = (id, epoch);
     }
 
     pub(crate) fn request(&self) {
@@ -79,6 +79,8 @@ impl Stats {
     }
 
     pub(crate) fn snapshot(&self) -> WriterStats {
+        let (producer_id, producer_epoch) =
+            *self.producer.lock().unwrap_or_else(|e| e.into_inner());
         WriterStats {
             records: self.records.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
@@ -90,20 +92,20 @@ impl Stats {
             leader_hints: self.leader_hints.load(Relaxed),
             transactions_committed: self.commits.load(Relaxed),
             transactions_aborted: self.aborts.load(Relaxed),
-            latency: LatencyHistogram {
-                buckets: std::array::from_fn(|i| self.latency[i].load(Relaxed)),
-                sum_us: self.latency_sum_us.load(Relaxed),
-            },
+            latency: self.latency.snapshot(),
+            producer_id,
+            producer_epoch,
+            ..WriterStats::default()
         }
     }
 }
 
-fn bucket(us: u64) -> usize {
-    ((u64::BITS - us.leading_zeros()) as usize).min(BUCKETS - 1)
-}
-
-/// A snapshot of a writer's counters, from [`Writer::stats`](crate::Writer::stats).
+/// A snapshot of a writer's counters and state, from
+/// [`Writer::stats`](crate::Writer::stats): what librdkafka's statistics
+/// JSON gives, and JSON too with the `serde` feature.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct WriterStats {
     /// Records acknowledged.
     pub records: u64,
@@ -129,61 +131,26 @@ pub struct WriterStats {
     pub transactions_aborted: u64,
     /// Write-to-acknowledgement latency of acknowledged records.
     pub latency: LatencyHistogram,
-}
-
-/// A log-bucket histogram of latencies: bucket `i` counts records whose
-/// latency was below `2^i` microseconds (and at least `2^(i-1)`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LatencyHistogram {
-    /// The per-bucket record counts.
-    pub buckets: [u64; BUCKETS],
-    /// The sum of all latencies, in microseconds.
-    pub sum_us: u64,
-}
-
-impl LatencyHistogram {
-    /// Records counted.
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().sum()
-    }
-
-    /// The mean latency, `None` before any record.
-    pub fn mean(&self) -> Option<Duration> {
-        let n = self.count();
-        (n > 0).then(|| Duration::from_micros(self.sum_us / n))
-    }
-
-    /// An upper bound of the `q` quantile (`0.0..=1.0`): the top of the
-    /// bucket it falls in, so at most twice the true value.
-    pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let n = self.count();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, &c) in self.buckets.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Some(Duration::from_micros(1u64 << i));
-            }
-        }
-        Some(Duration::from_micros(1u64 << (BUCKETS - 1)))
-    }
+    /// Records written and not yet acknowledged or failed, now.
+    pub buffered_records: usize,
+    /// Their estimated bytes (what `buffer_bytes` bounds).
+    pub buffered_bytes: usize,
+    /// The producer id the writer writes with (-1 when not idempotent, or
+    /// before InitProducerId answered).
+    pub producer_id: i64,
+    /// Its epoch.
+    pub producer_epoch: i16,
+    /// A transactional writer's transaction state (`ready`, `in
+    /// transaction`, `committing`, `aborting`, `failed (abortable)`,
+    /// `failed (fatal)`); `None` for other writers.
+    pub transaction_state: Option<&'static str>,
+    /// The connections, per broker: round trips, in-flight requests.
+    pub transport: kafkit_conn::TransportStats,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn latencies_land_in_log_buckets() {
-        assert_eq!(bucket(0), 0);
-        assert_eq!(bucket(1), 1);
-        assert_eq!(bucket(1023), 10);
-        assert_eq!(bucket(1024), 11);
-        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
-    }
 
     #[test]
     fn snapshot_counts_and_quantiles() {
@@ -207,6 +174,5 @@ mod tests {
             Some(Duration::from_micros(32768))
         );
         assert_eq!(snap.latency.mean(), Some(Duration::from_micros(3630)));
-        assert_eq!(LatencyHistogram::default().quantile(0.5), None);
     }
 }

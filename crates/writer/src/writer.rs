@@ -1,6 +1,7 @@
 //! [`Writer`]: the handle callers write through, and [`Delivery`], the
 //! future of one sent record.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::accumulator::Sink;
 use crate::batch::{Completion, Group};
+use crate::hooked;
 use crate::idempotence::{self, ProducerId};
 use crate::message::millis;
 use crate::sender::{Sender, Shared};
@@ -129,9 +131,14 @@ impl Writer {
         &self.transport
     }
 
-    /// Counters and the latency histogram.
+    /// Counters, the latency histogram, what is buffered, the producer id
+    /// and transaction state, and the connections per broker.
     pub fn stats(&self) -> WriterStats {
-        self.shared.stats.snapshot()
+        let mut stats = self.shared.stats.snapshot();
+        (stats.buffered_records, stats.buffered_bytes) = self.buffered();
+        stats.transaction_state = self.shared.txn.as_ref().map(|t| t.lock().state.name());
+        stats.transport = self.transport.stats();
+        stats
     }
 
     /// Records and bytes written and not yet done.
@@ -167,6 +174,33 @@ impl Writer {
             return Err(Error::MessageTooLarge { size, max });
         }
         Ok((topic, size))
+    }
+
+    /// The message to buffer and its completion, after the hook (if any)
+    /// saw it; see [`hooked::before_buffering`].
+    fn before_buffering<'m>(
+        &self,
+        message: &'m Message,
+        completion: Completion,
+    ) -> (Cow<'m, Message>, Completion) {
+        let hooks = self.transport.hooks();
+        if !hooks.is_installed() {
+            return (Cow::Borrowed(message), completion);
+        }
+        let Ok((topic, _)) = self.check(message) else {
+            // Refused by `try_enqueue` with its error; no hook event.
+            return (Cow::Borrowed(message), completion);
+        };
+        let client_id = self.transport.client_id();
+        hooked::before_buffering(hooks, client_id, topic, message, completion)
+    }
+
+    /// A record that could not be buffered: tells its hook, returns `error`.
+    fn refused(&self, message: &Message, completion: Completion, error: Error) -> Error {
+        let topic = self.shared.config.topic.as_deref();
+        let topic = topic.or(message.topic.as_deref()).unwrap_or_default();
+        hooked::refused(completion, topic, &error);
+        error
     }
 
     /// Appends one record unless the buffer is full; gives the completion
@@ -208,8 +242,35 @@ impl Writer {
         Ok(())
     }
 
-    /// [`try_enqueue`](Self::try_enqueue), waiting for buffer space.
+    /// [`try_enqueue`](Self::try_enqueue), waiting for buffer space; with
+    /// a hook installed, after the hook saw the record.
+    #[inline]
     async fn enqueue(&self, message: &Message, completion: Completion) -> Result<(), Error> {
+        if self.transport.hooks().is_installed() {
+            // Boxed: the plain path's future stays as small as it was.
+            return Box::pin(self.enqueue_hooked(message, completion)).await;
+        }
+        self.enqueue_waiting(message, completion)
+            .await
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`enqueue`](Self::enqueue) once the hook saw the record.
+    async fn enqueue_hooked(&self, message: &Message, completion: Completion) -> Result<(), Error> {
+        let (message, completion) = self.before_buffering(message, completion);
+        match self.enqueue_waiting(&message, completion).await {
+            Ok(()) => Ok(()),
+            Err((e, back)) => Err(self.refused(&message, back, e)),
+        }
+    }
+
+    /// [`try_enqueue`](Self::try_enqueue), waiting for buffer space;
+    /// gives the completion back on failure.
+    async fn enqueue_waiting(
+        &self,
+        message: &Message,
+        completion: Completion,
+    ) -> Result<(), (Error, Completion)> {
         // A caller looping over `send` with buffer space free would never
         // yield otherwise, starving the tasks sharing its worker (the
         // sender, a committing transaction). Before anything is enqueued,
@@ -220,7 +281,7 @@ impl Writer {
         let mut completion = match self.try_enqueue(message, timestamp, completion) {
             Ok(()) => return Ok(()),
             Err((Error::BufferFull { .. }, back)) => back,
-            Err((e, _)) => return Err(e),
+            Err(failed) => return Err(failed),
         };
         loop {
             let notified = self.shared.space.notified();
@@ -233,7 +294,7 @@ impl Writer {
                     completion = back;
                     notified.await;
                 }
-                Err((e, _)) => return Err(e),
+                Err(failed) => return Err(failed),
             }
         }
     }
@@ -259,8 +320,9 @@ impl Writer {
     pub fn try_send(&self, message: Message) -> Result<Delivery, Error> {
         let (tx, rx) = oneshot::channel();
         let timestamp = millis(SystemTime::now());
-        self.try_enqueue(&message, timestamp, Completion::Oneshot(tx))
-            .map_err(|(e, _)| e)?;
+        let (message, completion) = self.before_buffering(&message, Completion::Oneshot(tx));
+        self.try_enqueue(&message, timestamp, completion)
+            .map_err(|(e, back)| self.refused(&message, back, e))?;
         Ok(Delivery { rx })
     }
 
@@ -283,8 +345,9 @@ impl Writer {
     pub fn try_produce(&self, message: &Message) -> Result<u64, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let timestamp = millis(SystemTime::now());
-        self.try_enqueue(message, timestamp, Completion::Report(id))
-            .map_err(|(e, _)| e)?;
+        let (message, completion) = self.before_buffering(message, Completion::Report(id));
+        self.try_enqueue(&message, timestamp, completion)
+            .map_err(|(e, back)| self.refused(&message, back, e))?;
         Ok(id)
     }
 
@@ -316,6 +379,17 @@ impl Writer {
             }
         }
         let group = Group::new(messages.len());
+        if self.transport.hooks().is_installed() {
+            // Each record is shown to the hook and may be copied: the
+            // per-record path, outside the accumulator's lock.
+            for (i, m) in messages.iter().enumerate() {
+                let completion = Completion::Group(group.clone(), i as u32);
+                if let Err(e) = self.enqueue(m, completion).await {
+                    group.set(i as u32, Err(e));
+                }
+            }
+            return Ok(group.wait().await);
+        }
         let timestamp = millis(SystemTime::now());
         let config = &self.shared.config;
         let mut i = 0;

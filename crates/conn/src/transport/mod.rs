@@ -30,6 +30,7 @@ mod metadata;
 mod observed;
 mod rebootstrap;
 mod retry;
+mod stats;
 
 #[cfg(test)]
 mod fake_cluster;
@@ -45,6 +46,7 @@ pub use config::{MetadataRecovery, TransportConfig};
 pub use leader_hint::LeaderHint;
 pub(crate) use retry::random_unit;
 pub use retry::{Backoff, retry};
+pub use stats::{BrokerStats, TransportStats};
 
 /// What a pooled connection is for. Each purpose gets its own connection
 /// to a broker, so that traffic of one kind never queues behind another.
@@ -296,6 +298,17 @@ impl Transport {
             }
         }
         Err(last)
+    }
+
+    /// The hook of its connections ([`ConnConfig::hooks`](crate::ConnConfig::hooks)), which writers
+    /// and readers built on this transport call too.
+    pub fn hooks(&self) -> &crate::Hooks {
+        &self.inner.config.conn.hooks
+    }
+
+    /// The client id its requests carry ([`ConnConfig::client_id`](crate::ConnConfig::client_id)).
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.config.conn.client_id.as_deref()
     }
 
     /// Tells the transport about an error so the next lookup is fresh.

@@ -27,6 +27,7 @@ mod config;
 mod driver;
 mod leader_hint;
 mod message_set;
+mod partition_stats;
 mod request;
 mod session;
 mod state;
@@ -35,6 +36,7 @@ mod validate;
 
 pub use config::FetchConfig;
 pub use message_set::MessageSet;
+pub use partition_stats::PartitionStats;
 pub(crate) use telemetry::GroupLabels;
 
 use chunk::Chunk;
@@ -43,6 +45,7 @@ use state::Shared;
 
 /// Counters of a [`Fetcher`], from [`Fetcher::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct FetchStats {
     /// Fetch responses received.

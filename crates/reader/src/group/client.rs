@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafkit_conn::hooks::CommitEvent;
 use kafkit_conn::messages::{
     HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, OffsetCommitRequest,
     OffsetFetchRequest, SyncGroupRequest, join_group_request::JoinGroupRequestProtocol,
@@ -230,6 +231,28 @@ impl GroupClient {
     /// with the leader epoch of the record before it where known) under
     /// `generation`. Fails with the first partition error.
     pub(crate) async fn commit(
+        &self,
+        generation: &Generation,
+        offsets: &[(TopicPartition, i64, Option<i32>)],
+    ) -> ConnResult<()> {
+        let start = tokio::time::Instant::now();
+        let result = self.commit_once(generation, offsets).await;
+        if let Some(hook) = self.transport.hooks().get() {
+            let named: Vec<(&str, i32, i64)> = offsets
+                .iter()
+                .map(|(tp, offset, _)| (&*tp.topic, tp.partition, *offset))
+                .collect();
+            hook.on_commit(&CommitEvent {
+                group: &self.group_id,
+                offsets: &named,
+                duration: start.elapsed(),
+                error: result.as_ref().err(),
+            });
+        }
+        result
+    }
+
+    async fn commit_once(
         &self,
         generation: &Generation,
         offsets: &[(TopicPartition, i64, Option<i32>)],

@@ -67,11 +67,14 @@ pub(crate) struct Joining {
     /// A JoinGroup is waiting for its answer: with no member id yet, the
     /// coordinator may already count this member without us knowing its id.
     pub in_flight: bool,
+    /// Why the member last (re)joined: "first join" until a rebalance.
+    pub reason: &'static str,
 }
 
 /// Why the stable phase ended.
 enum Next {
-    Rejoin,
+    /// Rejoin, for this reason.
+    Rejoin(&'static str),
     Stop,
 }
 
@@ -139,8 +142,9 @@ impl Membership {
                 if !self.join_and_sync().await {
                     return;
                 }
-                if let Next::Stop = self.stable().await {
-                    return;
+                match self.stable().await {
+                    Next::Stop => return,
+                    Next::Rejoin(reason) => self.joining.send_modify(|j| j.reason = reason),
                 }
             }
         }
@@ -431,7 +435,7 @@ impl Membership {
             }
             if self.topics_changed().await {
                 tracing::info!("subscribed topics changed; rejoining");
-                return Next::Rejoin;
+                return Next::Rejoin("subscribed topics changed");
             }
             let Err(e) = self.client.heartbeat(&self.generation).await else {
                 last_ok = Instant::now();
@@ -440,7 +444,7 @@ impl Membership {
             match e.code() {
                 Some(ErrorCode::REBALANCE_IN_PROGRESS) => {
                     tracing::info!("the group is rebalancing");
-                    return Next::Rejoin;
+                    return Next::Rejoin("the group is rebalancing");
                 }
                 Some(ErrorCode::FENCED_INSTANCE_ID) => {
                     self.lose_all().await;
@@ -453,7 +457,7 @@ impl Membership {
                         self.set_member_id("");
                     }
                     return if self.lose_all().await {
-                        Next::Rejoin
+                        Next::Rejoin("fenced from the group")
                     } else {
                         Next::Stop
                     };
@@ -461,7 +465,7 @@ impl Membership {
                 _ if last_ok.elapsed() > self.config.session_timeout => {
                     tracing::warn!(error = %e, "no heartbeat within the session timeout");
                     return if self.lose_all().await {
-                        Next::Rejoin
+                        Next::Rejoin("no heartbeat within the session timeout")
                     } else {
                         Next::Stop
                     };

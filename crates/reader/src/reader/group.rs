@@ -16,12 +16,17 @@ use std::time::Duration;
 use kafkit_conn::{ErrorCode, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::commit::{Commits, Parked, spawn_interval};
 use crate::group::client::{Generation, GroupClient};
 use crate::group::membership::{GroupEvent, Joining, Membership, MembershipConfig};
 use crate::group::{Rebalance, RebalanceKind, RebalanceListener};
 use crate::{Error, Fetcher, IsolationLevel, ReaderConfig, StartOffset, TopicPartition};
+
+mod observe;
+
+pub use observe::GroupStats;
 
 /// How long `close()` keeps retrying its final commit, and then its
 /// LeaveGroup, through retriable errors: 30 s, the Java consumer's default
@@ -74,6 +79,9 @@ pub(crate) struct GroupReader {
     pub(crate) assignment: Vec<TopicPartition>,
     pub(crate) generation_id: i32,
     pub(crate) rebalances: u64,
+    /// When the rebalance under way started (the last revocation, or the
+    /// member's start), for the hook.
+    rebalance_started: Instant,
     reset: StartOffset,
     fatal: Option<Error>,
     static_member: bool,
@@ -108,7 +116,10 @@ impl GroupReader {
             config.rebalance_timeout,
         ));
         let (tx, events) = mpsc::unbounded_channel();
-        let (joining_tx, joining) = watch::channel(Joining::default());
+        let (joining_tx, joining) = watch::channel(Joining {
+            reason: "first join",
+            ..Joining::default()
+        });
         let membership = Membership::new(
             client,
             MembershipConfig {
@@ -140,6 +151,7 @@ impl GroupReader {
             assignment: Vec::new(),
             generation_id: -1,
             rebalances: 0,
+            rebalance_started: Instant::now(),
             reset: config
                 .auto_offset_reset
                 .start()
@@ -291,6 +303,7 @@ impl GroupReader {
                 }
                 self.commits.untrack(&partitions);
                 self.assignment.retain(|tp| !partitions.contains(tp));
+                self.report_rebalance(kind, &partitions, self.generation_id);
                 tracing::info!(count = partitions.len(), ?kind, "partitions revoked");
                 Ok(())
             }
@@ -362,6 +375,7 @@ impl GroupReader {
                 for (tp, next) in commits {
                     self.commits.mark(&tp, next, None);
                 }
+                self.report_rebalance(RebalanceKind::Assigned, &added, generation);
                 Ok(())
             }
         }

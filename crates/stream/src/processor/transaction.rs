@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use kafkit_conn::hooks::{HeaderLookup, TRACE_CONTEXT_HEADERS};
 use kafkit_reader::{GroupMetadata, Message, StartOffset};
 use kafkit_writer::ConsumerGroupMetadata;
 use tracing::Instrument;
@@ -151,8 +152,13 @@ impl Processor {
             attempt += 1;
             match f(m.clone()).await {
                 Ok(outputs) => {
+                    let carry = self.writer.transport().hooks().is_installed();
                     for output in outputs.into_outputs() {
-                        let _delivery = self.writer.send(output.into_message()).await?;
+                        let mut message = output.into_message();
+                        if carry {
+                            carry_trace_context(&m, &mut message);
+                        }
+                        let _delivery = self.writer.send(message).await?;
                         self.txn.as_mut().expect("open").outputs += 1;
                     }
                     return Ok(());
@@ -268,6 +274,23 @@ fn consumer_group(g: GroupMetadata) -> ConsumerGroupMetadata {
         generation_id: g.generation_id,
         member_id: g.member_id,
         group_instance_id: g.group_instance_id,
+    }
+}
+
+/// Copies the input's trace context headers to an output that has none
+/// of its own, so that the output's producer span (made by the hook)
+/// continues the input's trace.
+fn carry_trace_context(input: &Message, output: &mut kafkit_writer::Message) {
+    for name in TRACE_CONTEXT_HEADERS {
+        let Some(value) = HeaderLookup::header(&input.headers, name) else {
+            continue;
+        };
+        if output.headers.iter().all(|h| h.key != name) {
+            output.headers.push(kafkit_writer::Header {
+                key: name.to_owned(),
+                value: Some(value),
+            });
+        }
     }
 }
 

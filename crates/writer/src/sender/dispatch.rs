@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use kafkit_conn::hooks::ProduceBatchEvent;
 use kafkit_protocol::messages::ProduceResponse;
 use kafkit_protocol::messages::produce_response::PartitionProduceResponse;
 use kafkit_protocol::{ApiKey, ErrorCode, Uuid};
@@ -62,6 +63,8 @@ impl Sender {
         let mut leaderless = false;
         let mut requests: HashMap<i32, (String, Vec<Item>, usize)> = HashMap::new();
         let mut failed = Vec::new();
+        // Read once per round, for the hook only.
+        let mut buffered_bytes: Option<usize> = None;
         for ((topic, partition), part) in &mut self.parts {
             // Retries go first, in order, once nothing of the partition is
             // in flight (a later batch could otherwise overtake them).
@@ -124,6 +127,19 @@ impl Sender {
             }
             batch.attempts += 1;
             let bytes = batch.encoded.clone().expect("stamped");
+            if let Some(hook) = self.transport.hooks().get() {
+                let buffered =
+                    *buffered_bytes.get_or_insert_with(|| self.shared.lock().buffered_bytes);
+                hook.on_produce_batch(&ProduceBatchEvent {
+                    broker: &request.0,
+                    topic,
+                    partition: *partition,
+                    records: batch.records(),
+                    bytes: bytes.len(),
+                    attempt: batch.attempts,
+                    buffered_bytes: buffered,
+                });
+            }
             request.2 += batch.records();
             request.1.push((topic.clone(), *partition, batch.id, bytes));
             part.in_flight.push_back(batch);

@@ -223,6 +223,7 @@ pub(crate) struct Sender {
 impl Sender {
     pub(crate) fn new(shared: Arc<Shared>, transport: Transport, producer: ProducerId) -> Sender {
         let (tx, rx) = mpsc::unbounded_channel();
+        shared.stats.set_producer(producer.id, producer.epoch);
         Sender {
             shared,
             transport,

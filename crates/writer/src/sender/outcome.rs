@@ -173,6 +173,7 @@ impl Sender {
                     "new producer epoch"
                 );
                 self.producer = producer;
+                self.shared.stats.set_producer(producer.id, producer.epoch);
                 self.bump = Bump::Idle;
                 self.shared.stats.epoch_bump();
                 for part in self.parts.values_mut() {

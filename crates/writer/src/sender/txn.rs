@@ -76,6 +76,7 @@ impl Sender {
                 "new producer epoch"
             );
             self.producer = producer;
+            self.shared.stats.set_producer(producer.id, producer.epoch);
             for part in self.parts.values_mut() {
                 part.next_seq = 0;
                 part.acked = None;

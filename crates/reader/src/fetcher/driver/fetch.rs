@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{Done, Driver, Running};
-use crate::fetcher::answer::{self, Planned};
+use crate::fetcher::answer::{self, Outcome, Planned};
 use crate::fetcher::leader_hint;
 use crate::fetcher::request::{self, build_request, close_session, send};
 use crate::fetcher::session::{Answer, Params};
@@ -365,7 +365,11 @@ impl Driver {
                     continue;
                 };
                 let hint = leader_hint::of(&data, &endpoints);
+                let bytes = data.records.as_ref().map_or(0, |r| r.len());
                 let outcome = answer::apply(&mut st, &self.config, planned, broker, data);
+                if matches!(outcome, Outcome::Queued) {
+                    self.report_fetch(&st, &snapshot, broker, planned, bytes);
+                }
                 let outcome = leader_hint::settle(&mut st, planned, outcome, hint, |h| {
                     let tp = &planned.tp;
                     self.transport
