@@ -37,7 +37,7 @@ async fn partition_becomes(
     eventually(&what, || async {
         let described = admin.describe_topics(&[&tp.topic]).await;
         let mut described = described.map_err(|e| e.to_string())?;
-        let topic = described.remove(&tp.topic).expect("asked");
+        let topic = described.remove(&*tp.topic).expect("asked");
         let partitions = topic.map_err(|e| e.to_string())?.partitions;
         match partitions.into_iter().find(|p| p.partition == tp.partition) {
             Some(p) if check(&p) => Ok(p),

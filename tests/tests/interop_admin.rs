@@ -474,7 +474,7 @@ async fn kafkit_admin_reads_back_what_java_creates() {
         let offsets: Vec<(String, i32, i64)> = fetched
             .into_iter()
             .map(|(tp, o)| {
-                o.map(|o| (tp.topic, tp.partition, o.offset))
+                o.map(|o| (tp.topic.to_string(), tp.partition, o.offset))
                     .map_err(|e| format!("{e:?}"))
             })
             .collect::<Result<_, _>>()?;

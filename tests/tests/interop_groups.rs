@@ -383,7 +383,7 @@ async fn wait_for_assignment(admin: &Admin, group: &str, topic: &str, members: &
                         Some(Ok(a)) => a
                             .partitions
                             .iter()
-                            .filter(|tp| tp.topic == topic)
+                            .filter(|tp| *tp.topic == *topic)
                             .map(|tp| tp.partition)
                             .collect(),
                         _ => Vec::new(),
@@ -586,7 +586,7 @@ async fn mixed_group(assignor_name: &str, assignor: Arc<dyn Assignor>, steps: &[
         .unwrap()
         .into_iter()
         .map(|(tp, o)| {
-            assert_eq!(tp.topic, topic);
+            assert_eq!(*tp.topic, *topic);
             (tp.partition, o.unwrap().offset)
         })
         .collect();

@@ -123,24 +123,9 @@ pub use transactions::{
     ProducerState, TransactionDescription, TransactionListing, TransactionListings,
 };
 
-/// A topic and partition, the key of per-partition results.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic name.
-    pub topic: String,
-    /// The partition index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`/`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
+/// A topic and partition, the key of per-partition results (defined in
+/// kafkit-conn, shared with the reader and the writer).
+pub use kafkit_conn::TopicPartition;
 
 /// Settings of an [`Admin`] beyond those of its [`Transport`].
 #[derive(Debug, Clone)]

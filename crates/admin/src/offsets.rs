@@ -46,15 +46,9 @@ impl OffsetSpec {
     }
 }
 
-/// Which records [`OffsetSpec::Latest`] counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationLevel {
-    /// Up to the high watermark.
-    #[default]
-    ReadUncommitted,
-    /// Up to the last stable offset (before open transactions).
-    ReadCommitted,
-}
+/// Which records [`OffsetSpec::Latest`] counts (defined in kafkit-conn,
+/// shared with the reader).
+pub use kafkit_conn::IsolationLevel;
 
 /// An offset [`Admin::list_offsets`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,7 +158,7 @@ impl Admin {
         I: IntoIterator<Item = &'a TopicPartition>,
     {
         let partitions: Vec<&TopicPartition> = partitions.into_iter().collect();
-        let mut topics: Vec<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
+        let mut topics: Vec<&str> = partitions.iter().map(|tp| &*tp.topic).collect();
         topics.sort_unstable();
         topics.dedup();
         let cluster = self.transport.cluster_for(&topics).await?;
@@ -203,7 +203,7 @@ pub(crate) fn by_topic<T: Clone>(items: &[(TopicPartition, T)]) -> BTreeMap<Stri
     let mut topics: BTreeMap<String, Vec<(i32, T)>> = BTreeMap::new();
     for (tp, value) in items {
         topics
-            .entry(tp.topic.clone())
+            .entry(tp.topic.to_string())
             .or_default()
             .push((tp.partition, value.clone()));
     }
@@ -217,7 +217,7 @@ pub(crate) fn partitions_by_topic(partitions: &[TopicPartition]) -> BTreeMap<Str
     let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
         topics
-            .entry(tp.topic.clone())
+            .entry(tp.topic.to_string())
             .or_default()
             .push(tp.partition);
     }

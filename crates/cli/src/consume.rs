@@ -166,8 +166,7 @@ async fn starts(
     args: &ConsumeArgs,
     tps: &[kafkit_admin::TopicPartition],
 ) -> Result<Vec<(TopicPartition, StartOffset)>> {
-    let to_reader =
-        |tp: &kafkit_admin::TopicPartition| TopicPartition::new(tp.topic.as_str(), tp.partition);
+    let to_reader = |tp: &TopicPartition| tp.clone();
     if let Some(t) = args.timestamp {
         return Ok(tps
             .iter()
@@ -255,16 +254,8 @@ pub async fn run(connect: &ConnectArgs, args: &ConsumeArgs, quiet: bool) -> Resu
             true => Some(lookup(&admin, &tps, OffsetSpec::Latest, isolation(args)).await?),
             false => None,
         };
-        let ends: Option<BTreeMap<TopicPartition, i64>> = ends.map(|ends| {
-            ends.into_iter()
-                .map(|(tp, o)| {
-                    (
-                        TopicPartition::new(tp.topic.as_str(), tp.partition),
-                        o.offset,
-                    )
-                })
-                .collect()
-        });
+        let ends: Option<BTreeMap<TopicPartition, i64>> =
+            ends.map(|ends| ends.into_iter().map(|(tp, o)| (tp, o.offset)).collect());
         let mut fetcher = Fetcher::new(
             transport.clone(),
             FetchConfig {

@@ -52,7 +52,7 @@ impl Ends {
                 _ if reset == OffsetReset::Latest => end,
                 _ => earliest[tp].offset,
             };
-            let key = TopicPartition::new(tp.topic.as_str(), tp.partition);
+            let key = tp.clone();
             ends.end.insert(key.clone(), end);
             ends.position.insert(key, start);
         }

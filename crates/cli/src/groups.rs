@@ -150,7 +150,7 @@ async fn lag(admin: &Admin, group: &str) -> Result<()> {
     let mut table = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"]);
     let mut total = 0;
     for (tp, lag) in &lags {
-        let (topic, partition) = (tp.topic.clone(), tp.partition.to_string());
+        let (topic, partition) = (tp.topic.to_string(), tp.partition.to_string());
         let lag = match lag {
             Ok(lag) => lag,
             Err(e) => {

@@ -184,19 +184,37 @@ impl Error {
         Error::new(ErrorKind::Config(why.into()))
     }
 
+    /// The [`ErrorKind::Broker`] error of `code`, for a code a client
+    /// decided on (a leader missing from the metadata is
+    /// `LEADER_NOT_AVAILABLE`) or one an answer carried and
+    /// [`check`](Error::check) already found not to be `NONE`.
+    /// [`ErrorCode::NONE`] is not an error and becomes
+    /// `UNKNOWN_SERVER_ERROR`.
+    pub fn from_code(code: ErrorCode) -> Error {
+        let code = match code {
+            ErrorCode::NONE => ErrorCode::UNKNOWN_SERVER_ERROR,
+            code => code,
+        };
+        Error::new(ErrorKind::Broker(code))
+    }
+
+    /// [`from_code`](Error::from_code) with the broker's `message`, when
+    /// an answer carried one (an empty one counts as none).
+    pub fn from_code_with_message(code: ErrorCode, message: Option<&str>) -> Error {
+        let err = Error::from_code(code);
+        match message {
+            Some(m) if !m.is_empty() => err.with_message(m),
+            _ => err,
+        }
+    }
+
     /// `Ok(())` for [`ErrorCode::NONE`], else a [`ErrorKind::Broker`] error
     /// carrying the broker's `message` when it sent one. Takes a response's
     /// `error_code` and `error_message` fields as they are.
     pub fn check(code: ErrorCode, message: Option<&str>) -> Result<(), Error> {
         match code {
             ErrorCode::NONE => Ok(()),
-            code => {
-                let err = Error::new(ErrorKind::Broker(code));
-                Err(match message {
-                    Some(m) if !m.is_empty() => err.with_message(m),
-                    _ => err,
-                })
-            }
+            code => Err(Error::from_code_with_message(code, message)),
         }
     }
 

@@ -189,6 +189,7 @@ mod ops_fetch;
 mod ops_offsets;
 mod ops_partition;
 pub mod sasl;
+mod shared_types;
 pub mod telemetry;
 #[cfg(feature = "tls")]
 mod tls;
@@ -204,6 +205,7 @@ pub use hooks::{Hook, Hooks};
 pub use ops_cluster::{Broker, Partition, TopicConfig, TopicResult};
 pub use ops_fetch::Batch;
 pub use ops_partition::{Message, PartitionConn, RequiredAcks, dial_leader, dial_leader_with};
+pub use shared_types::{ConsumerGroupMetadata, IntoTopic, IsolationLevel, TopicPartition};
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, validate_topic_name};

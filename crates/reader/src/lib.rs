@@ -139,7 +139,7 @@ mod stream;
 
 pub use commit::Committer;
 pub use config::{ReaderBuilder, ReaderConfig};
-pub use reader::{GroupMetadata, GroupStats, Reader, ReaderStats};
+pub use reader::{ConsumerGroupMetadata, GroupStats, Reader, ReaderStats};
 pub use stream::{MessageStream, PartitionStream, PartitionStreams};
 
 pub use error::{Error, ErrorKind};

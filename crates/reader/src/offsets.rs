@@ -4,13 +4,12 @@
 //! [`IsolationLevel`], and the ListOffsets lookups that resolve a
 //! [`StartOffset`] into an offset (KIP-79 special timestamps).
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafkit_conn::messages::ListOffsetsRequest;
 use kafkit_conn::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafkit_conn::{ApiKey, Purpose, Transport};
+pub use kafkit_conn::{IsolationLevel, TopicPartition};
 
 use tracing::Instrument;
 
@@ -21,33 +20,6 @@ const EARLIEST: i64 = -2;
 /// ListOffsets' special timestamp for the end of the log (the high
 /// watermark, or the last stable offset under read_committed).
 const LATEST: i64 = -1;
-
-/// A partition of a topic. The topic is shared (`Arc<str>`), so cloning is
-/// cheap and every [`Message`](crate::Message) of the partition points at
-/// the same name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: Arc<str>,
-    /// The partition.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`/`partition`.
-    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.topic, self.partition)
-    }
-}
 
 /// Where to start (or continue) reading a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,28 +77,6 @@ impl OffsetReset {
             OffsetReset::Earliest => Some(StartOffset::Earliest),
             OffsetReset::Latest => Some(StartOffset::Latest),
             OffsetReset::Error => None,
-        }
-    }
-}
-
-/// Which records a fetch may return (KIP-98).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationLevel {
-    /// Every record up to the high watermark, including those of open and
-    /// aborted transactions. Kafka's default.
-    #[default]
-    ReadUncommitted,
-    /// Only records of committed transactions (and non-transactional
-    /// ones), up to the last stable offset.
-    ReadCommitted,
-}
-
-impl IsolationLevel {
-    /// The wire value of Fetch's and ListOffsets' `isolation_level`.
-    pub fn as_i8(self) -> i8 {
-        match self {
-            IsolationLevel::ReadUncommitted => 0,
-            IsolationLevel::ReadCommitted => 1,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::{Error, FetchStats, Fetcher, Message, PartitionStats, StartOffset, To
 mod group;
 
 use group::GroupReader;
-pub use group::{GroupMetadata, GroupStats};
+pub use group::{ConsumerGroupMetadata, GroupStats};
 
 /// Counters and state of a [`Reader`], from [`Reader::stats`]: what
 /// librdkafka's statistics JSON gives, and JSON too with the `serde`
@@ -347,7 +347,7 @@ impl Reader {
     /// transactional writer's `send_offsets_to_transaction` (KIP-447);
     /// `None` for a partition reader. Before the first join the generation
     /// is `-1` and the member id empty.
-    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         self.group.as_ref().map(GroupReader::metadata)
     }
 

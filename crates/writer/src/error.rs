@@ -167,13 +167,7 @@ impl Error {
 
     #[cfg(test)]
     pub(crate) fn broker(code: ErrorCode, message: Option<&str>) -> Error {
-        match kafkit_conn::Error::check(code, message) {
-            Ok(()) => Error::Kafka(
-                kafkit_conn::Error::check(ErrorCode::UNKNOWN_SERVER_ERROR, message)
-                    .expect_err("not NONE"),
-            ),
-            Err(e) => Error::Kafka(e),
-        }
+        Error::Kafka(kafkit_conn::Error::from_code_with_message(code, message))
     }
 }
 

@@ -128,8 +128,7 @@ pub(crate) async fn init_producer_id(
             });
         }
         Err(last.unwrap_or_else(|| {
-            kafkit_conn::Error::check(kafkit_protocol::ErrorCode::BROKER_NOT_AVAILABLE, None)
-                .expect_err("not NONE")
+            kafkit_conn::Error::from_code(kafkit_protocol::ErrorCode::BROKER_NOT_AVAILABLE)
         }))
     };
     let span = tracing::debug_span!("kafka_init_producer_id", bump = current.is_some());

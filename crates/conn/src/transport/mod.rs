@@ -451,7 +451,7 @@ impl Inner {
 }
 
 fn broker_error(code: ErrorCode) -> Error {
-    Error::check(code, None).expect_err("an error code other than NONE")
+    Error::from_code(code)
 }
 
 /// FindCoordinator for one key, in the v4+ batched form or the older one.

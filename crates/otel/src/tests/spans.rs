@@ -293,8 +293,8 @@ fn a_commit_span_covers_the_commit() {
     assert!(span.start_time <= before);
     assert_eq!(span.status, Status::Unset);
 
-    let error = kafkit_conn::Error::check(ErrorCode::NOT_COORDINATOR, Some("coordinator moved"))
-        .expect_err("an error code");
+    let error =
+        kafkit_conn::Error::from_code(ErrorCode::NOT_COORDINATOR).with_message("coordinator moved");
     h.otel.on_commit(&CommitEvent {
         group: "billing",
         offsets: &[("orders", 0, 11), ("audit", 0, 5)],

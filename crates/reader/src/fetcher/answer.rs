@@ -165,8 +165,7 @@ pub(crate) fn apply(
             }
         }
         code => {
-            let error = kafkit_conn::Error::check(code, None)
-                .expect_err("an error code")
+            let error = kafkit_conn::Error::from_code(code)
                 .with_api(ApiKey::Fetch)
                 .with_topic(&tp.topic, Some(tp.partition));
             tracing::debug!(%tp, error = %error, "fetch partition error");

@@ -283,7 +283,7 @@ impl Membership {
                 | ErrorCode::INCONSISTENT_GROUP_PROTOCOL
                 | ErrorCode::GROUP_MAX_SIZE_REACHED
                 | ErrorCode::INVALID_GROUP_ID) => {
-                    let e = kafkit_conn::Error::check(code, None).expect_err("not NONE");
+                    let e = kafkit_conn::Error::from_code(code);
                     return self.fatal(e.into());
                 }
                 code => {

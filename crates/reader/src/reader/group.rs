@@ -26,6 +26,7 @@ use crate::{Error, Fetcher, IsolationLevel, ReaderConfig, StartOffset, TopicPart
 
 mod observe;
 
+pub use kafkit_conn::ConsumerGroupMetadata;
 pub use observe::GroupStats;
 
 /// How long `close()` keeps retrying its final commit, and then its
@@ -39,22 +40,6 @@ type ListenerAsks = (
     Vec<(TopicPartition, i64)>,
     Vec<(TopicPartition, StartOffset)>,
 );
-
-/// Who this member is in its group right now: what a transactional
-/// producer sends with the offsets it commits (TxnOffsetCommit, KIP-447),
-/// so that the coordinator can fence a member of an older generation.
-/// From [`Reader::group_metadata`](crate::Reader::group_metadata).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupMetadata {
-    /// The group.
-    pub group_id: String,
-    /// The generation last joined, `-1` before the first join.
-    pub generation_id: i32,
-    /// The member id the coordinator gave, `""` before the first join.
-    pub member_id: String,
-    /// The static member id (KIP-345), if configured.
-    pub group_instance_id: Option<String>,
-}
 
 pub(crate) struct GroupReader {
     events: mpsc::UnboundedReceiver<GroupEvent>,
@@ -383,13 +368,13 @@ impl GroupReader {
 
     /// The membership's latest generation (it may be ahead of the
     /// assignment applied so far, which is what the coordinator checks).
-    pub(crate) fn metadata(&self) -> GroupMetadata {
+    pub(crate) fn metadata(&self) -> ConsumerGroupMetadata {
         let generation = self
             .generation
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        GroupMetadata {
+        ConsumerGroupMetadata {
             group_id: self.commits.client().group_id().to_owned(),
             generation_id: generation.generation_id,
             member_id: generation.member_id,

@@ -7,8 +7,7 @@
 use std::future::Future;
 
 use kafkit_conn::hooks::{HeaderLookup, TRACE_CONTEXT_HEADERS};
-use kafkit_reader::{GroupMetadata, Message, StartOffset};
-use kafkit_writer::ConsumerGroupMetadata;
+use kafkit_reader::{Message, StartOffset};
 use tracing::Instrument;
 
 use super::{Processor, Shutdown, Step};
@@ -202,7 +201,6 @@ impl Processor {
         let group = self
             .reader
             .group_metadata()
-            .map(consumer_group)
             .expect("the reader is a group reader");
         self.writer
             .send_offsets_to_transaction(&offsets, &group)
@@ -267,16 +265,6 @@ impl Processor {
     }
 }
 
-/// The reader's view of the group, as the writer's TxnOffsetCommit wants it.
-fn consumer_group(g: GroupMetadata) -> ConsumerGroupMetadata {
-    ConsumerGroupMetadata {
-        group_id: g.group_id,
-        generation_id: g.generation_id,
-        member_id: g.member_id,
-        group_instance_id: g.group_instance_id,
-    }
-}
-
 /// Copies the input's trace context headers to an output that has none
 /// of its own, so that the output's producer span (made by the hook)
 /// continues the input's trace.
@@ -291,29 +279,5 @@ fn carry_trace_context(input: &Message, output: &mut kafkit_writer::Message) {
                 value: Some(value),
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_readers_group_metadata_is_what_txn_offset_commit_sends() {
-        let g = consumer_group(GroupMetadata {
-            group_id: "g".into(),
-            generation_id: 7,
-            member_id: "m-1".into(),
-            group_instance_id: Some("i".into()),
-        });
-        assert_eq!(
-            g,
-            ConsumerGroupMetadata {
-                group_id: "g".into(),
-                generation_id: 7,
-                member_id: "m-1".into(),
-                group_instance_id: Some("i".into()),
-            }
-        );
     }
 }

@@ -148,8 +148,7 @@ impl Sender {
             self.fail_batch(batch, e);
         }
         if leaderless && !self.refreshing {
-            let e = kafkit_conn::Error::check(ErrorCode::LEADER_NOT_AVAILABLE, None)
-                .expect_err("not NONE");
+            let e = kafkit_conn::Error::from_code(ErrorCode::LEADER_NOT_AVAILABLE);
             self.transport.on_error(&e);
             self.refresh_known(now);
         }
@@ -239,8 +238,7 @@ pub(super) fn partition_result(
 ) -> Result<i64, Error> {
     let answer = answer_for(response, topic, topic_id, partition);
     let Some(answer) = answer else {
-        let e = kafkit_conn::Error::check(ErrorCode::UNKNOWN_SERVER_ERROR, None)
-            .expect_err("not NONE")
+        let e = kafkit_conn::Error::from_code(ErrorCode::UNKNOWN_SERVER_ERROR)
             .with_message("the produce response does not answer for this partition");
         return Err(Error::Kafka(
             e.with_topic(topic, Some(partition)).with_broker(broker),
@@ -251,8 +249,8 @@ pub(super) fn partition_result(
         // lost): written once, which is what idempotence promises.
         ErrorCode::NONE | ErrorCode::DUPLICATE_SEQUENCE_NUMBER => Ok(answer.base_offset),
         code => {
-            let e = kafkit_conn::Error::check(code, answer.error_message.as_deref())
-                .expect_err("not NONE")
+            let message = answer.error_message.as_deref();
+            let e = kafkit_conn::Error::from_code_with_message(code, message)
                 .with_topic(topic, Some(partition))
                 .with_broker(broker)
                 .with_api(ApiKey::Produce);

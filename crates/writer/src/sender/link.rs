@@ -130,12 +130,9 @@ fn build(
     if job.transactional_id.is_some() {
         let txn = job.txn_version.unwrap_or(TxnVersion::V1);
         version = txn.produce(version).map_err(|code| {
-            kafkit_conn::Error::check(
-                code,
-                Some("transaction.version 2 is enabled but the broker lacks Produce v12"),
-            )
-            .expect_err("not NONE")
-            .with_api(ApiKey::Produce)
+            kafkit_conn::Error::from_code(code)
+                .with_message("transaction.version 2 is enabled but the broker lacks Produce v12")
+                .with_api(ApiKey::Produce)
         })?;
     }
     let snapshot = transport.snapshot();

@@ -222,8 +222,7 @@ impl Sender {
             let error = match &result {
                 Err(e) => e.clone(),
                 Ok(_) => Error::Kafka(
-                    kafkit_conn::Error::check(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None)
-                        .expect_err("not NONE")
+                    kafkit_conn::Error::from_code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
                         .with_topic(&topic, None),
                 ),
             };

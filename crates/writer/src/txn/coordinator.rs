@@ -55,13 +55,12 @@ impl Ctx<'_> {
         pick: impl FnOnce(i16) -> Result<i16, ErrorCode>,
     ) -> Result<i16, kafkit_conn::Error> {
         pick(conn.version_for(api)?).map_err(|code| {
-            kafkit_conn::Error::check(
-                code,
-                Some("transaction.version 2 is enabled but the broker lacks its request versions"),
-            )
-            .expect_err("not NONE")
-            .with_api(api)
-            .with_broker(conn.addr())
+            kafkit_conn::Error::from_code(code)
+                .with_message(
+                    "transaction.version 2 is enabled but the broker lacks its request versions",
+                )
+                .with_api(api)
+                .with_broker(conn.addr())
         })
     }
 
@@ -121,11 +120,7 @@ impl Ctx<'_> {
             };
             if let Some(current) = current {
                 if version < 3 {
-                    return Err(kafkit_conn::Error::check(
-                        ErrorCode::UNSUPPORTED_VERSION,
-                        Some("recovering after an aborted transaction needs InitProducerId v3 (Kafka 2.5+)"),
-                    )
-                    .expect_err("not NONE"));
+                    return Err(kafkit_conn::Error::from_code(ErrorCode::UNSUPPORTED_VERSION).with_message("recovering after an aborted transaction needs InitProducerId v3 (Kafka 2.5+)"));
                 }
                 request.producer_id = current.id;
                 request.producer_epoch = current.epoch;
@@ -275,8 +270,7 @@ impl Ctx<'_> {
             let response = conn.request_at(version, request).await?;
             match requests::txn_offset_commit_error(&response) {
                 None => Ok(()),
-                Some((topic, partition, code)) => Err(kafkit_conn::Error::check(code, None)
-                    .expect_err("not NONE")
+                Some((topic, partition, code)) => Err(kafkit_conn::Error::from_code(code)
                     .with_topic(&topic, Some(partition))
                     .with_api(ApiKey::TxnOffsetCommit)
                     .with_broker(conn.addr())),

@@ -40,7 +40,6 @@ use tokio::sync::Notify;
 use crate::idempotence::ProducerId;
 use crate::sender::Shared;
 use crate::{Error, WriterConfig};
-
 mod api;
 pub(crate) mod coordinator;
 pub(crate) mod requests;
@@ -48,37 +47,7 @@ pub(crate) mod version;
 
 use version::TxnVersion;
 
-/// The consumer group whose offsets a transaction commits
-/// ([`Writer::send_offsets_to_transaction`](crate::Writer::send_offsets_to_transaction)):
-/// TxnOffsetCommit sends the generation and member id so that the group
-/// coordinator rejects a commit from a member that was rebalanced out
-/// (KIP-447), which is what keeps a zombie processor from committing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConsumerGroupMetadata {
-    /// The group id.
-    pub group_id: String,
-    /// The group's generation the offsets were read in; -1 when unknown
-    /// (the coordinator then checks nothing).
-    pub generation_id: i32,
-    /// The member id in that generation; empty when unknown.
-    pub member_id: String,
-    /// The static member id (KIP-345), if any.
-    pub group_instance_id: Option<String>,
-}
-
-impl ConsumerGroupMetadata {
-    /// Metadata naming only the group (generation -1, no member): the
-    /// coordinator does not check membership. Use the reader's group
-    /// metadata to get zombie fencing.
-    pub fn new(group_id: impl Into<String>) -> ConsumerGroupMetadata {
-        ConsumerGroupMetadata {
-            group_id: group_id.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-        }
-    }
-}
+pub use kafkit_conn::ConsumerGroupMetadata;
 
 /// One partition's offset to commit in a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -77,8 +77,7 @@ impl Driver {
                     if !cluster.contains_topic(&p.tp.topic) {
                         tracing::warn!(tp = %p.tp, "the metadata does not know the topic");
                     }
-                    let e = kafkit_conn::Error::check(ErrorCode::LEADER_NOT_AVAILABLE, None)
-                        .expect_err("an error code")
+                    let e = kafkit_conn::Error::from_code(ErrorCode::LEADER_NOT_AVAILABLE)
                         .with_topic(&p.tp.topic, Some(p.tp.partition));
                     self.transport.on_error(&e);
                     let mut st = self.shared.lock();
@@ -96,8 +95,7 @@ impl Driver {
                     broker,
                     "the leader is not among the brokers of the metadata"
                 );
-                let e = kafkit_conn::Error::check(ErrorCode::BROKER_NOT_AVAILABLE, None)
-                    .expect_err("an error code");
+                let e = kafkit_conn::Error::from_code(ErrorCode::BROKER_NOT_AVAILABLE);
                 self.transport.on_error(&e);
                 let mut st = self.shared.lock();
                 for p in &parts {
