@@ -138,11 +138,15 @@ async fn split_and_hand_over(assignor: Arc<dyn Assignor>) {
     // offset lookup and a fetch, which a fixed 500 ms did not always cover
     // on a loaded machine (a closed before reading the last record of a
     // partition it took back: 29 of 30 seen, none lost in Kafka).
-    eventually("every record read by a or b", Duration::from_secs(15), || {
-        let a_seen = a.seen.lock().unwrap();
-        let all: BTreeSet<&(i32, i64)> = a_seen.iter().chain(&b_seen).collect();
-        all.len() == 30
-    })
+    eventually(
+        "every record read by a or b",
+        Duration::from_secs(15),
+        || {
+            let a_seen = a.seen.lock().unwrap();
+            let all: BTreeSet<&(i32, i64)> = a_seen.iter().chain(&b_seen).collect();
+            all.len() == 30
+        },
+    )
     .await;
     let a_seen = a.close().await;
 

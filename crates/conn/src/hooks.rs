@@ -174,6 +174,8 @@ pub struct ProduceBatchEvent<'a> {
     pub attempt: u32,
     /// Bytes buffered in the writer now, not yet acknowledged.
     pub buffered_bytes: usize,
+    /// The writer's client id (which writer's buffer this is).
+    pub client_id: Option<&'a str>,
 }
 
 /// A fetch answer for one partition was taken in.
@@ -193,6 +195,8 @@ pub struct FetchEvent<'a> {
     pub high_watermark: i64,
     /// The offset the reader will fetch next.
     pub next_offset: i64,
+    /// The reader's client id (whose lag this is).
+    pub client_id: Option<&'a str>,
 }
 
 impl FetchEvent<'_> {

@@ -245,11 +245,14 @@ impl Instruments {
     }
 
     pub(crate) fn fetch(&self, event: &FetchEvent<'_>) {
-        let attrs = [
+        let mut attrs = vec![
             attrs::system(),
             attrs::destination(event.topic),
             attrs::partition(event.partition),
         ];
+        if let Some(id) = event.client_id {
+            attrs.push(KeyValue::new(attrs::CLIENT_ID, id.to_owned()));
+        }
         self.consumer_lag.record(event.lag(), &attrs);
         self.fetched_bytes
             .add(u64::try_from(event.bytes).unwrap_or(u64::MAX), &attrs);
@@ -263,8 +266,12 @@ impl Instruments {
     }
 
     pub(crate) fn produce_batch(&self, event: &ProduceBatchEvent<'_>) {
+        let mut writer = vec![attrs::system()];
+        if let Some(id) = event.client_id {
+            writer.push(KeyValue::new(attrs::CLIENT_ID, id.to_owned()));
+        }
         self.buffer_bytes
-            .record(attrs::count(event.buffered_bytes), &[attrs::system()]);
+            .record(attrs::count(event.buffered_bytes), &writer);
         let attrs = [
             attrs::system(),
             attrs::destination(event.topic),

@@ -131,6 +131,7 @@ fn fetches_record_lag_and_bytes_per_partition() {
         bytes,
         high_watermark: 1_000,
         next_offset,
+        client_id: Some("billing-1"),
     };
     h.otel.on_fetch(&fetch(900, 4_096));
     h.otel.on_fetch(&fetch(990, 1_024));
@@ -145,6 +146,10 @@ fn fetches_record_lag_and_bytes_per_partition() {
     assert_eq!(
         attr(&lag[0].0, "messaging.destination.partition.id"),
         Some(&text("1"))
+    );
+    assert_eq!(
+        attr(&lag[0].0, "messaging.client.id"),
+        Some(&text("billing-1"))
     );
     let fetched = u64_sums(metric(&metrics, "kafka.consumer.fetched.bytes"));
     assert_eq!(fetched[0].1, 5_120);
@@ -243,7 +248,12 @@ fn groups_batches_and_commits_are_measured() {
         reason: "join",
         duration: Duration::from_millis(1_500),
     });
-    for (records, buffered_bytes) in [(10, 8_000), (30, 2_000)] {
+    // Two writers: each keeps its own buffer gauge, by client id.
+    for (records, buffered_bytes, client_id) in [
+        (10, 8_000, "writer-a"),
+        (30, 2_000, "writer-a"),
+        (5, 700, "writer-b"),
+    ] {
         h.otel.on_produce_batch(&ProduceBatchEvent {
             broker: "kafka-1:9092",
             topic: "orders",
@@ -252,6 +262,7 @@ fn groups_batches_and_commits_are_measured() {
             bytes: 1_000,
             attempt: 1,
             buffered_bytes,
+            client_id: Some(client_id),
         });
     }
     h.otel.on_commit(&CommitEvent {
@@ -271,10 +282,25 @@ fn groups_batches_and_commits_are_measured() {
     let took = f64_histograms(metric(&metrics, "kafka.consumer.rebalance.duration"));
     assert_eq!((took[0].1, took[0].2), (1, 1.5));
 
-    let buffered = i64_gauges(metric(&metrics, "kafka.producer.buffer.bytes"));
-    assert_eq!(buffered[0].1, 2_000);
+    let mut buffered: Vec<(String, i64)> =
+        i64_gauges(metric(&metrics, "kafka.producer.buffer.bytes"))
+            .into_iter()
+            .map(|(a, v)| {
+                (
+                    attr(&a, "messaging.client.id")
+                        .expect("a client id")
+                        .to_string(),
+                    v,
+                )
+            })
+            .collect();
+    buffered.sort();
+    assert_eq!(
+        buffered,
+        [("writer-a".to_owned(), 2_000), ("writer-b".to_owned(), 700)]
+    );
     let batches = u64_histograms(metric(&metrics, "kafka.producer.batch.records"));
-    assert_eq!((batches[0].1, batches[0].2), (2, 40));
+    assert_eq!((batches[0].1, batches[0].2), (3, 45));
 
     let commits = f64_histograms(metric(&metrics, "messaging.client.operation.duration"));
     assert_eq!(commits.len(), 1);

@@ -138,6 +138,7 @@ impl Sender {
                     bytes: bytes.len(),
                     attempt: batch.attempts,
                     buffered_bytes: buffered,
+                    client_id: self.transport.client_id(),
                 });
             }
             request.2 += batch.records();

@@ -35,6 +35,7 @@ impl Driver {
             bytes,
             high_watermark: part.high_watermark,
             next_offset,
+            client_id: self.transport.client_id(),
         });
     }
 }
