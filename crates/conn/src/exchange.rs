@@ -84,19 +84,14 @@ impl Conn {
             .await;
         let elapsed = start.elapsed();
         if let Some(hook) = self.shared.config.hooks.get() {
-            let in_flight = self.shared.config.max_in_flight
-                - self
-                    .shared
-                    .in_flight
-                    .available_permits()
-                    .min(self.shared.config.max_in_flight);
             hook.on_request(&RequestEvent {
                 broker: &self.shared.addr,
                 api,
                 version,
                 duration: elapsed,
                 response_bytes: result.as_ref().map_or(0, Bytes::len),
-                in_flight: in_flight + 1,
+                // This request's permit is already given back.
+                in_flight: self.in_flight() + 1,
                 error: result.as_ref().err(),
             });
         }
