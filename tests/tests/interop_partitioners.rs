@@ -434,10 +434,11 @@ async fn keyless_records_spread_over_every_partition() {
         .collect();
     // sarama's `hash` and kafka-go's `hash` send keyless records to a
     // random partition and round-robin respectively. librdkafka's `random`
-    // is sticky for null keys for `sticky.partitioning.linger.ms` (twice
-    // `linger.ms` by default; it "affects messages with the key NULL in
-    // all cases"), which put all 2800 records on one partition here:
-    // `--linger-ms 0` turns that off, leaving the per-record random choice.
+    // is sticky for null keys for `sticky.partitioning.linger.ms` (it
+    // "affects messages with the key NULL in all cases"), which put all
+    // 2800 records on one partition here; the peer sets it to twice
+    // `--linger-ms`, so `--linger-ms 0` turns it off and leaves the
+    // per-record random choice.
     type Flags = &'static [(&'static str, &'static str)];
     let peers: [(PeerClient, &str, Flags); 7] = [
         (Sarama, "hash", &[]),
