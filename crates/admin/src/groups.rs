@@ -9,9 +9,9 @@ use kafkit_conn::{ApiKey, CoordinatorKey, ErrorKind};
 use kafkit_protocol::messages::{DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
 
 use crate::Admin;
-use crate::consumer_protocol::{Assignment, Subscription};
 use crate::error::{Error, Result, check, invalid};
 use crate::route::refused;
+use kafkit_protocol::consumer_protocol::{Assignment, Subscription};
 
 /// A group as [`Admin::list_groups`] lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,9 +286,9 @@ fn member(
 ) -> MemberDescription {
     MemberDescription {
         subscription: (consumer && !m.member_metadata.is_empty())
-            .then(|| Subscription::decode(&m.member_metadata)),
+            .then(|| Subscription::decode(&m.member_metadata).map_err(Error::from)),
         assignment: (consumer && !m.member_assignment.is_empty())
-            .then(|| Assignment::decode(&m.member_assignment)),
+            .then(|| Assignment::decode(&m.member_assignment).map_err(Error::from)),
         member_id: m.member_id,
         group_instance_id: m.group_instance_id,
         client_id: m.client_id,

@@ -108,14 +108,17 @@
 
 pub mod codec;
 pub mod compression;
+pub mod consumer_protocol;
 mod error;
 pub mod frame;
 mod message;
 pub mod messages;
 pub mod records;
 pub mod telemetry;
+mod topic_partition;
 
 pub use codec::{TaggedFields, Uuid};
 pub use error::{DecodeError, EncodeError};
 pub use message::{Message, Request, Response, VersionRange};
 pub use messages::{ApiKey, ErrorCode};
+pub use topic_partition::{IntoTopic, TopicPartition};

@@ -10,13 +10,13 @@ use kafkit_conn::Transport;
 use kafkit_conn::messages::join_group_response::JoinGroupResponseMember;
 
 use super::assignor::{Assignor, Member, RebalanceProtocol, TopicCounts, cooperative_adjust};
-use super::protocol::{decode_sticky_user_data, decode_subscription, encode_assignment};
+use super::protocol::{Assignment, Subscription, decode_sticky_user_data};
 use crate::Error;
 
 /// A member's view for the assignor, from its JoinGroup metadata. What it
 /// owns comes from the subscription (v1+) or else from sticky user data.
 pub(crate) fn member_from_join(m: &JoinGroupResponseMember) -> Member {
-    let sub = match decode_subscription(m.metadata.clone()) {
+    let sub = match Subscription::decode(&m.metadata) {
         Ok(sub) => sub,
         Err(e) => {
             // A member we cannot read gets nothing rather than failing the
@@ -26,7 +26,7 @@ pub(crate) fn member_from_join(m: &JoinGroupResponseMember) -> Member {
         }
     };
     let mut owned = sub.owned_partitions;
-    let mut generation = sub.generation;
+    let mut generation = sub.generation_id;
     if let Some((data_owned, data_generation)) =
         sub.user_data.clone().and_then(decode_sticky_user_data)
     {
@@ -83,21 +83,26 @@ pub(crate) async fn assign(
         .iter()
         .map(|m| {
             let partitions = out.get(&m.member_id).map(Vec::as_slice).unwrap_or(&[]);
-            (m.member_id.clone(), encode_assignment(partitions, None))
+            let assignment = Assignment {
+                partitions: partitions.to_vec(),
+                ..Assignment::default()
+            };
+            let bytes = assignment.encode().expect("an assignment encodes at v3");
+            (m.member_id.clone(), bytes)
         })
         .collect())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::protocol::{Subscription, encode_sticky_user_data, encode_subscription};
+    use super::super::protocol::encode_sticky_user_data;
     use super::super::tp;
     use super::*;
 
     fn joined(id: &str, sub: &Subscription) -> JoinGroupResponseMember {
         JoinGroupResponseMember {
             member_id: id.into(),
-            metadata: encode_subscription(sub),
+            metadata: sub.encode().unwrap(),
             ..Default::default()
         }
     }
@@ -107,7 +112,7 @@ mod tests {
         let coop = Subscription {
             topics: vec!["t".into()],
             owned_partitions: vec![tp("t", 1)],
-            generation: 4,
+            generation_id: 4,
             ..Default::default()
         };
         let m = member_from_join(&joined("a", &coop));

@@ -24,7 +24,7 @@ use tracing::Instrument;
 use super::assignor::{Assignor, RebalanceProtocol};
 use super::client::{Generation, GroupClient};
 use super::leader;
-use super::protocol::{Subscription, decode_assignment, encode_subscription};
+use super::protocol::{Assignment, Subscription};
 use crate::{Error, TopicPartition};
 
 /// What the membership tells the reader.
@@ -238,10 +238,12 @@ impl Membership {
                         topics: self.config.topics.clone(),
                         user_data: a.user_data(&self.last.0, self.last.1),
                         owned_partitions: self.owned.clone(),
-                        generation: self.last.1,
+                        generation_id: self.last.1,
                         rack_id: self.config.rack.clone(),
+                        ..Subscription::default()
                     };
-                    (a.name().to_owned(), encode_subscription(&sub))
+                    let bytes = sub.encode().expect("a subscription encodes at v3");
+                    (a.name().to_owned(), bytes)
                 })
                 .collect();
             self.joining.send_modify(|j| j.in_flight = true);
@@ -345,8 +347,8 @@ impl Membership {
                     continue;
                 }
             };
-            let assignment = match decode_assignment(bytes) {
-                Ok(a) => a,
+            let assignment = match Assignment::decode(&bytes) {
+                Ok(a) => a.partitions,
                 Err(e) => return self.fatal(Error::group(format!("undecodable assignment: {e}"))),
             };
             self.publish();

@@ -11,7 +11,8 @@ pub(crate) mod client;
 mod leader;
 mod listener;
 pub(crate) mod membership;
-pub mod protocol;
+/// The consumer protocol's bytes, for custom assignors (kafkit-protocol's).
+pub use kafkit_protocol::consumer_protocol as protocol;
 mod range;
 mod roundrobin;
 mod sticky;
