@@ -115,6 +115,25 @@ impl Accumulator {
         self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
     }
 
+    /// Takes the pending records `select` picks, in order; their space
+    /// stays counted, for they go into batches.
+    pub(crate) fn take_pending(&mut self, select: impl FnMut(&Pending) -> bool) -> Vec<Pending> {
+        let (taken, kept) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(select);
+        self.pending = kept;
+        taken
+    }
+
+    /// Takes the pending records `select` picks and gives back their
+    /// space: they leave the buffer, to be failed.
+    pub(crate) fn evict_pending(&mut self, select: impl FnMut(&Pending) -> bool) -> Vec<Pending> {
+        let evicted = self.take_pending(select);
+        let bytes = evicted.iter().map(|p| p.size).sum();
+        self.release(evicted.len(), bytes);
+        evicted
+    }
+
     /// The partition count of a known topic.
     #[cfg(test)]
     pub(crate) fn partition_count(&self, topic: &str) -> Option<usize> {

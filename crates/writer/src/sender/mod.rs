@@ -124,6 +124,24 @@ impl Shared {
             self.space.notify_waiters();
         }
     }
+
+    /// Fails the pending records `select` picks (records that wait for
+    /// their topic's metadata) with `error`, giving back their space.
+    /// Returns how many there were.
+    pub(crate) fn fail_pending(
+        &self,
+        select: impl FnMut(&crate::accumulator::Pending) -> bool,
+        error: &Error,
+    ) -> usize {
+        let evicted = self.lock().evict_pending(select);
+        let count = evicted.len();
+        self.fail_unbatched(
+            evicted
+                .into_iter()
+                .map(|p| (p.topic, p.completion, error.clone())),
+        );
+        count
+    }
 }
 
 /// What a spawned request reports back.
@@ -322,21 +340,9 @@ impl Sender {
         for batch in expired {
             self.fail_batch(batch, Error::DeliveryTimeout(timeout));
         }
-        let stale: Vec<_> = {
-            let mut acc = self.shared.lock();
-            let (stale, keep) = std::mem::take(&mut acc.pending)
-                .into_iter()
-                .partition(|p| p.since + timeout <= now);
-            acc.pending = keep;
-            let stale: Vec<crate::accumulator::Pending> = stale;
-            let bytes = stale.iter().map(|p| p.size).sum();
-            acc.release(stale.len(), bytes);
-            stale
-        };
-        self.shared.fail_unbatched(
-            stale
-                .into_iter()
-                .map(|p| (p.topic, p.completion, Error::DeliveryTimeout(timeout))),
+        self.shared.fail_pending(
+            |p| p.since + timeout <= now,
+            &Error::DeliveryTimeout(timeout),
         );
     }
 

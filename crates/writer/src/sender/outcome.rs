@@ -247,11 +247,7 @@ impl Sender {
         {
             let mut acc = self.shared.lock();
             acc.set_partitions(topic, count);
-            let (mine, others) = std::mem::take(&mut acc.pending)
-                .into_iter()
-                .partition::<Vec<_>, _>(|p| p.topic == *topic);
-            acc.pending = others;
-            for p in mine {
+            for p in acc.take_pending(|p| p.topic == *topic) {
                 let Pending {
                     message,
                     timestamp,
@@ -271,21 +267,8 @@ impl Sender {
     }
 
     fn fail_pending(&mut self, topic: &Arc<str>, error: Error) {
-        let mine = {
-            let mut acc = self.shared.lock();
-            let (mine, others) = std::mem::take(&mut acc.pending)
-                .into_iter()
-                .partition::<Vec<_>, _>(|p| p.topic == *topic);
-            acc.pending = others;
-            let bytes = mine.iter().map(|p| p.size).sum();
-            acc.release(mine.len(), bytes);
-            mine
-        };
-        tracing::debug!(topic = %topic, records = mine.len(), error = %error, "topic lookup failed");
-        self.shared.fail_unbatched(
-            mine.into_iter()
-                .map(|p| (p.topic, p.completion, error.clone())),
-        );
+        let records = self.shared.fail_pending(|p| p.topic == *topic, &error);
+        tracing::debug!(topic = %topic, records, error = %error, "topic lookup failed");
     }
 }
 

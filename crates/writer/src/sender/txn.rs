@@ -100,18 +100,7 @@ impl Sender {
         for batch in unsent {
             self.fail_batch(batch, error.clone());
         }
-        let pending = {
-            let mut acc = self.shared.lock();
-            let pending = std::mem::take(&mut acc.pending);
-            let bytes = pending.iter().map(|p| p.size).sum();
-            acc.release(pending.len(), bytes);
-            pending
-        };
-        self.shared.fail_unbatched(
-            pending
-                .into_iter()
-                .map(|p| (p.topic, p.completion, error.clone())),
-        );
+        self.shared.fail_pending(|_| true, &error);
     }
 
     /// Sends one AddPartitionsToTxn for every partition waiting to join,
