@@ -8,6 +8,7 @@
 //! good. Retries resend the same finished bytes, so an idempotent retry
 //! keeps its sequence and the broker can drop a duplicate.
 
+use crate::idempotence::Stamp;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -125,7 +126,7 @@ pub(crate) struct Batch {
     pub(crate) encoded: Option<Bytes>,
     /// The producer id and epoch the encoded batch carries (-1 when not
     /// idempotent) and its base sequence.
-    pub(crate) stamp: (i64, i16, i32),
+    pub(crate) stamp: Stamp,
     pub(crate) completions: Vec<Completion>,
     /// Estimated encoded size (the buffer accounting unit).
     pub(crate) size: usize,
@@ -150,7 +151,7 @@ impl Batch {
             partition,
             builder: Some(builder),
             encoded: None,
-            stamp: (-1, -1, -1),
+            stamp: Stamp::NONE,
             completions: Vec::new(),
             size: 0,
             created: Instant::now(),

@@ -47,6 +47,22 @@ impl ProducerId {
     }
 }
 
+/// The producer and base sequence an encoded batch carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) producer: ProducerId,
+    /// The base sequence; -1 when not idempotent.
+    pub(crate) sequence: i32,
+}
+
+impl Stamp {
+    /// Not stamped yet, or not idempotent.
+    pub(crate) const NONE: Stamp = Stamp {
+        producer: ProducerId::NONE,
+        sequence: -1,
+    };
+}
+
 /// The sequence after `records` records from `seq`, wrapping at `i32::MAX`
 /// as Kafka does.
 pub(crate) fn next_sequence(seq: i32, records: usize) -> i32 {
@@ -55,7 +71,7 @@ pub(crate) fn next_sequence(seq: i32, records: usize) -> i32 {
 
 /// Whether `batch` must be (re)stamped before sending under `producer`.
 pub(crate) fn needs_stamp(batch: &Batch, producer: ProducerId) -> bool {
-    batch.encoded.is_none() || (batch.stamp.0, batch.stamp.1) != (producer.id, producer.epoch)
+    batch.encoded.is_none() || batch.stamp.producer != producer
 }
 
 /// Finishes `batch` (encoding and compressing it) or re-stamps its bytes,
@@ -68,7 +84,10 @@ pub(crate) fn stamp(batch: &mut Batch, producer: ProducerId, seq: i32) -> Result
     } else if let Some(bytes) = &batch.encoded {
         batch.encoded = Some(restamp(bytes, producer, seq));
     }
-    batch.stamp = (producer.id, producer.epoch, seq);
+    batch.stamp = Stamp {
+        producer,
+        sequence: seq,
+    };
     Ok(())
 }
 

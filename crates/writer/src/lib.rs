@@ -185,6 +185,7 @@
 mod accumulator;
 pub mod balancer;
 mod batch;
+mod builder;
 mod config;
 mod error;
 mod hooked;
@@ -199,7 +200,8 @@ mod writer;
 pub use balancer::{
     Balancer, Crc32, DefaultBalancer, Hash, LeastBytes, Murmur2, ReferenceHash, RoundRobin, Sticky,
 };
-pub use config::{DeliveryCallback, WriterBuilder, WriterConfig};
+pub use builder::WriterBuilder;
+pub use config::{DeliveryCallback, WriterConfig};
 pub use error::Error;
 pub use kafkit_conn::latency::LatencyHistogram;
 pub use message::{DeliveryReport, Header, Message, RecordMetadata};

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::accumulator::Sink;
 use crate::batch::{Completion, Group};
+use crate::builder::TransportSource;
 use crate::hooked;
 use crate::idempotence::{self, ProducerId};
 use crate::message::millis;
@@ -70,13 +71,15 @@ impl Future for Delivery {
 impl Writer {
     /// A builder that bootstraps a new [`Transport`] from `bootstrap`.
     pub fn builder<S: Into<String>>(bootstrap: impl IntoIterator<Item = S>) -> WriterBuilder {
-        WriterBuilder::new(Err(TransportConfig::new(bootstrap)))
+        WriterBuilder::new(TransportSource::New(Box::new(TransportConfig::new(
+            bootstrap,
+        ))))
     }
 
     /// A builder that shares an existing [`Transport`] (its metadata cache
     /// and connections) with other clients.
     pub fn with_transport(transport: Transport) -> WriterBuilder {
-        WriterBuilder::new(Ok(transport))
+        WriterBuilder::new(TransportSource::Given(transport))
     }
 
     pub(crate) async fn start(transport: Transport, config: WriterConfig) -> Result<Writer, Error> {

@@ -10,7 +10,7 @@ use kafkit_protocol::{ApiKey, ErrorCode, Uuid};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::link::{self, Item, Job};
+use super::link::{self, BatchRef, Item, Job};
 use super::{Bump, Outcome, Sender, earliest};
 use crate::Error;
 use crate::idempotence::{self, next_sequence};
@@ -61,7 +61,7 @@ impl Sender {
         let snapshot = self.transport.snapshot();
         let mut next = None;
         let mut leaderless = false;
-        let mut requests: HashMap<i32, (String, Vec<Item>, usize)> = HashMap::new();
+        let mut requests: HashMap<i32, Request> = HashMap::new();
         let mut failed = Vec::new();
         // Read once per round, for the hook only.
         let mut buffered_bytes: Option<usize> = None;
@@ -106,9 +106,11 @@ impl Sender {
                 continue;
             };
             let busy = self.requests.get(&leader.id).copied().unwrap_or(0);
-            let request = requests
-                .entry(leader.id)
-                .or_insert_with(|| (leader.addr(), Vec::new(), 0));
+            let request = requests.entry(leader.id).or_insert_with(|| Request {
+                addr: leader.addr(),
+                items: Vec::new(),
+                records: 0,
+            });
             if busy >= max {
                 continue;
             }
@@ -131,7 +133,7 @@ impl Sender {
                 let buffered =
                     *buffered_bytes.get_or_insert_with(|| self.shared.lock().buffered_bytes);
                 hook.on_produce_batch(&ProduceBatchEvent {
-                    broker: &request.0,
+                    broker: &request.addr,
                     topic,
                     partition: *partition,
                     records: batch.records(),
@@ -141,8 +143,15 @@ impl Sender {
                     client_id: self.transport.client_id(),
                 });
             }
-            request.2 += batch.records();
-            request.1.push((topic.clone(), *partition, batch.id, bytes));
+            request.records += batch.records();
+            request.items.push(Item {
+                batch: BatchRef {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    id: batch.id,
+                },
+                records: bytes,
+            });
             part.in_flight.push_back(batch);
         }
         for (batch, e) in failed {
@@ -154,7 +163,15 @@ impl Sender {
             self.refresh_known(now);
         }
         let mut sent = 0;
-        for (broker, (addr, items, records)) in requests {
+        for (
+            broker,
+            Request {
+                addr,
+                items,
+                records,
+            },
+        ) in requests
+        {
             if items.is_empty() {
                 continue;
             }
@@ -258,6 +275,14 @@ pub(super) fn partition_result(
             Err(Error::Kafka(e))
         }
     }
+}
+
+/// One broker's Produce request being put together: where it goes, its
+/// batches (one per partition) and their record count.
+struct Request {
+    addr: String,
+    items: Vec<Item>,
+    records: usize,
 }
 
 #[cfg(test)]

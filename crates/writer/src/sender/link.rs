@@ -26,8 +26,21 @@ use tracing::Instrument;
 use super::Outcome;
 use crate::txn::version::TxnVersion;
 
-/// One batch in a request: topic, partition, batch id, encoded bytes.
-pub(super) type Item = (Arc<str>, i32, u64, Bytes);
+/// Which batch: its partition and its id (`Batch::id`), as a request's
+/// outcome names the batches it carried.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchRef {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) id: u64,
+}
+
+/// One batch in a request, and its encoded bytes.
+#[derive(Debug)]
+pub(super) struct Item {
+    pub(super) batch: BatchRef,
+    pub(super) records: Bytes,
+}
 
 /// A request for a broker's submitter.
 #[derive(Debug)]
@@ -68,11 +81,7 @@ async fn submit(transport: &Transport, job: Job, outcomes: &mpsc::UnboundedSende
         batches = job.items.len(),
         records = job.records
     );
-    let sent: Vec<(Arc<str>, i32, u64)> = job
-        .items
-        .iter()
-        .map(|(t, p, id, _)| (t.clone(), *p, *id))
-        .collect();
+    let sent: Vec<BatchRef> = job.items.iter().map(|item| item.batch.clone()).collect();
     let (broker, addr) = (job.broker, job.addr.clone());
     let report = {
         let outcomes = outcomes.clone();
@@ -137,7 +146,13 @@ fn build(
     }
     let snapshot = transport.snapshot();
     let mut topics: Vec<TopicProduceData> = Vec::new();
-    for (topic, partition, _, records) in job.items {
+    for Item {
+        batch: BatchRef {
+            topic, partition, ..
+        },
+        records,
+    } in job.items
+    {
         let data = PartitionProduceData {
             index: partition,
             records: Some(records),

@@ -8,141 +8,36 @@
 //! Files: `mod.rs` (shared state, the loop, collecting batches, metadata),
 //! `dispatch.rs` (which batches go, stamping, one request per broker),
 //! `link.rs` (each broker's submitter, which keeps requests in order),
-//! `outcome.rs` (answers, retries, epoch bumps), `leader_hint.rs` (a
+//! `outcome.rs` (answers, retries, epoch bumps), `part.rs` (one
+//! partition's sending state), `shared.rs` (what callers and the task share), `leader_hint.rs` (a
 //! broker's word on a partition's new leader, KIP-951), `txn.rs` (joining
 //! partitions to a transaction, failing unsent batches of an aborted one).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use kafkit_conn::Transport;
 use kafkit_protocol::messages::ProduceResponse;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
-use crate::accumulator::Accumulator;
-use crate::batch::{Batch, Completion};
+use crate::Error;
+use crate::batch::Batch;
 use crate::idempotence::ProducerId;
-use crate::stats::Stats;
-use crate::txn::Txn;
 use crate::txn::requests::Key;
-use crate::{Error, WriterConfig};
 
 mod dispatch;
 mod leader_hint;
 mod link;
 mod outcome;
+mod part;
+mod shared;
 mod txn;
 
-/// What callers and the sender task share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: WriterConfig,
-    acc: Mutex<Accumulator>,
-    /// Wakes the sender: a batch sealed or opened, a flush, a close.
-    pub(crate) wake: Notify,
-    /// Wakes callers waiting for buffer space (and flushes).
-    pub(crate) space: Notify,
-    pub(crate) stats: Stats,
-    /// Flushes under way: while positive, open batches seal at once.
-    pub(crate) flushing: AtomicUsize,
-    failures: Mutex<(u64, Option<Error>)>,
-    /// The transaction, for a writer with a `transactional_id`.
-    pub(crate) txn: Option<Txn>,
-}
-
-impl Shared {
-    pub(crate) fn new(config: WriterConfig) -> Shared {
-        Shared {
-            txn: Txn::new(&config),
-            config,
-            acc: Mutex::new(Accumulator::default()),
-            wake: Notify::new(),
-            space: Notify::new(),
-            stats: Stats::default(),
-            flushing: AtomicUsize::new(0),
-            failures: Mutex::new((0, None)),
-        }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
-        self.acc.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Notes `records` failed records for the next flush to report.
-    pub(crate) fn note_failure(&self, records: u64, error: &Error) {
-        self.stats.failed(records);
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.0 += records;
-        f.1 = Some(error.clone());
-    }
-
-    /// Takes the failures noted since the last call.
-    pub(crate) fn take_failures(&self) -> Result<(), Error> {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match std::mem::take(&mut *f) {
-            (failed, Some(last)) if failed > 0 => Err(Error::RecordsFailed {
-                failed,
-                last: Box::new(last),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Completes a record that never made it into a batch (its topic
-    /// unknown, its partition missing, its delivery timeout passed). In a
-    /// transaction the record was accepted by `send`, so the transaction
-    /// fails with it: a commit must never leave it out silently.
-    fn fail_one(&self, topic: &Arc<str>, completion: Completion, error: Error) {
-        if let Some(txn) = &self.txn {
-            txn.failed(self, &error, false);
-        }
-        self.note_failure(1, &error);
-        let builder = kafkit_protocol::records::RecordBatchBuilder::new(0);
-        let mut batch = Batch::new(0, topic.clone(), -1, builder);
-        batch.completions.push(completion);
-        batch.complete(Err(error), self.config.on_delivery.as_ref());
-    }
-
-    /// Fails records that never made it into a batch ([`fail_one`]
-    /// each), whose buffer space the caller already released, and wakes
-    /// whoever waits for that space (a send, a flush, a commit's drain).
-    ///
-    /// [`fail_one`]: Shared::fail_one
-    pub(crate) fn fail_unbatched(
-        &self,
-        records: impl IntoIterator<Item = (Arc<str>, Completion, Error)>,
-    ) {
-        let mut any = false;
-        for (topic, completion, error) in records {
-            self.fail_one(&topic, completion, error);
-            any = true;
-        }
-        if any {
-            self.space.notify_waiters();
-        }
-    }
-
-    /// Fails the pending records `select` picks (records that wait for
-    /// their topic's metadata) with `error`, giving back their space.
-    /// Returns how many there were.
-    pub(crate) fn fail_pending(
-        &self,
-        select: impl FnMut(&crate::accumulator::Pending) -> bool,
-        error: &Error,
-    ) -> usize {
-        let evicted = self.lock().evict_pending(select);
-        let count = evicted.len();
-        self.fail_unbatched(
-            evicted
-                .into_iter()
-                .map(|p| (p.topic, p.completion, error.clone())),
-        );
-        count
-    }
-}
+use part::{Acked, Part};
+pub(crate) use shared::Shared;
 
 /// What a spawned request reports back.
 #[derive(Debug)]
@@ -150,7 +45,7 @@ enum Outcome {
     Produced {
         broker: i32,
         addr: String,
-        sent: Vec<(Arc<str>, i32, u64)>,
+        sent: Vec<link::BatchRef>,
         result: Result<ProduceResponse, kafkit_conn::Error>,
     },
     /// Partition counts of topics, after a metadata lookup.
@@ -167,40 +62,6 @@ enum Outcome {
         partitions: Vec<Key>,
         result: Result<Vec<(Key, kafkit_protocol::ErrorCode)>, kafkit_conn::Error>,
     },
-}
-
-/// Sending state of one partition.
-#[derive(Debug, Default)]
-struct Part {
-    /// Sealed batches waiting to be sent, in order.
-    queue: VecDeque<Batch>,
-    /// Sent and not answered, in send order.
-    in_flight: VecDeque<Batch>,
-    /// Failed, to resend (in id order) once `in_flight` is empty.
-    retries: Vec<Batch>,
-    /// The next base sequence to stamp.
-    next_seq: i32,
-    /// No new batch may go before the next retry.
-    retry_at: Option<Instant>,
-    /// The producer id, epoch and last sequence of the highest batch
-    /// acknowledged: the broker takes sequences only in order, so every
-    /// batch below it in the same epoch is written, whatever its own
-    /// answer said (or whether one came).
-    acked: Option<(i64, i16, i32)>,
-    /// This partition asked for the epoch bump: its batches wait for it.
-    needs_bump: bool,
-}
-
-impl Part {
-    /// Whether `batch` must already be on the broker (see `acked`).
-    fn covers(&self, batch: &Batch) -> bool {
-        let (id, epoch, seq) = batch.stamp;
-        batch.encoded.is_some()
-            && seq >= 0
-            && self
-                .acked
-                .is_some_and(|(a_id, a_epoch, last)| (a_id, a_epoch) == (id, epoch) && seq <= last)
-    }
 }
 
 /// Epoch bump progress (see `idempotence.rs`).
@@ -454,19 +315,22 @@ impl Sender {
     /// [`Part::acked`]): a retry could otherwise outlive the producer state
     /// that would recognise it as a duplicate, and be written twice.
     fn ack_batch(&mut self, batch: Batch, base_offset: i64) {
-        let (id, epoch, seq) = batch.stamp;
+        let stamp = batch.stamp;
         let mut written = Vec::new();
-        if seq >= 0 {
-            let last = seq.saturating_add(batch.records() as i32 - 1);
+        if stamp.sequence >= 0 {
+            let last = stamp.sequence.saturating_add(batch.records() as i32 - 1);
             let part = self
                 .parts
                 .entry((batch.topic.clone(), batch.partition))
                 .or_default();
-            let higher = part.acked.is_none_or(|(a_id, a_epoch, a_last)| {
-                (a_id, a_epoch) != (id, epoch) || last > a_last
-            });
+            let higher = part
+                .acked
+                .is_none_or(|acked| acked.producer != stamp.producer || last > acked.last_sequence);
             if higher {
-                part.acked = Some((id, epoch, last));
+                part.acked = Some(Acked {
+                    producer: stamp.producer,
+                    last_sequence: last,
+                });
             }
             let (covered, rest): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut part.retries)
                 .into_iter()
@@ -516,17 +380,5 @@ mod tests {
         assert_eq!(earliest(None, Some(later)), Some(later));
         assert_eq!(earliest(Some(now), None), Some(now));
         assert_eq!(earliest(None, None), None);
-    }
-
-    #[test]
-    fn failures_are_reported_once() {
-        let shared = Shared::new(WriterConfig::default());
-        shared.take_failures().unwrap();
-        shared.note_failure(2, &Error::Closed);
-        shared.note_failure(1, &Error::MissingTopic);
-        let e = shared.take_failures().unwrap_err();
-        assert!(matches!(e, Error::RecordsFailed { failed: 3, .. }), "{e}");
-        shared.take_failures().unwrap();
-        assert_eq!(shared.stats.snapshot().errors, 3);
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::{Duration, Instant};
 
 use super::dispatch::{answer_for, partition_result};
 use super::leader_hint;
+use super::link::BatchRef;
 use super::{Bump, Outcome, Part, Sender};
 use crate::Error;
 use crate::accumulator::{Pending, Sink};
@@ -43,7 +44,7 @@ impl Sender {
         &mut self,
         broker: i32,
         addr: &str,
-        sent: Vec<(Arc<str>, i32, u64)>,
+        sent: Vec<BatchRef>,
         result: Result<ProduceResponse, kafkit_conn::Error>,
     ) {
         if let Some(n) = self.requests.get_mut(&broker) {
@@ -55,7 +56,12 @@ impl Sender {
         }
         let acks_none = self.shared.config.required_acks == RequiredAcks::None;
         let snapshot = self.transport.snapshot();
-        for (topic, partition, id) in sent {
+        for BatchRef {
+            topic,
+            partition,
+            id,
+        } in sent
+        {
             let Some(batch) = self.take_in_flight(&topic, partition, id) else {
                 continue;
             };
