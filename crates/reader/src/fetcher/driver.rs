@@ -39,6 +39,7 @@ use crate::offsets::resolve;
 use crate::{Error, StartOffset, TopicPartition};
 
 mod fetch;
+mod finish;
 mod hook;
 
 pub(crate) use fetch::close_detached;

@@ -28,6 +28,7 @@ mod driver;
 mod leader_hint;
 mod message_set;
 mod partition_stats;
+mod plan;
 mod request;
 mod session;
 mod state;
