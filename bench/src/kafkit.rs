@@ -179,7 +179,7 @@ async fn consume_reader_async(w: &Workload) -> Result<Measurement> {
                 slot.get_or_insert_with(Snapshot::take);
             }
         })
-        .connect()
+        .build()
         .await
         .context("connect the kafkit reader")?;
     print_settings(fetch_settings(

@@ -102,7 +102,7 @@ impl GroupRun {
             .topics([self.topic.clone()]);
         let shared = self.shared.clone();
         let member = tokio::spawn(async move {
-            let mut reader = reader.connect().await.expect("the member connects");
+            let mut reader = reader.build().await.expect("the member connects");
             let me = shared.joined.fetch_add(1, Ordering::SeqCst) as usize;
             let born = Instant::now();
             while life.is_none_or(|l| born.elapsed() < l) && !shared.done.load(Ordering::SeqCst) {

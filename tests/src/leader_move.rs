@@ -39,7 +39,7 @@ pub async fn setup(prefix: &str) -> Setup {
     let cluster = blocking(|| KafkaCluster::start(KafkaOptions::three_nodes()));
     let bootstrap = cluster.bootstrap(Listener::Plaintext);
     let topic = unique_topic(prefix);
-    let admin = Admin::connect(&bootstrap).await.unwrap();
+    let admin = Admin::builder([&bootstrap]).build().await.unwrap();
     let spec = NewTopic::new(&topic, 1).assign(0, vec![1, 2, 3]);
     let created = admin.create_topics(&[spec], false).await.unwrap();
     created[&topic].as_ref().expect("the topic is created");

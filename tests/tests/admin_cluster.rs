@@ -7,7 +7,8 @@ use kafkit_admin::{
 use kafkit_tests::{TestBroker, unique_topic};
 
 async fn admin(broker: &TestBroker) -> Admin {
-    Admin::connect(&broker.bootstrap().to_string())
+    Admin::builder([broker.bootstrap().to_string()])
+        .build()
         .await
         .expect("admin connects")
 }

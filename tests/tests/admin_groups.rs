@@ -10,7 +10,8 @@ use kafkit_protocol::records::RecordBatchBuilder;
 use kafkit_tests::{RawClient, TestBroker, unique_topic};
 
 async fn admin(broker: &TestBroker) -> Admin {
-    Admin::connect(&broker.bootstrap().to_string())
+    Admin::builder([broker.bootstrap().to_string()])
+        .build()
         .await
         .expect("admin connects")
 }

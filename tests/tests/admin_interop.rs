@@ -49,7 +49,10 @@ async fn python(script: &'static str, args: Vec<String>) -> String {
 async fn topics_created_by_either_client_are_listed_alike_by_both() {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap().to_string();
-    let admin = Admin::connect(&bootstrap).await.expect("admin connects");
+    let admin = Admin::builder([&bootstrap])
+        .build()
+        .await
+        .expect("admin connects");
     let ours = unique_topic("admin-interop-ours");
     let theirs = unique_topic("admin-interop-theirs");
     let created = admin
@@ -82,7 +85,10 @@ async fn topics_created_by_either_client_are_listed_alike_by_both() {
 async fn offsets_committed_by_kafkit_admin_are_read_by_librdkafka() {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap().to_string();
-    let admin = Admin::connect(&bootstrap).await.expect("admin connects");
+    let admin = Admin::builder([&bootstrap])
+        .build()
+        .await
+        .expect("admin connects");
     let topic = unique_topic("admin-interop-offsets");
     broker.create_topic(&topic, 2);
     let group = unique_topic("admin-interop-group");

@@ -67,7 +67,8 @@ async fn served_end(admin: &Admin, tp: &TopicPartition) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reassignments_elections_and_log_dirs_on_three_brokers() {
     let mut cluster = block_in_place(|| KafkaCluster::start(KafkaOptions::three_nodes()));
-    let admin = Admin::connect(&cluster.bootstrap(Listener::Plaintext))
+    let admin = Admin::builder([&cluster.bootstrap(Listener::Plaintext)])
+        .build()
         .await
         .expect("admin connects");
 
@@ -308,7 +309,8 @@ async fn client_quotas_are_set_described_exactly_and_removed() {
     let Some(broker) = TestBroker::start_kafka() else {
         return;
     };
-    let admin = Admin::connect(&broker.bootstrap())
+    let admin = Admin::builder([&broker.bootstrap()])
+        .build()
         .await
         .expect("admin connects");
     let (user, client) = (unique_topic("akc-user"), unique_topic("akc-client"));

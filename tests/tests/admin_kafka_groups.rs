@@ -24,7 +24,8 @@ use tokio::sync::watch;
 /// The run's broker, or `None` (the test returns) on tansu: these twins
 /// pin Apache Kafka's own answers, which tansu does not give.
 async fn admin(broker: &TestBroker) -> Admin {
-    Admin::connect(&broker.bootstrap())
+    Admin::builder([&broker.bootstrap()])
+        .build()
         .await
         .expect("admin connects")
 }

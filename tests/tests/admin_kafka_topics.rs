@@ -24,7 +24,8 @@ use kafkit_tests::{RawClient, TestBroker, eventually, unique_topic};
 /// pin Apache Kafka's own answers, which tansu does not give (its gaps are
 /// why the scripted tests exist).
 async fn admin(broker: &TestBroker) -> Admin {
-    Admin::connect(&broker.bootstrap())
+    Admin::builder([&broker.bootstrap()])
+        .build()
         .await
         .expect("admin connects")
 }

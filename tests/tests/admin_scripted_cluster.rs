@@ -39,7 +39,8 @@ use kafkit_protocol::messages::list_partition_reassignments_response::{
 use kafkit_protocol::messages::*;
 
 async fn admin(cluster: &ScriptedCluster) -> Admin {
-    Admin::connect(&cluster.bootstrap())
+    Admin::builder([&cluster.bootstrap()])
+        .build()
         .await
         .expect("admin connects to the scripted peer")
 }

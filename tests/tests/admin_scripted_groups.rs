@@ -18,7 +18,8 @@ use kafkit_protocol::messages::offset_delete_response::{
 use kafkit_protocol::messages::*;
 
 async fn admin(cluster: &ScriptedCluster) -> Admin {
-    Admin::connect(&cluster.bootstrap())
+    Admin::builder([&cluster.bootstrap()])
+        .build()
         .await
         .expect("admin connects to the scripted peer")
 }

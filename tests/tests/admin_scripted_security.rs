@@ -30,7 +30,8 @@ use kafkit_protocol::messages::list_transactions_response as lt;
 use kafkit_protocol::messages::*;
 
 async fn admin(cluster: &ScriptedCluster) -> Admin {
-    Admin::connect(&cluster.bootstrap())
+    Admin::builder([&cluster.bootstrap()])
+        .build()
         .await
         .expect("admin connects to the scripted peer")
 }

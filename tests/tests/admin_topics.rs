@@ -38,7 +38,8 @@ async fn gone(admin: &Admin, topic: &str) {
 }
 
 async fn admin(broker: &TestBroker) -> Admin {
-    Admin::connect(&broker.bootstrap().to_string())
+    Admin::builder([broker.bootstrap().to_string()])
+        .build()
         .await
         .expect("admin connects")
 }

@@ -258,7 +258,7 @@ async fn read_bomb(records: Bytes) -> (kafkit_reader::Error, usize, Duration) {
     let mut reader = Reader::builder([addr])
         .partition(TOPIC, 0)
         .start_offset(StartOffset::Offset(0))
-        .connect()
+        .build()
         .await
         .unwrap();
     let fetched = tokio::time::timeout(Duration::from_secs(20), reader.fetch_message())

@@ -75,7 +75,7 @@ async fn invalid_reader_configs_fail_before_connecting() {
         ("negative partition", builder().partition("t", -1)),
     ];
     for (what, builder) in invalid {
-        let e = builder.connect().await.expect_err(what);
+        let e = builder.build().await.expect_err(what);
         assert!(matches!(e.kind(), ErrorKind::Config(_)), "{what}: {e}");
     }
     assert_eq!(proxy.stats().connections, 0, "a connection was opened");
@@ -90,7 +90,7 @@ async fn an_empty_topic_name_fails_in_the_reader_builder() {
             .group_id("g")
             .topics([""]),
     ] {
-        let e = builder.connect().await.expect_err("an empty topic name");
+        let e = builder.build().await.expect_err("an empty topic name");
         assert!(matches!(e.kind(), ErrorKind::Config(_)), "{e}");
     }
     assert_eq!(proxy.stats().connections, 0, "a connection was opened");

@@ -183,7 +183,7 @@ async fn a_hook_sees_every_record_fetch_commit_and_rebalance_with_real_values() 
         .session_timeout(Duration::from_secs(6))
         .heartbeat_interval(Duration::from_millis(500))
         .hooks(hooks.clone())
-        .connect()
+        .build()
         .await
         .unwrap();
     let mut read = Vec::new();

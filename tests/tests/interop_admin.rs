@@ -106,7 +106,7 @@ async fn peers_read_back_what_kafkit_admin_creates() {
     let scram_user = format!("{topic}-scram");
     let quota_user = format!("{topic}-quota");
     let group = format!("{topic}-group");
-    let admin = Admin::connect(&brokers).await.unwrap();
+    let admin = Admin::builder([&brokers]).build().await.unwrap();
 
     let created = admin
         .create_topics(
@@ -362,7 +362,7 @@ async fn kafkit_admin_reads_back_what_java_creates() {
         );
     }
 
-    let admin = Admin::connect(&brokers).await.unwrap();
+    let admin = Admin::builder([&brokers]).build().await.unwrap();
     eventually("kafkit: describe_topics", || async {
         let described = admin
             .describe_topics(&[&topic])

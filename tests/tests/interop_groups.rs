@@ -150,7 +150,7 @@ async fn kafkit_member(
         .session_timeout(Duration::from_secs(10))
         .heartbeat_interval(Duration::from_millis(500))
         .assignors(vec![assignor])
-        .connect()
+        .build()
         .await
         .unwrap();
     let progress = Arc::new(Progress::default());
@@ -474,7 +474,7 @@ async fn mixed_group(assignor_name: &str, assignor: Arc<dyn Assignor>, steps: &[
         .await
         .unwrap();
     let mut written = write(&writer, "up-front", UP_FRONT).await;
-    let admin = Admin::connect(&brokers).await.unwrap();
+    let admin = Admin::builder([&brokers]).build().await.unwrap();
 
     let mut members: Vec<Option<Member>> = Vec::new();
     let mut left: Vec<(String, Vec<(i32, i64)>)> = Vec::new();

@@ -321,7 +321,7 @@ async fn kafkit_reads_what_peer_writes(client: PeerClient) {
     let mut reader = Reader::builder([broker.bootstrap()])
         .partition(&topic, 0)
         .start_offset(StartOffset::Earliest)
-        .connect()
+        .build()
         .await
         .unwrap();
     let total = set.len() * CODECS.len();

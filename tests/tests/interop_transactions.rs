@@ -186,7 +186,7 @@ async fn kafkit_reads_exactly(
             isolation_level: isolation,
             ..FetchConfig::default()
         })
-        .connect()
+        .build()
         .await
         .unwrap();
     let mut values = Vec::new();

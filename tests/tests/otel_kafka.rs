@@ -135,7 +135,7 @@ async fn producer_and_consumer_spans_join_and_the_metrics_add_up() {
         .group_id(&group)
         .topics([&topic])
         .hooks(t.otel.hooks())
-        .connect()
+        .build()
         .await
         .unwrap();
     let mut read = Vec::new();

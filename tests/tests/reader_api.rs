@@ -56,7 +56,7 @@ async fn a_partition_reader_starts_at_offset_42_and_moves_with_set_offset() {
     let mut reader = Reader::builder([broker.bootstrap()])
         .partition(&topic, 0)
         .start_offset(StartOffset::Offset(42))
-        .connect()
+        .build()
         .await
         .unwrap();
     let m = reader.read_message().await.unwrap();
@@ -91,7 +91,7 @@ async fn set_offset_at_starts_from_the_first_record_at_that_time() {
 
     let mut reader = Reader::builder([broker.bootstrap()])
         .partition(&topic, 0)
-        .connect()
+        .build()
         .await
         .unwrap();
     assert_eq!(reader.read_message().await.unwrap().offset, 0);
@@ -113,7 +113,7 @@ async fn group_lag_sums_every_assigned_partition() {
     for p in 0..3 {
         produce_one_by_one(&broker, &topic, p, 10).await;
     }
-    let mut reader = group(&broker, &group_id, &topic).connect().await.unwrap();
+    let mut reader = group(&broker, &group_id, &topic).build().await.unwrap();
     reader.read_message().await.unwrap();
     assert_eq!(reader.assignment().len(), 3);
     let reader = Arc::new(tokio::sync::Mutex::new(reader));
@@ -139,7 +139,7 @@ async fn the_stream_adapter_yields_messages_in_order() {
     produce_one_by_one(&broker, &topic, 0, 5).await;
     let reader = Reader::builder([broker.bootstrap()])
         .partition(&topic, 0)
-        .connect()
+        .build()
         .await
         .unwrap();
     let mut stream = reader.into_stream();
@@ -165,7 +165,7 @@ async fn partition_streams_give_one_ordered_stream_per_assigned_partition() {
     for p in 0..3 {
         produce_one_by_one(&broker, &topic, p, 10).await;
     }
-    let reader = group(&broker, &group_id, &topic).connect().await.unwrap();
+    let reader = group(&broker, &group_id, &topic).build().await.unwrap();
     let mut streams = reader.into_partition_streams(4);
     let mut workers = Vec::new();
     for _ in 0..3 {
@@ -194,7 +194,7 @@ async fn partition_streams_give_one_ordered_stream_per_assigned_partition() {
     streams.close().await.unwrap();
 
     // Everything was committed: a new member of the group has nothing to read.
-    let mut again = group(&broker, &group_id, &topic).connect().await.unwrap();
+    let mut again = group(&broker, &group_id, &topic).build().await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_secs(4), again.fetch_message())
             .await
@@ -225,7 +225,7 @@ async fn the_rebalance_listener_hears_assignments_and_can_seek() {
                 }
             }
         })
-        .connect()
+        .build()
         .await
         .unwrap();
     let m = reader.fetch_message().await.unwrap();
@@ -255,7 +255,7 @@ async fn a_static_member_resumes_from_its_commit() {
 
     let mut reader = group(&broker, &group_id, &topic)
         .group_instance_id("instance-1")
-        .connect()
+        .build()
         .await
         .unwrap();
     for _ in 0..4 {
@@ -267,7 +267,7 @@ async fn a_static_member_resumes_from_its_commit() {
     // ...so the same instance id comes back to its partitions.
     let mut back = group(&broker, &group_id, &topic)
         .group_instance_id("instance-1")
-        .connect()
+        .build()
         .await
         .unwrap();
     let m = tokio::time::timeout(Duration::from_secs(15), back.fetch_message())

@@ -59,7 +59,7 @@ async fn read_message_commits_each_record_as_it_is_handed_out() {
     broker.create_topic(&topic, 1);
     produce(&broker, &topic, 10).await;
 
-    let mut reader = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut reader = builder(&broker, &group, &topic).build().await.unwrap();
     for expected in 0..3 {
         assert_eq!(reader.read_message().await.unwrap().offset, expected);
         // Committed before read_message returned.
@@ -68,7 +68,7 @@ async fn read_message_commits_each_record_as_it_is_handed_out() {
     // A crash right after the third was handed out: at-most-once, so the
     // next member starts after it, not at it.
     drop(reader);
-    let mut next = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut next = builder(&broker, &group, &topic).build().await.unwrap();
     let m = tokio::time::timeout(Duration::from_secs(20), next.read_message())
         .await
         .unwrap()
@@ -89,7 +89,7 @@ async fn a_read_message_dropped_while_committing_is_not_committed_by_close() {
     broker.create_topic(&topic, 1);
     produce(&broker, &topic, 10).await;
 
-    let mut reader = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut reader = builder(&broker, &group, &topic).build().await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(20), reader.read_message())
         .await
         .unwrap()
@@ -109,7 +109,7 @@ async fn a_read_message_dropped_while_committing_is_not_committed_by_close() {
         Some(2),
         "offset 2 was never handed out"
     );
-    let mut next = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut next = builder(&broker, &group, &topic).build().await.unwrap();
     let m = tokio::time::timeout(Duration::from_secs(20), next.read_message())
         .await
         .unwrap()
@@ -126,7 +126,7 @@ async fn fetch_message_commits_nothing_until_told() {
     broker.create_topic(&topic, 1);
     produce(&broker, &topic, 10).await;
 
-    let mut reader = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut reader = builder(&broker, &group, &topic).build().await.unwrap();
     let mut read = Vec::new();
     for _ in 0..6 {
         read.push(reader.fetch_message().await.unwrap());
@@ -154,7 +154,7 @@ async fn commit_interval_batches_commits_in_the_background() {
 
     let mut reader = builder(&broker, &group, &topic)
         .commit_interval(Duration::from_millis(500))
-        .connect()
+        .build()
         .await
         .unwrap();
     for _ in 0..50 {
@@ -185,7 +185,7 @@ async fn close_flushes_what_the_interval_has_not_sent() {
 
     let mut reader = builder(&broker, &group, &topic)
         .commit_interval(Duration::from_secs(3600))
-        .connect()
+        .build()
         .await
         .unwrap();
     for _ in 0..7 {
@@ -205,7 +205,7 @@ async fn a_partition_reader_cannot_commit() {
     produce(&broker, &topic, 1).await;
     let mut reader = Reader::builder([broker.bootstrap()])
         .partition(&topic, 0)
-        .connect()
+        .build()
         .await
         .unwrap();
     let m = reader.read_message().await.unwrap();
@@ -225,7 +225,7 @@ async fn a_close_dropped_halfway_is_not_reported_as_done() {
     broker.create_topic(&topic, 1);
     produce(&broker, &topic, 3).await;
 
-    let mut reader = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut reader = builder(&broker, &group, &topic).build().await.unwrap();
     let m = tokio::time::timeout(Duration::from_secs(20), reader.fetch_message())
         .await
         .unwrap()
@@ -236,7 +236,7 @@ async fn a_close_dropped_halfway_is_not_reported_as_done() {
     let e = reader.close().await.unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Closed), "{e}");
 
-    let mut done = builder(&broker, &group, &topic).connect().await.unwrap();
+    let mut done = builder(&broker, &group, &topic).build().await.unwrap();
     done.close().await.unwrap();
     done.close().await.unwrap();
 }

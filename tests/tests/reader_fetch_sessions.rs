@@ -318,7 +318,7 @@ async fn reader_on(
         .partition(topic, partition)
         .start_offset(StartOffset::Offset(0))
         .fetch_sessions(sessions)
-        .connect()
+        .build()
         .await
         .unwrap()
 }

@@ -42,7 +42,7 @@ async fn with_assignor(
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(300))
         .assignors(vec![assignor])
-        .connect()
+        .build()
         .await
         .unwrap()
 }

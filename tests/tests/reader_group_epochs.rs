@@ -36,7 +36,7 @@ async fn reader(cluster: &MockCluster, group: &str, topic: &str) -> Reader {
         .topics([topic])
         .session_timeout(Duration::from_secs(6))
         .heartbeat_interval(Duration::from_millis(200))
-        .connect()
+        .build()
         .await
         .unwrap()
 }

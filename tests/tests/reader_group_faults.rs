@@ -93,7 +93,7 @@ async fn read_until(
 async fn a_fenced_member_loses_its_partitions_and_rejoins() {
     let (cluster, topic) = setup(2, 50).await;
     let heard: Heard = Arc::default();
-    let mut reader = builder(&cluster, &topic, &heard).connect().await.unwrap();
+    let mut reader = builder(&cluster, &topic, &heard).build().await.unwrap();
     read_until(&mut reader, &heard, |h| {
         h.iter().any(|e| e.0 == RebalanceKind::Assigned)
     })
@@ -133,7 +133,7 @@ async fn a_fenced_member_loses_its_partitions_and_rejoins() {
 async fn a_cooperative_member_keeps_its_partitions_through_a_rebalance() {
     let (cluster, topic) = setup(2, 50).await;
     let heard: Heard = Arc::default();
-    let mut reader = builder(&cluster, &topic, &heard).connect().await.unwrap();
+    let mut reader = builder(&cluster, &topic, &heard).build().await.unwrap();
     read_until(&mut reader, &heard, |h| !h.is_empty()).await;
     let before = reader.stats().rebalances;
 
@@ -163,7 +163,7 @@ async fn a_cooperative_member_keeps_its_partitions_through_a_rebalance() {
 async fn commit_errors_are_retried_or_returned() {
     let (cluster, topic) = setup(1, 10).await;
     let heard: Heard = Arc::default();
-    let mut reader = builder(&cluster, &topic, &heard).connect().await.unwrap();
+    let mut reader = builder(&cluster, &topic, &heard).build().await.unwrap();
     let m = reader.fetch_message().await.unwrap();
 
     // Retriable: the commit goes through on a later attempt.

@@ -121,7 +121,7 @@ async fn mixed_group_consumes_every_record_once(assignor: Arc<dyn Assignor>, pee
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(300))
         .assignors(vec![assignor])
-        .connect()
+        .build()
         .await
         .unwrap();
     let ours = Arc::new(Mutex::new(Vec::new()));

@@ -43,7 +43,7 @@ async fn reader(broker: &TestBroker, group: &str, topic: &str) -> Reader {
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(300))
         .commit_interval(Duration::from_millis(200))
-        .connect()
+        .build()
         .await
         .unwrap()
 }

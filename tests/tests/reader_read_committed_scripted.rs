@@ -172,7 +172,7 @@ async fn reader(peer: &Peer, isolation: IsolationLevel) -> Reader {
             max_wait: Duration::from_millis(100),
             ..FetchConfig::default()
         })
-        .connect()
+        .build()
         .await
         .unwrap()
 }

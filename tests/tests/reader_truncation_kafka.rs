@@ -201,7 +201,7 @@ async fn reader(cluster: &KafkaCluster, topic: &str, offset_reset: OffsetReset) 
             offset_reset,
             ..FetchConfig::default()
         })
-        .connect()
+        .build()
         .await
         .unwrap()
 }
@@ -279,7 +279,8 @@ async fn after_an_unclean_election_reading_resumes_where_the_logs_diverge() {
     let (mut cluster, _logs) = start_cluster("truncation-unclean");
     let (old, new, witness) = (1u32, 2u32, 3u32);
     let topic = unique_topic("truncation");
-    let admin = Admin::connect(&cluster.bootstrap(Listener::Plaintext))
+    let admin = Admin::builder([&cluster.bootstrap(Listener::Plaintext)])
+        .build()
         .await
         .unwrap();
     let spec = NewTopic::new(&topic, 1)

@@ -238,7 +238,7 @@ async fn reader(peer: &Peer, offset_reset: OffsetReset) -> Reader {
             offset_reset,
             ..FetchConfig::default()
         })
-        .connect()
+        .build()
         .await
         .unwrap()
 }

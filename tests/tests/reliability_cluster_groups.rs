@@ -162,7 +162,8 @@ async fn reassign_everything(
     topic: &str,
     partitions: &[MetadataResponsePartition],
 ) {
-    let admin = Admin::connect(&cluster.bootstrap())
+    let admin = Admin::builder([&cluster.bootstrap()])
+        .build()
         .await
         .expect("admin connects");
     let tp = |p: i32| TopicPartition::new(topic, p);

@@ -49,7 +49,7 @@ async fn member(broker: &TestBroker, group: &str, topic: &str) -> Reader {
         .topics([topic])
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(300))
-        .connect()
+        .build()
         .await
         .unwrap()
 }

@@ -128,7 +128,7 @@ async fn member(setup: Arc<Setup>, shared: Arc<Shared>, life: Option<Duration>) 
         .topics([setup.topic.clone()])
         .session_timeout(Duration::from_secs(3))
         .heartbeat_interval(Duration::from_millis(300))
-        .connect()
+        .build()
         .await
         .unwrap();
     let born = Instant::now();

@@ -66,7 +66,7 @@ async fn read_partition(
     let expected = (0..records).filter(|i| i % 6 == p as u64).count();
     let mut reader = Reader::builder(bootstrap.split(','))
         .partition(topic, p)
-        .connect()
+        .build()
         .await
         .unwrap();
     let (mut ids, mut gap) = (Vec::with_capacity(expected), Gap::default());

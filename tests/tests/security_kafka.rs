@@ -91,7 +91,7 @@ async fn scram_users_created_through_the_admin_api_log_in_until_deleted() {
     ) else {
         return;
     };
-    let admin = Admin::connect(&broker.bootstrap()).await.unwrap();
+    let admin = Admin::builder([&broker.bootstrap()]).build().await.unwrap();
     let user = unique_topic("scram-user");
     let password = "s3cret-for-scram";
     // Kafka takes one alteration per user and request (two fail with
@@ -189,7 +189,7 @@ async fn the_authorizer_denies_a_user_until_an_acl_allows_it() {
     };
     let topic = unique_topic("acl");
     broker.create_topic(&topic, 1);
-    let admin = Admin::connect(&broker.bootstrap()).await.unwrap();
+    let admin = Admin::builder([&broker.bootstrap()]).build().await.unwrap();
     let alice = Conn::dial_with(
         &addr,
         config(Arc::new(Plain::new(SASL_USER.0, SASL_USER.1)), None),

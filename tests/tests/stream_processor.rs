@@ -502,7 +502,7 @@ async fn the_group_metadata_sent_with_transaction_offsets_names_the_joined_membe
         .topics([&input])
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(500))
-        .connect()
+        .build()
         .await
         .unwrap();
     reader.fetch_message().await.unwrap();
@@ -515,7 +515,7 @@ async fn the_group_metadata_sent_with_transaction_offsets_names_the_joined_membe
 
     let partition = kafkit_reader::Reader::builder([broker.bootstrap()])
         .partition(&input, 0)
-        .connect()
+        .build()
         .await
         .unwrap();
     assert_eq!(partition.group_metadata(), None);

@@ -132,7 +132,7 @@ async fn a_writer_and_a_group_reader_push_their_metrics_and_a_terminating_push_a
     let sink = blocking(TelemetrySink::compile);
     let cluster = blocking(|| KafkaCluster::start(sink.install(KafkaOptions::default())));
     let bootstrap = cluster.bootstrap(Listener::Plaintext);
-    let admin = Admin::connect(&bootstrap).await.unwrap();
+    let admin = Admin::builder([&bootstrap]).build().await.unwrap();
     subscribe(&admin, &bootstrap).await;
     let topic = unique_topic("telemetry");
     let created = admin
@@ -226,7 +226,7 @@ async fn a_writer_and_a_group_reader_push_their_metrics_and_a_terminating_push_a
     let mut reader = Reader::builder([bootstrap.as_str()])
         .group_id(&group)
         .topics([topic.as_str()])
-        .connect()
+        .build()
         .await
         .unwrap();
     for _ in 0..RECORDS {

@@ -269,7 +269,7 @@ async fn a_group_resumes_at_the_offsets_sent_to_a_committed_transaction() {
             .session_timeout(Duration::from_secs(2))
             .heartbeat_interval(Duration::from_millis(300))
     };
-    let mut reader = reader_for().connect().await.unwrap();
+    let mut reader = reader_for().build().await.unwrap();
     let writer = txn_writer(&broker, &unique_topic("wtxn-eos-id"), &output)
         .build()
         .await
@@ -309,7 +309,7 @@ async fn a_group_resumes_at_the_offsets_sent_to_a_committed_transaction() {
     writer.close().await.unwrap();
     reader.close().await.unwrap();
 
-    let mut resumed = reader_for().connect().await.unwrap();
+    let mut resumed = reader_for().build().await.unwrap();
     let m = tokio::time::timeout(Duration::from_secs(20), resumed.fetch_message())
         .await
         .expect("a record within 20 s")

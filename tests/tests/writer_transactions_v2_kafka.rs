@@ -116,7 +116,10 @@ async fn scenario(level: u16) -> Run {
         ..KafkaOptions::default()
     });
     let bootstrap = cluster.bootstrap(Listener::Plaintext);
-    let admin = Admin::connect(&bootstrap).await.expect("admin connects");
+    let admin = Admin::builder([&bootstrap])
+        .build()
+        .await
+        .expect("admin connects");
     let (out, input) = (unique_topic("tv2-out"), unique_topic("tv2-in"));
     let (id, group) = (unique_topic("tv2-txn"), unique_topic("tv2-group"));
     let created = admin
@@ -234,7 +237,7 @@ async fn read_committed(bootstrap: &str, topic: &str, partition: i32) -> Vec<Str
         .partition(topic, partition)
         .start_offset(StartOffset::Earliest)
         .fetch(fetch)
-        .connect()
+        .build()
         .await
         .expect("reader");
     let mut seen = Vec::new();

@@ -13,7 +13,7 @@ async fn main() -> Result<(), kafkit_admin::Error> {
     let bootstrap = args.next().unwrap_or_else(|| "localhost:9092".to_owned());
     let internal = args.any(|a| a == "--internal");
 
-    let admin = Admin::connect(&bootstrap).await?;
+    let admin = Admin::builder([&bootstrap]).build().await?;
     let topics = admin.list_topics(internal).await?;
     println!("{} topics", topics.len());
     for (name, detail) in &topics {

@@ -6,7 +6,7 @@
 //! use kafkit_admin::{Admin, NewTopic};
 //!
 //! # async fn example() -> Result<(), kafkit_admin::Error> {
-//! let admin = Admin::connect("localhost:9092").await?;
+//! let admin = Admin::builder(["localhost:9092"]).build().await?;
 //!
 //! // Create two topics; each one succeeds or fails on its own.
 //! let created = admin
@@ -79,6 +79,7 @@
 #![warn(missing_docs)]
 
 mod acls;
+mod builder;
 mod cluster;
 mod config_alter;
 mod configs;
@@ -102,6 +103,7 @@ pub use acls::{
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, DeletedAcl, PatternType,
     ResourceType,
 };
+pub use builder::AdminBuilder;
 pub use cluster::{BrokerDescription, ClusterDescription};
 pub use config_alter::AlterConfigOp;
 pub use configs::{ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, ConfigType};
@@ -155,24 +157,17 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Connects to the cluster through `bootstrap`, a comma-separated list
-    /// of `host:port` addresses, with default settings.
+    /// A builder that connects a transport of its own: `bootstrap` is
+    /// `host:port` addresses, each also read as a comma-separated list.
     ///
     /// ```no_run
     /// # async fn example() -> Result<(), kafkit_admin::Error> {
-    /// let admin = kafkit_admin::Admin::connect("kafka-1:9092,kafka-2:9092").await?;
+    /// let admin = kafkit_admin::Admin::builder(["kafka-1:9092", "kafka-2:9092"]).build().await?;
     /// # Ok(())
     /// # }
     /// ```
-    ///
-    /// Cancel safety: safe; nothing is shared until it returns.
-    pub async fn connect(bootstrap: &str) -> Result<Admin> {
-        let addrs = bootstrap
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty());
-        let transport = Transport::connect(TransportConfig::new(addrs)).await?;
-        Ok(Admin::new(transport))
+    pub fn builder<S: Into<String>>(bootstrap: impl IntoIterator<Item = S>) -> AdminBuilder {
+        AdminBuilder::new(TransportConfig::new(bootstrap))
     }
 
     /// An admin client over an existing transport (shared with readers and

@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
 
     // Topics, then the input records (a plain idempotent writer).
-    let admin = Admin::connect(brokers.as_str()).await?;
+    let admin = Admin::builder([brokers.as_str()]).build().await?;
     let topics: Vec<NewTopic> = [&input, &output, &dlq]
         .iter()
         .map(|t| NewTopic::new(t.as_str(), PARTITIONS))

@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // The only kafkit-specific line: the hook, given to every client.
     let otel = KafkitOtel::new();
 
-    let admin = Admin::connect(brokers.as_str()).await?;
+    let admin = Admin::builder([brokers.as_str()]).build().await?;
     let topics = [
         NewTopic::new(input.as_str(), 1),
         NewTopic::new(output.as_str(), 1),
@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .group_id(format!("invoicing-{run}"))
         .topics([input.as_str()])
         .hooks(otel.hooks())
-        .connect()
+        .build()
         .await?;
     for _ in 0..ORDERS {
         let order = reader.fetch_message().await?;

@@ -13,7 +13,7 @@
 //! let brokers = "localhost:9092";
 //!
 //! // Create a topic (one result per topic: partial failure is data).
-//! let admin = Admin::connect(brokers).await?;
+//! let admin = Admin::builder([brokers]).build().await?;
 //! for (name, result) in admin.create_topics(&[kafkit::admin::NewTopic::new("greetings", 1)], false).await? {
 //!     if let Err(e) = result {
 //!         eprintln!("{name}: {e}");
@@ -31,7 +31,7 @@
 //! let mut reader = Reader::builder([brokers])
 //!     .partition("greetings", 0)
 //!     .start_offset(StartOffset::Earliest)
-//!     .connect()
+//!     .build()
 //!     .await?;
 //! let message = reader.fetch_message().await?;
 //! println!("{}@{}: {:?} = {:?}", message.partition, message.offset, message.key, message.value);

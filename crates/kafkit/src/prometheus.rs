@@ -20,7 +20,7 @@
 //! let w = writer.clone();
 //! registry.register_collector(Box::new(StatsCollector::writer(move || Some(w.stats()))));
 //!
-//! let mut reader = Reader::builder(["localhost:9092"]).group_id("billing").topics(["orders"]).connect().await?;
+//! let mut reader = Reader::builder(["localhost:9092"]).group_id("billing").topics(["orders"]).build().await?;
 //! let cell = StatsCell::default();
 //! registry.register_collector(Box::new(StatsCollector::reader(cell.clone())));
 //! loop {

@@ -44,7 +44,7 @@
 //!     .group_id("billing")
 //!     .topics(["orders"])
 //!     .hooks(otel.hooks())
-//!     .connect()
+//!     .build()
 //!     .await?;
 //!
 //! let message = reader.fetch_message().await?;

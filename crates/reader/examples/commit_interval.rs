@@ -19,7 +19,7 @@ async fn main() -> Result<(), kafkit_reader::Error> {
         .group_id(group)
         .topics([topic])
         .commit_interval(Duration::from_secs(1))
-        .connect()
+        .build()
         .await?;
     for _ in 0..10_000 {
         let m = reader.fetch_message().await?;

@@ -25,7 +25,7 @@ async fn main() -> Result<(), kafkit_reader::Error> {
     let mut reader = Reader::builder([broker])
         .group_id(group)
         .topics([topic])
-        .connect()
+        .build()
         .await?;
     let mut batch = Vec::new();
     for _ in 0..1000 {

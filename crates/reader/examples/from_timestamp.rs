@@ -17,7 +17,7 @@ async fn main() -> Result<(), kafkit_reader::Error> {
     let mut reader = Reader::builder([broker])
         .partition(&topic, 0)
         .start_offset(StartOffset::Timestamp(an_hour_ago))
-        .connect()
+        .build()
         .await?;
     let m = reader.read_message().await?;
     println!(

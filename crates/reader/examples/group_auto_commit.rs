@@ -15,7 +15,7 @@ async fn main() -> Result<(), kafkit_reader::Error> {
     let mut reader = Reader::builder([broker])
         .group_id(group)
         .topics([topic])
-        .connect()
+        .build()
         .await?;
     for _ in 0..100 {
         let m = reader.read_message().await?;

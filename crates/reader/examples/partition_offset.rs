@@ -13,7 +13,7 @@ async fn main() -> Result<(), kafkit_reader::Error> {
     let mut reader = Reader::builder([broker])
         .partition(&topic, 0)
         .start_offset(StartOffset::Offset(42))
-        .connect()
+        .build()
         .await?;
     for _ in 0..10 {
         let m = reader.read_message().await?;

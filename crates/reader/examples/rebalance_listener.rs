@@ -35,7 +35,7 @@ async fn main() -> Result<(), kafkit_reader::Error> {
             ),
             RebalanceKind::Lost => println!("lost {:?} (no commit possible)", r.partitions()),
         })
-        .connect()
+        .build()
         .await?;
     for _ in 0..100 {
         let m = reader.fetch_message().await?;

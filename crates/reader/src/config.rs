@@ -336,10 +336,12 @@ impl ReaderBuilder {
         self
     }
 
-    /// Validates the configuration and connects (see [`Reader::new`]).
+    /// Validates the configuration, connects and, for a group reader,
+    /// starts joining (see [`Reader::new`]). Every client's builder ends
+    /// with `build`.
     ///
     /// Cancel safety: safe; nothing is shared until it returns.
-    pub async fn connect(self) -> Result<Reader, Error> {
+    pub async fn build(self) -> Result<Reader, Error> {
         Reader::start(self.config, self.listener).await
     }
 }

@@ -11,7 +11,7 @@
 //! let mut reader = Reader::builder(["localhost:9092"])
 //!     .group_id("billing")
 //!     .topics(["orders", "refunds"])
-//!     .connect()
+//!     .build()
 //!     .await?;
 //! for _ in 0..100 {
 //!     // At-least-once: process, then commit.
@@ -26,7 +26,7 @@
 //! let mut partition = Reader::builder(["localhost:9092"])
 //!     .partition("orders", 0)
 //!     .start_offset(StartOffset::Offset(42))
-//!     .connect()
+//!     .build()
 //!     .await?;
 //! let first = partition.fetch_message().await?;
 //! assert_eq!(first.offset, 42);

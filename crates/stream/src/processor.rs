@@ -131,7 +131,7 @@ impl Processor {
             let reader = Reader::builder(config.brokers.clone())
                 .config(config.reader_config())
                 .on_rebalance(revocations.listener())
-                .connect()
+                .build()
                 .await?;
             tracing::info!("processor started");
             Ok(Processor {

@@ -119,7 +119,7 @@ async fn consume(args: Args) -> Result<()> {
         .topics([args.topic.as_str()])
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(300))
-        .connect()
+        .build()
         .await
         .context("joining the group")?;
     let mut out = std::io::stdout().lock();

@@ -82,10 +82,27 @@ pub enum MetadataRecovery {
 }
 
 impl TransportConfig {
-    /// Defaults, bootstrapping from `bootstrap`.
+    /// Defaults, bootstrapping from `bootstrap`: `host:port` addresses,
+    /// each entry also read as a comma-separated list (Java's
+    /// `bootstrap.servers`), so `["a:9092,b:9092"]` names two brokers.
     pub fn new<S: Into<String>>(bootstrap: impl IntoIterator<Item = S>) -> TransportConfig {
+        let bootstrap = bootstrap
+            .into_iter()
+            .flat_map(|entry| {
+                let entry: String = entry.into();
+                if !entry.contains(',') {
+                    return vec![entry];
+                }
+                entry
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .collect();
         TransportConfig {
-            bootstrap: bootstrap.into_iter().map(Into::into).collect(),
+            bootstrap,
             conn: ConnConfig::default(),
             metadata_max_age: Duration::from_secs(5 * 60),
             metadata_min_age: Duration::from_millis(100),
@@ -138,6 +155,15 @@ impl TransportConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bootstrap_entry_may_list_several_brokers() {
+        let config = TransportConfig::new(["a:9092, b:9092,", "c:9092"]);
+        assert_eq!(config.bootstrap, ["a:9092", "b:9092", "c:9092"]);
+        let config = TransportConfig::new([String::from("d:9092")]);
+        assert_eq!(config.bootstrap, ["d:9092"]);
+        assert!(TransportConfig::new([","]).validate().is_err());
+    }
 
     #[test]
     fn defaults_are_the_documented_values() {
