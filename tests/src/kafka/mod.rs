@@ -82,6 +82,9 @@ impl KafkaOptions {
 pub struct KafkaCluster {
     dir: PathBuf,
     home: PathBuf,
+    /// The KRaft cluster id its nodes were formatted with: a probe's
+    /// answer counts only if it names this id (see `wait_serving`).
+    cluster_id: String,
     pki: TestPki,
     nodes: Vec<Node>,
     heap_mib: u32,
@@ -180,6 +183,7 @@ impl KafkaCluster {
         let mut cluster = KafkaCluster {
             dir,
             home,
+            cluster_id: cluster_id(),
             pki,
             nodes,
             heap_mib: options.heap_mib,
@@ -224,13 +228,13 @@ impl KafkaCluster {
 
     /// Formats every node's storage with one cluster id, in parallel.
     fn format(&self, features: &[(String, u16)]) -> Result<(), String> {
-        let cluster_id = cluster_id();
+        let cluster_id = &self.cluster_id;
         let children: Vec<_> = self
             .nodes
             .iter()
             .map(|node| {
                 let mut cmd = self.java(&node.out);
-                cmd.args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
+                cmd.args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
                     .arg(&node.config);
                 for (name, level) in features {
                     cmd.args(["--feature", &format!("{name}={level}")]);
@@ -303,7 +307,13 @@ impl KafkaCluster {
         let start = Instant::now();
         let addr = self.nodes[index].ports.addr(Listener::Plaintext);
         loop {
-            if let Ok(brokers) = probe::brokers(addr)
+            // Another cluster's node may answer on this port: one started
+            // at the same moment can be handed a port this one was given
+            // (free when asked, then bound by whoever came first), and its
+            // node 1 would pass for ours while ours failed to bind. Only
+            // an answer naming this cluster's id counts.
+            if let Ok((cluster_id, brokers)) = probe::brokers(addr)
+                && cluster_id.as_deref() == Some(self.cluster_id.as_str())
                 && running.iter().all(|id| brokers.contains(id))
             {
                 return Ok(());

@@ -16,10 +16,10 @@ use kafkit_protocol::{ErrorCode, Request};
 const VERSION: i16 = 12;
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The ids of the brokers `addr` names in a Metadata answer: the node's
-/// view of who serves clients. An error means the node does not serve
-/// clients yet (or no longer does).
-pub(super) fn brokers(addr: SocketAddr) -> Result<Vec<i32>, String> {
+/// The cluster id and the ids of the brokers `addr` names in a Metadata
+/// answer: the node's view of who serves clients. An error means the node
+/// does not serve clients yet (or no longer does).
+pub(super) fn brokers(addr: SocketAddr) -> Result<(Option<String>, Vec<i32>), String> {
     let mut stream = connect(addr)?;
     let request = MetadataRequest {
         topics: Some(Vec::new()),
@@ -27,7 +27,8 @@ pub(super) fn brokers(addr: SocketAddr) -> Result<Vec<i32>, String> {
         ..Default::default()
     };
     let response: MetadataResponse = round_trip(&mut stream, VERSION, &request)?;
-    Ok(response.brokers.iter().map(|b| b.node_id).collect())
+    let ids = response.brokers.iter().map(|b| b.node_id).collect();
+    Ok((response.cluster_id, ids))
 }
 
 /// FindCoordinator v4: the first version that takes a list of keys.
