@@ -53,7 +53,7 @@ fn producer_config(w: &Workload) -> ClientConfig {
         // Idempotence allows five requests in flight; librdkafka lowers its
         // default (1,000,000) to that itself, set here so the settings show it.
         .set("max.in.flight.requests.per.connection", "5")
-        // The same buffer budget as kafkit's writer defaults (64 MiB, at
+        // The same buffer budget as kafkit's writer defaults (16 MiB, at
         // most 1M records); librdkafka's own are 1 GiB and 100k records.
         .set(
             "queue.buffering.max.kbytes",

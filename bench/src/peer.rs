@@ -140,7 +140,7 @@ mod tests {
         let java = args(&peers.produce(Client::Java, "b:1", "t", keyed)).join(" ");
         assert!(java.starts_with("java -jar /p/j.jar bench-produce"));
         assert!(java.contains("--keys 10000 --partitioner default --idempotent true"));
-        assert!(java.contains("--batch-size 1048576 --client-config buffer.memory=67108864"));
+        assert!(java.contains("--batch-size 1048576 --client-config buffer.memory=16777216"));
         let franz = args(&peers.produce(Client::FranzGo, "b:1", "t", keyed)).join(" ");
         assert!(franz.contains("--keys 10000 --partitioner murmur2"));
         let c = args(&peers.consume(Client::ConfluentGo, "b:1", "t", 5)).join(" ");

@@ -5,8 +5,8 @@ use std::time::Duration;
 /// Every producer waits this long for a batch to fill.
 pub const LINGER: Duration = Duration::from_millis(5);
 /// The producers' buffer where a client has such a limit (kafkit's writer
-/// defaults): 64 MiB and at most 1,000,000 records.
-pub const BUFFER_BYTES: u64 = 64 << 20;
+/// defaults): 16 MiB and at most 1,000,000 records.
+pub const BUFFER_BYTES: u64 = 16 << 20;
 pub const BUFFER_RECORDS: u64 = 1_000_000;
 /// The Java producer's `batch.size`: 1 MiB like the others' batch limits
 /// (its default, 16 KiB, would cap its batches at about 150 records of 100 B).
