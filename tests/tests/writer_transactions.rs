@@ -125,6 +125,12 @@ async fn committed_records_are_followed_by_a_commit_marker() {
     );
     assert_eq!(stats.records, 5);
     writer.close().await.unwrap();
+    // EndTxn returns once the coordinator decided the commit; it writes the
+    // markers to the partitions afterwards (WriteTxnMarkers), so a plain
+    // append right after can land before the second marker (offset 6 seen
+    // in CI). The next transaction's records wait for it, a plain producer
+    // does not: wait until the partition is stable.
+    wait_stable(&broker, &topic).await;
     // The second commit marker is offset 6: the next record goes at 7.
     assert_eq!(append_plain(&broker, &topic, "end").await, 7);
 
