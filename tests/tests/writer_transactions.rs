@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafkit_conn::{Message as Record, Transport, TransportConfig};
-use kafkit_reader::{FetchConfig, Fetcher, Reader, StartOffset, TopicPartition};
+use kafkit_reader::{FetchConfig, Fetcher, IsolationLevel, Reader, StartOffset, TopicPartition};
 use kafkit_tests::{TestBroker, unique_topic};
 use kafkit_writer::{ConsumerGroupMetadata, Error, Message, TxnOffset, Writer, WriterBuilder};
 
@@ -315,7 +315,19 @@ async fn a_group_resumes_at_the_offsets_sent_to_a_committed_transaction() {
     writer.close().await.unwrap();
     reader.close().await.unwrap();
 
-    let mut resumed = reader_for().build().await.unwrap();
+    // EndTxn answers once the commit is decided; the coordinator writes
+    // the marker that makes the offsets stable afterwards. An exactly-once
+    // consumer reads read_committed, so its OffsetFetch asks for stable
+    // offsets (KIP-447) and waits for the marker; a read_uncommitted one
+    // could still see none and start at 0.
+    let mut resumed = reader_for()
+        .fetch(FetchConfig {
+            isolation_level: IsolationLevel::ReadCommitted,
+            ..FetchConfig::default()
+        })
+        .build()
+        .await
+        .unwrap();
     let m = tokio::time::timeout(Duration::from_secs(20), resumed.fetch_message())
         .await
         .expect("a record within 20 s")

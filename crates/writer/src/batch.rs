@@ -8,7 +8,7 @@
 //! good. Retries resend the same finished bytes, so an idempotent retry
 //! keeps its sequence and the broker can drop a duplicate.
 
-use crate::idempotence::Stamp;
+use crate::identity::Stamp;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;

@@ -145,7 +145,8 @@
 //!   leaves it to the broker's timeout (Drop never blocks).
 //! - Tracing spans: `kafka_txn_begin`, `kafka_txn_commit`,
 //!   `kafka_txn_abort`, `kafka_txn_send_offsets`, `kafka_txn_end`,
-//!   `kafka_txn_add_partitions`, `kafka_txn_init_producer_id`.
+//!   `kafka_txn_add_partitions`, and `kafka_init_producer_id` (with the
+//!   `txn_id` field) for the transactional id.
 //!
 //! # Which call to use
 //!
@@ -189,7 +190,7 @@ mod builder;
 mod config;
 mod error;
 mod hooked;
-mod idempotence;
+mod identity;
 mod message;
 mod sender;
 mod stats;

@@ -18,12 +18,11 @@ use crate::accumulator::Sink;
 use crate::batch::{Completion, Group};
 use crate::builder::TransportSource;
 use crate::hooked;
-use crate::idempotence::{self, ProducerId};
+use crate::identity::{Init, ProducerId, init_producer_id};
 use crate::message::millis;
 use crate::sender::{Sender, Shared};
 use crate::telemetry::WriterMetrics;
 use crate::txn::State;
-use crate::txn::coordinator::Ctx;
 use crate::txn::version::TxnVersion;
 use crate::{Error, Message, RecordMetadata, WriterBuilder, WriterConfig, WriterStats};
 
@@ -83,27 +82,23 @@ impl Writer {
     }
 
     pub(crate) async fn start(transport: Transport, config: WriterConfig) -> Result<Writer, Error> {
-        let (producer, level) = if let Some(id) = &config.transactional_id {
-            let ctx = Ctx {
-                transport: &transport,
-                config: &config,
-                id,
-            };
-            ctx.init_producer_id(None).await?
-        } else if config.is_idempotent() {
-            (idempotence::init_producer_id(&transport, None).await?, None)
+        let init = if config.transactional_id.is_some() || config.is_idempotent() {
+            init_producer_id(&transport, &config, None).await?
         } else {
-            (ProducerId::NONE, None)
+            Init {
+                producer: ProducerId::NONE,
+                level: None,
+            }
         };
         let shared = Arc::new(Shared::new(config));
+        shared.adopt_producer(init.producer);
         if let Some(txn) = &shared.txn {
             let mut core = txn.lock();
-            core.producer = producer;
-            core.level = level;
-            core.version = TxnVersion::from_level(level);
+            core.level = init.level;
+            core.version = TxnVersion::from_level(init.level);
             txn.set_state(&mut core, &shared, State::Ready, None);
         }
-        let task = tokio::spawn(Sender::new(shared.clone(), transport.clone(), producer).run());
+        let task = tokio::spawn(Sender::new(shared.clone(), transport.clone()).run());
         let telemetry = shared.config.metrics_push.then(|| {
             let source = Arc::new(WriterMetrics(shared.clone()));
             ClientTelemetry::start(&transport, ClientKind::Producer, source)

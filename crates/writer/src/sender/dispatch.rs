@@ -11,15 +11,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::link::{self, BatchRef, Item, Job};
-use super::{Bump, Outcome, Sender, earliest};
+use super::{Outcome, Sender, earliest};
 use crate::Error;
-use crate::idempotence::{self, next_sequence};
+use crate::identity::{self, Bump};
 
 impl Sender {
     /// Sends every batch that may go now; returns when to look again for
     /// batches held back by a retry backoff or an epoch bump.
     pub(super) fn dispatch(&mut self, now: Instant) -> Option<Instant> {
-        match self.bump {
+        let bump = self.shared.identity().sender_bump();
+        match bump {
             Bump::Running => return None,
             Bump::Wanted { not_before } => {
                 // The bump waits for every answer: no batch of the old epoch
@@ -65,6 +66,7 @@ impl Sender {
         let mut failed = Vec::new();
         // Read once per round, for the hook only.
         let mut buffered_bytes: Option<usize> = None;
+        let mut identity = self.shared.identity();
         for ((topic, partition), part) in &mut self.parts {
             // Retries go first, in order, once nothing of the partition is
             // in flight (a later batch could otherwise overtake them).
@@ -78,11 +80,8 @@ impl Sender {
                 }
             }
             if resolving
-                && (part.needs_bump
-                    || part
-                        .queue
-                        .front()
-                        .is_none_or(|b| idempotence::needs_stamp(b, self.producer)))
+                && (identity.waits_for_bump(topic, *partition)
+                    || part.queue.front().is_none_or(|b| identity.needs_stamp(b)))
             {
                 continue;
             }
@@ -115,12 +114,9 @@ impl Sender {
                 continue;
             }
             let mut batch = part.queue.pop_front().expect("checked");
-            if idempotence::needs_stamp(&batch, self.producer) {
-                if let Err(e) = idempotence::stamp(&mut batch, self.producer, part.next_seq) {
-                    failed.push((batch, e));
-                    continue;
-                }
-                part.next_seq = next_sequence(part.next_seq, batch.records());
+            if let Err(e) = identity.stamp(&mut batch) {
+                failed.push((batch, e));
+                continue;
             }
             if batch.attempts == 0 {
                 let queued = now.saturating_duration_since(batch.created);
@@ -154,6 +150,7 @@ impl Sender {
             });
             part.in_flight.push_back(batch);
         }
+        drop(identity);
         for (batch, e) in failed {
             self.fail_batch(batch, e);
         }
@@ -211,17 +208,17 @@ impl Sender {
     }
 
     fn start_bump(&mut self) {
-        self.bump = Bump::Running;
-        let transport = self.transport.clone();
-        let tx = self.tx.clone();
-        let current = self.producer;
+        let current = self.shared.identity().start_bump();
+        let (shared, transport, tx) =
+            (self.shared.clone(), self.transport.clone(), self.tx.clone());
         tracing::info!(
             producer_id = current.id,
             epoch = current.epoch,
             "bumping the producer epoch"
         );
         tokio::spawn(async move {
-            let result = idempotence::init_producer_id(&transport, Some(current)).await;
+            let result = identity::init_producer_id(&transport, &shared.config, Some(current));
+            let result = result.await.map(|init| init.producer);
             let _ = tx.send(Outcome::Producer(result));
         });
     }

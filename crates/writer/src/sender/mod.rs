@@ -2,18 +2,18 @@
 //! accumulator, finds each partition's leader, groups batches per broker
 //! into one ProduceRequest (at most one batch per partition, at most
 //! `max_in_flight` requests per broker), and hands every record its outcome.
-//! It owns all per-partition sending state, so ordering and idempotence
-//! need no locks.
+//! It owns all per-partition sending state (`Part`), so ordering needs no
+//! locks; sequences and epochs are the producer identity's (`identity/`).
 //!
-//! Files: `mod.rs` (shared state, the loop, collecting batches, metadata),
-//! `dispatch.rs` (which batches go, stamping, one request per broker),
-//! `link.rs` (each broker's submitter, which keeps requests in order),
-//! `outcome.rs` (answers, retries, epoch bumps), `part.rs` (one
-//! partition's sending state), `shared.rs` (what callers and the task share), `leader_hint.rs` (a
-//! broker's word on a partition's new leader, KIP-951), `txn.rs` (joining
-//! partitions to a transaction, failing unsent batches of an aborted one).
+//! Files: `mod.rs` (the loop, a partition's state, collecting batches,
+//! metadata), `dispatch.rs` (which batches go, stamping, one request per
+//! broker), `link.rs` (each broker's submitter, which keeps requests in
+//! order), `outcome.rs` (answers, retries, epoch bumps), `shared.rs` (what
+//! callers and the task share), `leader_hint.rs` (a broker's word on a
+//! partition's new leader, KIP-951), `txn.rs` (joining partitions to a
+//! transaction, failing unsent batches of an aborted one).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -25,18 +25,16 @@ use tracing::Instrument;
 
 use crate::Error;
 use crate::batch::Batch;
-use crate::idempotence::ProducerId;
+use crate::identity::ProducerId;
 use crate::txn::requests::Key;
 
 mod dispatch;
 mod leader_hint;
 mod link;
 mod outcome;
-mod part;
 mod shared;
 mod txn;
 
-use part::{Acked, Part};
 pub(crate) use shared::Shared;
 
 /// What a spawned request reports back.
@@ -64,15 +62,18 @@ enum Outcome {
     },
 }
 
-/// Epoch bump progress (see `idempotence.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bump {
-    Idle,
-    /// Wanted; starts once nothing is in flight, not before `not_before`.
-    Wanted {
-        not_before: Instant,
-    },
-    Running,
+/// Sending state of one partition, owned by the sender task (its
+/// sequences are the producer identity's, `identity/`).
+#[derive(Debug, Default)]
+pub(super) struct Part {
+    /// Sealed batches waiting to be sent, in order.
+    pub(super) queue: VecDeque<Batch>,
+    /// Sent and not answered, in send order.
+    pub(super) in_flight: VecDeque<Batch>,
+    /// Failed, to resend (in id order) once `in_flight` is empty.
+    pub(super) retries: Vec<Batch>,
+    /// No new batch may go before the next retry.
+    pub(super) retry_at: Option<Instant>,
 }
 
 pub(crate) struct Sender {
@@ -83,8 +84,6 @@ pub(crate) struct Sender {
     requests: HashMap<i32, usize>,
     /// Each broker's submitter (see `link.rs`).
     links: HashMap<i32, mpsc::UnboundedSender<link::Job>>,
-    producer: ProducerId,
-    bump: Bump,
     /// Topics whose metadata lookup is running, or failed and waits to
     /// retry (attempts so far, when).
     lookups: HashMap<Arc<str>, (u32, Option<Instant>)>,
@@ -100,17 +99,14 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(shared: Arc<Shared>, transport: Transport, producer: ProducerId) -> Sender {
+    pub(crate) fn new(shared: Arc<Shared>, transport: Transport) -> Sender {
         let (tx, rx) = mpsc::unbounded_channel();
-        shared.stats.set_producer(producer.id, producer.epoch);
         Sender {
             shared,
             transport,
             parts: HashMap::new(),
             requests: HashMap::new(),
             links: HashMap::new(),
-            producer,
-            bump: Bump::Idle,
             lookups: HashMap::new(),
             refreshing: false,
             recheck_at: None,
@@ -123,7 +119,8 @@ impl Sender {
 
     /// Runs until the writer is closed and every record is done.
     pub(crate) async fn run(mut self) {
-        let span = tracing::debug_span!("kafka_writer", producer_id = self.producer.id);
+        let producer_id = self.shared.identity().current().id;
+        let span = tracing::debug_span!("kafka_writer", producer_id);
         async move {
             loop {
                 let deadline = self.step();
@@ -281,63 +278,36 @@ impl Sender {
     /// Fails a batch for good.
     fn fail_batch(&mut self, batch: Batch, error: Error) {
         tracing::debug!(topic = %batch.topic, partition = batch.partition, records = batch.records(), error = %error, "batch failed");
-        if let Some(txn) = &self.shared.txn {
-            // Never a silent epoch bump inside a transaction: the
-            // transaction fails, and the bump waits for its abort.
-            txn.failed(&self.shared, &error, batch.encoded.is_some());
-        } else if !self.producer.is_none() && batch.encoded.is_some() {
-            // Its sequence may or may not be on the broker: a new epoch
-            // makes the next batches independent of it.
-            self.want_bump(&batch.topic, batch.partition);
-        }
+        self.shared.batch_failed(&batch, &error);
         self.shared.note_failure(batch.records() as u64, &error);
         // Space first: a caller woken by the delivery finds it free.
         self.release(batch.records(), batch.size);
         batch.complete(Err(error), self.shared.config.on_delivery.as_ref());
     }
 
-    /// Asks for an epoch bump on behalf of a partition.
-    fn want_bump(&mut self, topic: &Arc<str>, partition: i32) {
-        self.parts
-            .entry((topic.clone(), partition))
-            .or_default()
-            .needs_bump = true;
-        if self.bump == Bump::Idle {
-            self.bump = Bump::Wanted {
-                not_before: Instant::now(),
-            };
-        }
-    }
-
     /// Hands an acknowledged batch's records their offsets.
     /// Also acknowledges, with an unknown offset, the partition's batches
     /// waiting for a retry that the broker must have written (see
-    /// [`Part::acked`]): a retry could otherwise outlive the producer state
+    /// [`ProducerIdentity::covers`]): a retry could otherwise outlive the
+    /// producer state
     /// that would recognise it as a duplicate, and be written twice.
+    ///
+    /// [`ProducerIdentity::covers`]: crate::identity::ProducerIdentity::covers
     fn ack_batch(&mut self, batch: Batch, base_offset: i64) {
-        let stamp = batch.stamp;
         let mut written = Vec::new();
-        if stamp.sequence >= 0 {
-            let last = stamp.sequence.saturating_add(batch.records() as i32 - 1);
+        if batch.stamp.sequence >= 0 {
+            let mut identity = self.shared.identity();
+            identity.acked(&batch);
             let part = self
                 .parts
                 .entry((batch.topic.clone(), batch.partition))
                 .or_default();
-            let higher = part
-                .acked
-                .is_none_or(|acked| acked.producer != stamp.producer || last > acked.last_sequence);
-            if higher {
-                part.acked = Some(Acked {
-                    producer: stamp.producer,
-                    last_sequence: last,
-                });
-            }
             let (covered, rest): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut part.retries)
                 .into_iter()
-                .partition(|b| part.covers(b));
+                .partition(|b| identity.covers(b));
             part.retries = rest;
             written = covered;
-            while part.queue.front().is_some_and(|b| part.covers(b)) {
+            while part.queue.front().is_some_and(|b| identity.covers(b)) {
                 written.push(part.queue.pop_front().expect("checked"));
             }
         }

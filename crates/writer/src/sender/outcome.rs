@@ -11,11 +11,11 @@ use tokio::time::{Duration, Instant};
 use super::dispatch::{answer_for, partition_result};
 use super::leader_hint;
 use super::link::BatchRef;
-use super::{Bump, Outcome, Part, Sender};
+use super::{Outcome, Part, Sender};
 use crate::Error;
 use crate::accumulator::{Pending, Sink};
 use crate::batch::Batch;
-use crate::idempotence::ProducerId;
+use crate::identity::ProducerId;
 
 impl Sender {
     pub(super) fn on_outcome(&mut self, outcome: Outcome) {
@@ -107,40 +107,29 @@ impl Sender {
     fn on_batch_error(&mut self, batch: Batch, error: Error, moved: bool) {
         let now = Instant::now();
         let config = &self.shared.config;
-        let code = error.code();
-        let idempotent = !self.producer.is_none();
-        let part = self
-            .parts
-            .entry((batch.topic.clone(), batch.partition))
-            .or_default();
-        if part.covers(&batch) {
+        let mut identity = self.shared.identity();
+        if identity.covers(&batch) {
+            drop(identity);
             // A later batch was acknowledged, so this one is written: its
             // answer was lost, or the broker no longer knows its sequence.
             self.complete_acked(batch, -1);
             return;
         }
+        let part = self
+            .parts
+            .entry((batch.topic.clone(), batch.partition))
+            .or_default();
         let earlier_unacked = part
             .in_flight
             .iter()
             .chain(&part.retries)
             .any(|b| b.id < batch.id);
-        // Both are expected behind an earlier failed batch of the partition
-        // (the broker never saw the sequence they follow): that batch goes
-        // first on the retry. On the earliest unacked batch they mean the
-        // broker lost our sequence: only a new epoch recovers.
-        let sequence_error = matches!(
-            code,
-            Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
-        );
-        let bump = idempotent && sequence_error && !earlier_unacked;
-        // In a transaction a lost sequence fails the transaction (the
-        // epoch is bumped after its abort), never silently.
-        let transactional = self.shared.txn.is_some();
-        let retriable = (sequence_error && !(transactional && bump)) || error.is_retriable();
-        let bump = bump && !transactional;
+        let verdict = identity.verdict(error.code(), error.is_retriable(), earlier_unacked);
         let expired = batch.created + config.delivery_timeout <= now;
-        if retriable && batch.attempts < config.max_attempts && !expired {
-            let (topic, partition) = (batch.topic.clone(), batch.partition);
+        if verdict.retry && batch.attempts < config.max_attempts && !expired {
+            if verdict.in_doubt {
+                identity.in_doubt(&batch.topic, batch.partition, now);
+            }
             let delay = if moved {
                 Duration::ZERO
             } else {
@@ -157,12 +146,10 @@ impl Sender {
             part.retry_at = Some(part.retry_at.map_or(now + delay, |t| t.max(now + delay)));
             part.retries.push(batch);
             self.shared.stats.retry();
-            if bump {
-                self.want_bump(&topic, partition);
-            }
             return;
         }
-        let error = if retriable && expired {
+        drop(identity);
+        let error = if verdict.retry && expired {
             Error::DeliveryTimeout(config.delivery_timeout)
         } else {
             error
@@ -173,28 +160,17 @@ impl Sender {
     fn on_producer(&mut self, result: Result<ProducerId, Error>) {
         match result {
             Ok(producer) => {
-                tracing::info!(
-                    producer_id = producer.id,
-                    epoch = producer.epoch,
-                    "new producer epoch"
-                );
-                self.producer = producer;
-                self.shared.stats.set_producer(producer.id, producer.epoch);
-                self.bump = Bump::Idle;
+                self.shared.adopt_producer(producer);
                 self.shared.stats.epoch_bump();
                 for part in self.parts.values_mut() {
-                    part.next_seq = 0;
                     part.retry_at = None;
-                    part.needs_bump = false;
                     requeue_retries(part);
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "producer epoch bump failed; trying again");
                 let wait = self.shared.config.backoff_max;
-                self.bump = Bump::Wanted {
-                    not_before: Instant::now() + wait,
-                };
+                self.shared.identity().bump_failed(Instant::now() + wait);
                 // Queued, they expire at the delivery timeout if this lasts.
                 for part in self.parts.values_mut() {
                     requeue_retries(part);

@@ -1,6 +1,9 @@
 //! What callers and the sender task share: the accumulator, the wake-ups,
-//! the statistics, the transaction, and the first failure (what `flush`
-//! and `close` report).
+//! the statistics, the producer identity, the transaction, and the first
+//! failure (what `flush` and `close` report).
+//!
+//! Lock order: the transaction's `Core`, then `identity`, then the
+//! accumulator; none is held across an `.await`.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::accumulator::Accumulator;
 use crate::batch::{Batch, Completion};
+use crate::identity::{ProducerId, ProducerIdentity};
 use crate::stats::Stats;
 use crate::txn::Txn;
 use crate::{Error, WriterConfig};
@@ -26,13 +30,18 @@ pub(crate) struct Shared {
     /// Flushes under way: while positive, open batches seal at once.
     pub(crate) flushing: AtomicUsize,
     pub(super) failures: Mutex<(u64, Option<Error>)>,
+    /// The producer id, epoch, sequences and bump: the sender stamps and
+    /// acknowledges, a transaction's calls read it and adopt new epochs.
+    identity: Mutex<ProducerIdentity>,
     /// The transaction, for a writer with a `transactional_id`.
     pub(crate) txn: Option<Txn>,
 }
 
 impl Shared {
     pub(crate) fn new(config: WriterConfig) -> Shared {
+        let transactional = config.transactional_id.is_some();
         Shared {
+            identity: Mutex::new(ProducerIdentity::new(ProducerId::NONE, transactional)),
             txn: Txn::new(&config),
             config,
             acc: Mutex::new(Accumulator::default()),
@@ -46,6 +55,35 @@ impl Shared {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
         self.acc.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn identity(&self) -> MutexGuard<'_, ProducerIdentity> {
+        self.identity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adopts a producer id and epoch (InitProducerId, or an EndTxn that
+    /// bumped it) and shows it in the statistics.
+    pub(crate) fn adopt_producer(&self, producer: ProducerId) {
+        if self.identity().adopt(producer) {
+            tracing::info!(
+                producer_id = producer.id,
+                epoch = producer.epoch,
+                "new producer epoch"
+            );
+        }
+        self.stats.set_producer(producer.id, producer.epoch);
+    }
+
+    /// A batch failed for good: a sequence it carried is in doubt (the
+    /// next batches need a new epoch), and a transaction fails with it.
+    pub(crate) fn batch_failed(&self, batch: &Batch, error: &Error) {
+        if batch.encoded.is_some() {
+            let now = tokio::time::Instant::now();
+            self.identity().in_doubt(&batch.topic, batch.partition, now);
+        }
+        if let Some(txn) = &self.txn {
+            txn.failed(self, error);
+        }
     }
 
     /// Notes `records` failed records for the next flush to report.
@@ -74,7 +112,7 @@ impl Shared {
     /// fails with it: a commit must never leave it out silently.
     fn fail_one(&self, topic: &Arc<str>, completion: Completion, error: Error) {
         if let Some(txn) = &self.txn {
-            txn.failed(self, &error, false);
+            txn.failed(self, &error);
         }
         self.note_failure(1, &error);
         let builder = kafkit_protocol::records::RecordBatchBuilder::new(0);

@@ -43,18 +43,18 @@ pub(super) struct TxnSend {
 }
 
 impl Sender {
-    /// Catches up with the transaction (a new one, a new epoch) and fails
+    /// Catches up with the transaction (a new one) and fails
     /// unsent batches of one that is aborting or failed. Returns whether
     /// batches may be sent now (always, without transactions).
     pub(super) fn txn_sync(&mut self) -> bool {
         let Some(txn) = self.shared.txn.as_ref() else {
             return true;
         };
-        let (sends, generation, producer, error, version) = {
+        let (sends, generation, error, version) = {
             let core = txn.lock();
             let error = Txn::state_error(&core);
             let sends = core.state.sends();
-            (sends, core.generation, core.producer, error, core.version)
+            (sends, core.generation, error, core.version)
         };
         let t = self.txn_send.get_or_insert_with(TxnSend::default);
         if t.generation != generation {
@@ -66,22 +66,6 @@ impl Sender {
             t.marked = false;
         }
         t.version = Some(version);
-        if producer != self.producer {
-            // A new epoch after an abort, or after any EndTxn under
-            // transaction version 2: nothing of the old one is left, and
-            // sequences restart at 0.
-            tracing::debug!(
-                producer_id = producer.id,
-                epoch = producer.epoch,
-                "new producer epoch"
-            );
-            self.producer = producer;
-            self.shared.stats.set_producer(producer.id, producer.epoch);
-            for part in self.parts.values_mut() {
-                part.next_seq = 0;
-                part.acked = None;
-            }
-        }
         if let Some(error) = error {
             self.fail_unsent(error);
             return false;
@@ -125,7 +109,7 @@ impl Sender {
         }
         let (shared, transport, tx) =
             (self.shared.clone(), self.transport.clone(), self.tx.clone());
-        let producer = self.producer;
+        let producer = self.shared.identity().current();
         let span = tracing::debug_span!("kafka_txn_add_partitions", partitions = partitions.len());
         tokio::spawn(
             async move {
@@ -209,7 +193,7 @@ impl Sender {
             Some((_, e)) => {
                 let error = requests::wrap(ApiKey::AddPartitionsToTxn, e);
                 if let Some(txn) = self.shared.txn.as_ref() {
-                    txn.failed(&self.shared, &error, false);
+                    txn.failed(&self.shared, &error);
                 }
             }
         }

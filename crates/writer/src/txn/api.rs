@@ -1,12 +1,13 @@
 //! The transaction calls of [`Writer`]: begin, send offsets, commit, abort,
 //! and ending an open transaction on close.
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::coordinator::Ctx;
 use super::version::after_end;
 use super::{ConsumerGroupMetadata, Op, State, Txn, TxnOffset, next};
-use crate::idempotence::ProducerId;
+use crate::identity::{Init, ProducerId, init_producer_id};
 use crate::writer::Flushing;
 use crate::{Error, Writer};
 
@@ -76,11 +77,12 @@ impl Writer {
         );
         async move {
             let _op = txn.op.lock().await;
-            let (producer, version) = {
+            let version = {
                 let core = txn.lock();
                 next(core.state, Op::SendOffsets, core.cause.as_ref())?;
-                (core.producer, core.version)
+                core.version
             };
+            let producer = self.shared.identity().current();
             if offsets.is_empty() {
                 return Ok(());
             }
@@ -127,7 +129,8 @@ impl Writer {
                 if let Some(e) = Txn::state_error(&core) {
                     return Err(e);
                 }
-                (core.producer, core.started, core.version)
+                let producer = self.shared.identity().current();
+                (producer, core.started, core.version)
             };
             if started {
                 match self.ctx(txn).end_txn(producer, true, version).await {
@@ -139,10 +142,7 @@ impl Writer {
                 }
             }
             // Moving to transaction version 2 takes a new epoch.
-            if txn.lock().bump_required {
-                let current = txn.lock().producer;
-                self.bump(txn, current).await?;
-            }
+            self.bump_if_required(txn).await?;
             self.finish(txn);
             self.shared.stats.transaction(true);
             tracing::debug!("transaction committed");
@@ -181,7 +181,8 @@ impl Writer {
                 if core.state == State::FatalError {
                     return Err(Txn::state_error(&core).expect("fatal"));
                 }
-                (core.producer, core.started, core.version)
+                let producer = self.shared.identity().current();
+                (producer, core.started, core.version)
             };
             if started {
                 match self.ctx(txn).end_txn(producer, false, version).await {
@@ -197,16 +198,13 @@ impl Writer {
                     Err(e) if e.is_abortable() => {
                         tracing::debug!(error = %e, "EndTxn(abort) failed; bumping the epoch instead");
                         let mut core = txn.lock();
-                        core.bump_required = true;
+                        self.shared.identity().require_bump(Instant::now());
                         core.started = false;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            if txn.lock().bump_required {
-                let current = txn.lock().producer;
-                self.bump(txn, current).await?;
-            }
+            self.bump_if_required(txn).await?;
             self.finish(txn);
             self.shared.stats.transaction(false);
             tracing::debug!("transaction aborted");
@@ -263,13 +261,18 @@ impl Writer {
     /// epoch the coordinator bumped to), protocol and pending bump.
     fn ended(&self, txn: &Txn, (answered, level): (Option<ProducerId>, Option<i16>)) {
         let mut core = txn.lock();
-        let next = after_end(
-            core.version,
-            core.producer,
-            answered,
-            level.or(core.level),
-            core.bump_required,
-        );
+        let (current, bump_required) = {
+            let identity = self.shared.identity();
+            (identity.current(), identity.bump_required())
+        };
+        let level = level.or(core.level);
+        let next = after_end(core.version, current, answered, level, bump_required);
+        if next.producer != current {
+            self.shared.adopt_producer(next.producer);
+        }
+        if next.bump_required {
+            self.shared.identity().require_bump(Instant::now());
+        }
         if next.version != core.version {
             tracing::info!(
                 from = core.version.name(),
@@ -278,23 +281,28 @@ impl Writer {
             );
         }
         core.started = false;
-        core.producer = next.producer;
         core.version = next.version;
-        core.level = level.or(core.level);
-        core.bump_required = next.bump_required;
+        core.level = level;
     }
 
-    /// A client-side epoch bump (InitProducerId with `current`, KIP-360):
-    /// after a lost sequence, or to move to transaction version 2. A
-    /// failure that is not retriable is fatal.
-    async fn bump(&self, txn: &Txn, current: ProducerId) -> Result<(), Error> {
-        match self.ctx(txn).init_producer_id(Some(current)).await {
-            Ok((bumped, level)) => {
-                let mut core = txn.lock();
-                core.producer = bumped;
-                core.bump_required = false;
+    /// A client-side epoch bump (InitProducerId with the current producer,
+    /// KIP-360) when the producer identity wants one: after a lost
+    /// sequence, or to move to transaction version 2. A failure that is not
+    /// retriable is fatal.
+    async fn bump_if_required(&self, txn: &Txn) -> Result<(), Error> {
+        let current = {
+            let identity = self.shared.identity();
+            if !identity.bump_required() {
+                return Ok(());
+            }
+            identity.current()
+        };
+        let result = init_producer_id(&self.transport, &self.shared.config, Some(current)).await;
+        match result {
+            Ok(Init { producer, level }) => {
+                self.shared.adopt_producer(producer);
                 if level.is_some() {
-                    core.level = level;
+                    txn.lock().level = level;
                 }
                 self.shared.stats.epoch_bump();
                 Ok(())
@@ -317,7 +325,7 @@ impl Writer {
     /// again).
     fn transaction_failed(&self, txn: &Txn, error: &Error) {
         if error.is_fatal() || error.is_abortable() {
-            txn.failed(&self.shared, error, false);
+            txn.failed(&self.shared, error);
         }
     }
 

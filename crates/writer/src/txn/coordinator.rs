@@ -1,5 +1,5 @@
-//! Calls to the transaction coordinator (InitProducerId, AddPartitionsToTxn,
-//! AddOffsetsToTxn, EndTxn) and to the group coordinator (TxnOffsetCommit),
+//! Calls to the transaction coordinator (AddPartitionsToTxn, AddOffsetsToTxn,
+//! EndTxn; InitProducerId is `identity/init.rs`) and to the group coordinator (TxnOffsetCommit),
 //! each found with FindCoordinator through the transport's cache.
 //!
 //! Retries: `CONCURRENT_TRANSACTIONS` (the previous transaction's markers
@@ -14,7 +14,7 @@
 use std::future::Future;
 
 use kafkit_conn::{Conn, CoordinatorKey, Purpose, Transport};
-use kafkit_protocol::messages::{AddOffsetsToTxnRequest, EndTxnRequest, InitProducerIdRequest};
+use kafkit_protocol::messages::{AddOffsetsToTxnRequest, EndTxnRequest};
 use kafkit_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -22,12 +22,12 @@ use tracing::Instrument;
 use super::requests::{self, Key, Verdict};
 use super::version::{FEATURE, TxnVersion};
 use super::{ConsumerGroupMetadata, TxnOffset};
-use crate::idempotence::ProducerId;
+use crate::identity::ProducerId;
 use crate::{Error, WriterConfig};
 
 /// The `transaction.version` level `conn`'s broker finalized: 0 when its
 /// features are known but name none, `None` when unknown (an old broker).
-fn feature_level(conn: &Conn) -> Option<i16> {
+pub(crate) fn feature_level(conn: &Conn) -> Option<i16> {
     let versions = conn.broker_versions();
     (versions.finalized_features_epoch() >= 0)
         .then(|| versions.finalized_feature(FEATURE).unwrap_or(0))
@@ -66,7 +66,7 @@ impl Ctx<'_> {
 
     /// Runs `attempt` until it succeeds, fails with an error that is not
     /// retried, or the retry budget (`request_timeout`) is spent.
-    async fn retrying<T, F, Fut>(&self, api: ApiKey, mut attempt: F) -> Result<T, Error>
+    pub(crate) async fn retrying<T, F, Fut>(&self, api: ApiKey, mut attempt: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kafkit_conn::Error>>,
@@ -90,66 +90,6 @@ impl Ctx<'_> {
             tracing::debug!(error = %error, attempts, "transactional request failed");
             return Err(requests::wrap(api, error));
         }
-    }
-
-    /// InitProducerId for the transactional id: a new epoch that fences
-    /// older writers and aborts their open transaction. With `current`, the
-    /// KIP-360 epoch bump of that producer (InitProducerId v3+, Kafka 2.5+;
-    /// without it the bump is impossible and the writer fatal). Also the
-    /// coordinator's `transaction.version` level.
-    pub(crate) async fn init_producer_id(
-        &self,
-        current: Option<ProducerId>,
-    ) -> Result<(ProducerId, Option<i16>), Error> {
-        let timeout_ms =
-            i32::try_from(self.config.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
-        let span = tracing::info_span!(
-            "kafka_txn_init_producer_id",
-            id = self.id,
-            bump = current.is_some()
-        );
-        let attempt = || async {
-            let conn = self.txn_coordinator().await?;
-            let version = conn
-                .version_for(ApiKey::InitProducerId)?
-                .min(requests::INIT_PRODUCER_ID_MAX);
-            let mut request = InitProducerIdRequest {
-                transactional_id: Some(self.id.to_owned()),
-                transaction_timeout_ms: timeout_ms,
-                ..Default::default()
-            };
-            if let Some(current) = current {
-                if version < 3 {
-                    return Err(kafkit_conn::Error::from_code(ErrorCode::UNSUPPORTED_VERSION).with_message("recovering after an aborted transaction needs InitProducerId v3 (Kafka 2.5+)"));
-                }
-                request.producer_id = current.id;
-                request.producer_epoch = current.epoch;
-            }
-            let response = conn.request_at(version, request).await?;
-            kafkit_conn::Error::check(response.error_code, None)
-                .map_err(|e| e.with_api(ApiKey::InitProducerId).with_broker(conn.addr()))?;
-            let level = feature_level(&conn);
-            let producer = ProducerId {
-                id: response.producer_id,
-                epoch: response.producer_epoch,
-            };
-            Ok((producer, level))
-        };
-        let result = self
-            .retrying(ApiKey::InitProducerId, attempt)
-            .instrument(span)
-            .await;
-        match &result {
-            Ok((p, level)) => tracing::info!(
-                id = self.id,
-                producer_id = p.id,
-                epoch = p.epoch,
-                transaction_version = level,
-                "transactional producer id"
-            ),
-            Err(e) => tracing::warn!(id = self.id, error = %e, "InitProducerId failed"),
-        }
-        result
     }
 
     /// One AddPartitionsToTxn for `partitions` (no retry: the sender

@@ -37,7 +37,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::idempotence::ProducerId;
 use crate::sender::Shared;
 use crate::{Error, WriterConfig};
 mod api;
@@ -143,9 +142,6 @@ pub(crate) struct Core {
     pub(crate) state: State,
     /// The error behind `AbortableError` or `FatalError`.
     pub(crate) cause: Option<Error>,
-    /// The producer id and epoch; the sender adopts a new one (after an
-    /// epoch bump) before its next send.
-    pub(crate) producer: ProducerId,
     /// Counts finished transactions: the sender forgets which partitions
     /// were added when it changes.
     pub(crate) generation: u64,
@@ -154,10 +150,6 @@ pub(crate) struct Core {
     pub(crate) started: bool,
     /// An AddPartitionsToTxn is in flight (the sender's).
     pub(crate) adding: bool,
-    /// A batch of this transaction failed after it was stamped with a
-    /// sequence: its sequence may or may not be on the broker, so the
-    /// next transaction needs a new epoch (KIP-360), after the abort.
-    pub(crate) bump_required: bool,
     /// The protocol of the current (or next) transaction; changes only
     /// between transactions.
     pub(crate) version: TxnVersion,
@@ -185,11 +177,9 @@ impl Txn {
             core: Mutex::new(Core {
                 state: State::Ready,
                 cause: None,
-                producer: ProducerId::NONE,
                 generation: 0,
                 started: false,
                 adding: false,
-                bump_required: false,
                 version: TxnVersion::V1,
                 level: None,
             }),
@@ -230,10 +220,10 @@ impl Txn {
 
     /// A batch (or an AddPartitionsToTxn for it) failed: the transaction
     /// becomes abortable, or fatal on a fencing or authorization error.
-    /// `stamped`: the batch carried a sequence number.
-    pub(crate) fn failed(&self, shared: &Shared, error: &Error, stamped: bool) {
+    /// (A batch that carried a sequence also put it in doubt: the sender
+    /// tells the producer identity, and the abort bumps the epoch.)
+    pub(crate) fn failed(&self, shared: &Shared, error: &Error) {
         let mut core = self.lock();
-        core.bump_required |= stamped;
         let fatal = requests::is_fatal_error(error);
         let to = match core.state {
             _ if fatal => State::FatalError,
@@ -267,7 +257,31 @@ impl Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Batch;
+    use crate::identity::ProducerId;
     use kafkit_protocol::ErrorCode;
+    use kafkit_protocol::records::RecordBatchBuilder;
+
+    /// A transactional writer's shared state, with a producer id.
+    fn shared() -> Shared {
+        let shared = Shared::new(WriterConfig {
+            transactional_id: Some(Arc::from("t")),
+            ..WriterConfig::default()
+        });
+        shared.adopt_producer(ProducerId { id: 7, epoch: 0 });
+        shared
+    }
+
+    /// A batch of partition t/0, stamped with a sequence when `stamped`.
+    fn batch(shared: &Shared, stamped: bool) -> Batch {
+        let mut builder = RecordBatchBuilder::new(0);
+        builder.append(0, None, Some(b"v"), &[]).unwrap();
+        let mut batch = Batch::new(1, Arc::from("t"), 0, builder);
+        if stamped {
+            shared.identity().stamp(&mut batch).unwrap();
+        }
+        batch
+    }
 
     const ALL: [State; 6] = [
         State::Ready,
@@ -384,10 +398,7 @@ mod tests {
 
     #[test]
     fn failures_move_a_live_transaction_to_an_error_state() {
-        let shared = Shared::new(WriterConfig {
-            transactional_id: Some(Arc::from("t")),
-            ..WriterConfig::default()
-        });
+        let shared = shared();
         let txn = shared.txn.as_ref().unwrap();
         {
             let mut core = txn.lock();
@@ -395,17 +406,17 @@ mod tests {
         }
         assert!(shared.lock().refuse.is_none());
         let timeout = Error::broker(ErrorCode::REQUEST_TIMED_OUT, None);
-        txn.failed(&shared, &timeout, true);
+        shared.batch_failed(&batch(&shared, true), &timeout);
+        assert!(shared.identity().bump_required());
         {
             let core = txn.lock();
             assert_eq!(core.state, State::AbortableError);
-            assert!(core.bump_required);
             assert!(Txn::state_error(&core).unwrap().is_abortable());
         }
         assert!(shared.lock().refuse.as_ref().unwrap().is_abortable());
         // Fencing beats an abortable error.
         let fenced = Error::broker(ErrorCode::PRODUCER_FENCED, None);
-        txn.failed(&shared, &fenced, false);
+        shared.batch_failed(&batch(&shared, false), &fenced);
         assert_eq!(txn.lock().state, State::FatalError);
         let refuse = shared.lock().refuse.clone().unwrap();
         assert!(refuse.is_fatal());
@@ -414,23 +425,22 @@ mod tests {
 
     #[test]
     fn failures_while_aborting_only_ask_for_an_epoch_bump() {
-        let shared = Shared::new(WriterConfig {
-            transactional_id: Some(Arc::from("t")),
-            ..WriterConfig::default()
-        });
+        let shared = shared();
         let txn = shared.txn.as_ref().unwrap();
         {
             let mut core = txn.lock();
             txn.set_state(&mut core, &shared, State::Aborting, None);
         }
         // An unsent batch failed by the abort: no sequence, nothing to do.
-        txn.failed(&shared, &Error::TransactionAborted, false);
-        assert!(!txn.lock().bump_required);
+        shared.batch_failed(&batch(&shared, false), &Error::TransactionAborted);
+        assert!(!shared.identity().bump_required());
         // A resent batch failed by the abort: its sequence may be written.
-        txn.failed(&shared, &Error::TransactionAborted, true);
+        shared.batch_failed(&batch(&shared, true), &Error::TransactionAborted);
+        assert!(shared.identity().bump_required());
+        // The sender never bumps inside a transaction: the abort does.
+        assert_eq!(shared.identity().sender_bump(), crate::identity::Bump::Idle);
         let core = txn.lock();
         assert_eq!(core.state, State::Aborting);
-        assert!(core.bump_required);
         assert!(matches!(
             Txn::state_error(&core),
             Some(Error::TransactionAborted)

@@ -23,7 +23,7 @@ use kafkit_protocol::{ApiKey, ErrorCode};
 
 use super::{ConsumerGroupMetadata, TxnOffset};
 use crate::Error;
-use crate::idempotence::ProducerId;
+use crate::identity::ProducerId;
 
 /// The highest AddPartitionsToTxn version a client sends.
 pub(crate) const ADD_PARTITIONS_MAX: i16 = 3;

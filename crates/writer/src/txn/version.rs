@@ -24,7 +24,7 @@
 
 use kafkit_protocol::ErrorCode;
 
-use crate::idempotence::ProducerId;
+use crate::identity::ProducerId;
 
 /// The name of the feature, as Kafka spells it.
 pub(crate) const FEATURE: &str = "transaction.version";

@@ -1,27 +1,7 @@
-//! Idempotent produce (KIP-98, recovery from KIP-360): the producer id and
-//! epoch, stamping batches with them and a base sequence, re-stamping after
-//! an epoch bump, and the InitProducerId request.
-//!
-//! The rules the sender keeps (see `sender.rs`):
-//! - A partition's sequence advances by each batch's record count when the
-//!   batch is first stamped, in seal order; a retry resends the same bytes
-//!   with the same sequence, so a batch the broker already wrote (its answer
-//!   was lost) comes back `DUPLICATE_SEQUENCE_NUMBER`, counted as success.
-//! - After a failure, nothing more of that partition is sent until its
-//!   in-flight batches are back; then the failed ones go first, in order.
-//! - `OUT_OF_ORDER_SEQUENCE_NUMBER` or `UNKNOWN_PRODUCER_ID` on a partition's
-//!   *earliest* unacked batch (behind an earlier failed batch they are
-//!   expected, and a plain retry in order fixes them), or a batch that
-//!   failed for good after it was
-//!   stamped (its sequence is a gap the broker would wait on forever) bump
-//!   the epoch: once nothing is in flight, InitProducerId with the current
-//!   id and epoch (KIP-360) gives a new epoch, sequences restart at 0, and
-//!   unacked batches are re-stamped in order.
+//! Stamping a batch with a producer id, epoch and base sequence: when it
+//! is encoded, or again in its bytes (with the CRC) after a new epoch.
 
 use bytes::{Bytes, BytesMut};
-use kafkit_conn::{Purpose, Transport};
-use kafkit_protocol::ApiKey;
-use kafkit_protocol::messages::InitProducerIdRequest;
 
 use crate::Error;
 use crate::batch::Batch;
@@ -65,18 +45,18 @@ impl Stamp {
 
 /// The sequence after `records` records from `seq`, wrapping at `i32::MAX`
 /// as Kafka does.
-pub(crate) fn next_sequence(seq: i32, records: usize) -> i32 {
+pub(super) fn next_sequence(seq: i32, records: usize) -> i32 {
     ((i64::from(seq) + records as i64) % (i64::from(i32::MAX) + 1)) as i32
 }
 
 /// Whether `batch` must be (re)stamped before sending under `producer`.
-pub(crate) fn needs_stamp(batch: &Batch, producer: ProducerId) -> bool {
+pub(super) fn needs_stamp(batch: &Batch, producer: ProducerId) -> bool {
     batch.encoded.is_none() || batch.stamp.producer != producer
 }
 
 /// Finishes `batch` (encoding and compressing it) or re-stamps its bytes,
 /// with `producer` and base sequence `seq` (-1 when not idempotent).
-pub(crate) fn stamp(batch: &mut Batch, producer: ProducerId, seq: i32) -> Result<(), Error> {
+pub(super) fn stamp(batch: &mut Batch, producer: ProducerId, seq: i32) -> Result<(), Error> {
     let seq = if producer.is_none() { -1 } else { seq };
     if let Some(builder) = batch.builder.take() {
         let mut builder = builder.with_producer(producer.id, producer.epoch, seq);
@@ -105,58 +85,6 @@ fn restamp(batch: &Bytes, producer: ProducerId, seq: i32) -> Bytes {
     let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
     b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     b.freeze()
-}
-
-/// InitProducerId for an idempotent (non-transactional) producer. With
-/// `current`, asks for an epoch bump of that id (KIP-360, v3+); brokers
-/// too old for that hand out a new id instead, which is as good for an
-/// idempotent producer.
-pub(crate) async fn init_producer_id(
-    transport: &Transport,
-    current: Option<ProducerId>,
-) -> Result<ProducerId, Error> {
-    let attempt = || async {
-        let cluster = transport.cluster().await?;
-        let mut ids: Vec<i32> = cluster.brokers().keys().copied().collect();
-        ids.sort_unstable();
-        let mut last = None;
-        for id in ids {
-            let conn = match transport.broker(id, Purpose::Admin).await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            let version = conn.version_for(ApiKey::InitProducerId)?;
-            let mut request = InitProducerIdRequest {
-                transactional_id: None,
-                transaction_timeout_ms: -1,
-                ..Default::default()
-            };
-            if let (Some(current), true) = (current, version >= 3) {
-                request.producer_id = current.id;
-                request.producer_epoch = current.epoch;
-            }
-            let response = conn.request_at(version, request).await?;
-            kafkit_conn::Error::check(response.error_code, None)
-                .map_err(|e| e.with_api(ApiKey::InitProducerId).with_broker(conn.addr()))?;
-            return Ok(ProducerId {
-                id: response.producer_id,
-                epoch: response.producer_epoch,
-            });
-        }
-        Err(last.unwrap_or_else(|| {
-            kafkit_conn::Error::from_code(kafkit_protocol::ErrorCode::BROKER_NOT_AVAILABLE)
-        }))
-    };
-    let span = tracing::debug_span!("kafka_init_producer_id", bump = current.is_some());
-    let result = tracing::Instrument::instrument(transport.retry(attempt), span).await;
-    match &result {
-        Ok(p) => tracing::debug!(producer_id = p.id, epoch = p.epoch, "producer id"),
-        Err(e) => tracing::warn!(error = %e, "InitProducerId failed"),
-    }
-    Ok(result?)
 }
 
 #[cfg(test)]
