@@ -11,70 +11,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kafkit_otel::KafkitOtel;
+use kafkit_otel::testing::{self, InMemoryTelemetry, metric};
 use kafkit_reader::{FetchConfig, IsolationLevel, Reader, ReaderConfig};
 use kafkit_stream::{Error as StreamError, Output, Processor};
 use kafkit_tests::{TestBroker, unique_topic};
 use kafkit_writer::{Message, Writer};
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::trace::SpanData;
 
 const RECORDS: usize = 40;
 const PARTITIONS: i32 = 2;
 
-/// The hook and the exporters it writes to.
-struct Telemetry {
-    otel: KafkitOtel,
-    tracer_provider: SdkTracerProvider,
-    spans: InMemorySpanExporter,
-    meter_provider: SdkMeterProvider,
-    metrics: InMemoryMetricExporter,
-}
-
-impl Telemetry {
-    fn new() -> Telemetry {
-        let spans = InMemorySpanExporter::default();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build();
-        let metrics = InMemoryMetricExporter::default();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(metrics.clone()).build())
-            .build();
-        let otel = KafkitOtel::builder()
-            .tracer_provider(tracer_provider.clone())
-            .meter_provider(meter_provider.clone())
-            .build();
-        Telemetry {
-            otel,
-            tracer_provider,
-            spans,
-            meter_provider,
-            metrics,
-        }
-    }
-
-    fn spans(&self, name: &str) -> Vec<SpanData> {
-        self.tracer_provider.force_flush().unwrap();
-        let all = self.spans.get_finished_spans().unwrap();
-        all.into_iter().filter(|s| s.name == name).collect()
-    }
-
-    fn metrics(&self) -> ResourceMetrics {
-        self.meter_provider.force_flush().unwrap();
-        self.metrics.get_finished_metrics().unwrap().pop().unwrap()
-    }
-}
-
 fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    let attrs = &span.attributes;
-    attrs
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
+    testing::attr(&span.attributes, key)
 }
 
 /// An integer attribute; the partition id is a string by the conventions.
@@ -86,12 +37,6 @@ fn int(span: &SpanData, key: &str) -> i64 {
         }
         other => panic!("{key} of {}: {other:?}", span.name),
     }
-}
-
-fn metric<'a>(metrics: &'a ResourceMetrics, name: &str) -> &'a Metric {
-    let mut all = metrics.scope_metrics().flat_map(|s| s.metrics());
-    all.find(|m| m.name() == name)
-        .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 fn has(attrs: &[KeyValue], key: &str, value: impl Into<Value>) -> bool {
@@ -115,7 +60,7 @@ async fn producer_and_consumer_spans_join_and_the_metrics_add_up() {
     let broker = TestBroker::start();
     let (topic, group) = (unique_topic("otel"), unique_topic("otel-group"));
     broker.create_topic(&topic, PARTITIONS as u32);
-    let t = Telemetry::new();
+    let t = InMemoryTelemetry::new();
 
     let writer = Writer::builder([broker.bootstrap()])
         .topic(&topic)
@@ -149,7 +94,7 @@ async fn producer_and_consumer_spans_join_and_the_metrics_add_up() {
     reader.close().await.unwrap();
 
     // One send span per record, each ended with where its record landed.
-    let sends = t.spans(&format!("send {topic}"));
+    let sends = t.spans_named(&format!("send {topic}"));
     assert_eq!(sends.len(), RECORDS);
     let mut by_place = BTreeMap::new();
     for s in &sends {
@@ -178,7 +123,7 @@ async fn producer_and_consumer_spans_join_and_the_metrics_add_up() {
     }
 
     // One poll span per record handed out, linked to its producer.
-    let polls = t.spans(&format!("poll {topic}"));
+    let polls = t.spans_named(&format!("poll {topic}"));
     assert_eq!(polls.len(), RECORDS);
     for p in &polls {
         assert_eq!(p.span_kind, SpanKind::Consumer);
@@ -201,7 +146,7 @@ async fn producer_and_consumer_spans_join_and_the_metrics_add_up() {
     }
 
     // Process spans are children of their producers, in the same trace.
-    let processes = t.spans(&format!("process {topic}"));
+    let processes = t.spans_named(&format!("process {topic}"));
     assert_eq!(processes.len(), RECORDS);
     for p in &processes {
         let place = (
@@ -214,7 +159,7 @@ async fn producer_and_consumer_spans_join_and_the_metrics_add_up() {
     }
 
     // The commit, named after its one topic.
-    let commits = t.spans(&format!("commit {topic}"));
+    let commits = t.spans_named(&format!("commit {topic}"));
     assert!(!commits.is_empty());
     assert!(commits.iter().all(|c| c.span_kind == SpanKind::Client
         && attr(c, "messaging.consumer.group.name") == Some(&Value::from(group.clone()))));
@@ -269,7 +214,7 @@ async fn trace_context_goes_through_a_stream_processor_to_its_outputs() {
     let (input, output) = (unique_topic("otel-in"), unique_topic("otel-out"));
     broker.create_topic(&input, 1);
     broker.create_topic(&output, 1);
-    let t = Telemetry::new();
+    let t = InMemoryTelemetry::new();
 
     let writer = Writer::builder([broker.bootstrap()])
         .topic(&input)
@@ -314,12 +259,12 @@ async fn trace_context_goes_through_a_stream_processor_to_its_outputs() {
 
     // Each input's producer span, by the input's value.
     let in_sends: BTreeMap<i64, _> = t
-        .spans(&format!("send {input}"))
+        .spans_named(&format!("send {input}"))
         .into_iter()
         .map(|s| (int(&s, "messaging.kafka.offset"), s.span_context.clone()))
         .collect();
     assert_eq!(in_sends.len(), INPUTS);
-    let out_sends = t.spans(&format!("send {output}"));
+    let out_sends = t.spans_named(&format!("send {output}"));
     assert_eq!(out_sends.len(), INPUTS);
 
     let config = ReaderConfig {

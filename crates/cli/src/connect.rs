@@ -122,12 +122,7 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// The bootstrap addresses.
     pub fn bootstrap(&self) -> Vec<String> {
-        self.brokers
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect()
+        TransportConfig::new([self.brokers.as_str()]).bootstrap
     }
 
     /// True when any TLS flag is set.

@@ -210,8 +210,8 @@ pub use shared_types::{ConsumerGroupMetadata, IntoTopic, IsolationLevel, TopicPa
 pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, validate_topic_name};
 pub use transport::{
-    Backoff, BrokerStats, Cluster, CoordinatorKey, LeaderHint, MetadataRecovery, Purpose,
-    Transport, TransportConfig, TransportStats, retry,
+    AnswerEndpoint, Backoff, BrokerStats, Cluster, CoordinatorKey, LeaderHint, MetadataRecovery,
+    Purpose, Transport, TransportConfig, TransportStats, retry,
 };
 
 pub use kafkit_protocol::compression::Compression;

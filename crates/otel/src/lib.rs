@@ -84,6 +84,8 @@ mod attrs;
 mod context;
 mod metrics;
 mod spans;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

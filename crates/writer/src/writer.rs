@@ -148,7 +148,18 @@ impl Writer {
     /// The topic a message goes to and its estimated size, or why it
     /// cannot be written.
     fn check<'a>(&'a self, message: &'a Message) -> Result<(&'a str, usize), Error> {
-        let topic = match (&self.shared.config.topic, &message.topic) {
+        let topic = self.topic_for(message)?;
+        let size = message.estimated_size();
+        let max = self.shared.config.max_message_bytes;
+        if size > max {
+            return Err(Error::MessageTooLarge { size, max });
+        }
+        Ok((topic, size))
+    }
+
+    /// The topic a message goes to: the writer's or the message's.
+    fn topic_for<'a>(&'a self, message: &'a Message) -> Result<&'a str, Error> {
+        Ok(match (&self.shared.config.topic, &message.topic) {
             (Some(writer), Some(topic)) => {
                 return Err(Error::AmbiguousTopic {
                     writer: writer.clone(),
@@ -165,13 +176,7 @@ impl Writer {
             }
             (None, Some(topic)) => topic.as_str(),
             (None, None) => return Err(Error::MissingTopic),
-        };
-        let size = message.estimated_size();
-        let max = self.shared.config.max_message_bytes;
-        if size > max {
-            return Err(Error::MessageTooLarge { size, max });
-        }
-        Ok((topic, size))
+        })
     }
 
     /// The message to buffer and its completion, after the hook (if any)
@@ -185,7 +190,8 @@ impl Writer {
         if !hooks.is_installed() {
             return (Cow::Borrowed(message), completion);
         }
-        let Ok((topic, _)) = self.check(message) else {
+        // The size is checked after the hook, headers and all.
+        let Ok(topic) = self.topic_for(message) else {
             // Refused by `try_enqueue` with its error; no hook event.
             return (Cow::Borrowed(message), completion);
         };

@@ -84,21 +84,19 @@ pub enum MetadataRecovery {
 impl TransportConfig {
     /// Defaults, bootstrapping from `bootstrap`: `host:port` addresses,
     /// each entry also read as a comma-separated list (Java's
-    /// `bootstrap.servers`), so `["a:9092,b:9092"]` names two brokers.
+    /// `bootstrap.servers`), so `["a:9092,b:9092"]` names two brokers;
+    /// blanks around an address are dropped, and so are empty entries.
     pub fn new<S: Into<String>>(bootstrap: impl IntoIterator<Item = S>) -> TransportConfig {
         let bootstrap = bootstrap
             .into_iter()
             .flat_map(|entry| {
                 let entry: String = entry.into();
-                if !entry.contains(',') {
-                    return vec![entry];
-                }
                 entry
                     .split(',')
                     .map(str::trim)
                     .filter(|a| !a.is_empty())
                     .map(String::from)
-                    .collect()
+                    .collect::<Vec<_>>()
             })
             .collect();
         TransportConfig {
@@ -160,8 +158,12 @@ mod tests {
     fn a_bootstrap_entry_may_list_several_brokers() {
         let config = TransportConfig::new(["a:9092, b:9092,", "c:9092"]);
         assert_eq!(config.bootstrap, ["a:9092", "b:9092", "c:9092"]);
-        let config = TransportConfig::new([String::from("d:9092")]);
-        assert_eq!(config.bootstrap, ["d:9092"]);
+        let config = TransportConfig::new([String::from(" d:9092 "), String::new()]);
+        assert_eq!(
+            config.bootstrap,
+            ["d:9092"],
+            "trimmed, empty entries dropped"
+        );
         assert!(TransportConfig::new([","]).validate().is_err());
     }
 

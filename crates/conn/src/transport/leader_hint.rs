@@ -11,6 +11,7 @@
 //! bookkeeping: a refresh that was asked for still happens.
 
 use kafkit_protocol::ErrorCode;
+use kafkit_protocol::messages::{fetch_response, produce_response};
 
 use super::Transport;
 use super::cluster::{Cluster, PartitionLeader};
@@ -32,26 +33,58 @@ impl LeaderHint {
     /// The hint of a partition answered `code` with `CurrentLeader`
     /// (`leader`, `epoch`), if it is a leadership error
     /// (`NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH`) naming a leader
-    /// and an epoch; `endpoint` finds a node's entry in the answer's
-    /// `NodeEndpoints` (asked only then, for the leader).
-    pub fn from_answer(
+    /// and an epoch, with the leader's entry in the answer's
+    /// `endpoints` (its `NodeEndpoints`) when there is one.
+    pub fn from_answer<E: AnswerEndpoint>(
         code: ErrorCode,
         leader: i32,
         epoch: i32,
-        endpoint: impl FnOnce(i32) -> Option<Broker>,
+        endpoints: &[E],
     ) -> Option<LeaderHint> {
         let leadership =
             code == ErrorCode::NOT_LEADER_OR_FOLLOWER || code == ErrorCode::FENCED_LEADER_EPOCH;
         if !leadership || leader < 0 || epoch < 0 {
             return None;
         }
+        let endpoint = endpoints.iter().find(|e| e.node_id() == leader);
         Some(LeaderHint {
             leader,
             epoch,
-            endpoint: endpoint(leader),
+            endpoint: endpoint.map(AnswerEndpoint::broker),
         })
     }
 }
+
+/// An entry of the `NodeEndpoints` of a Produce or a Fetch answer (the
+/// two messages define it apart, with the same fields).
+pub trait AnswerEndpoint {
+    /// The node's id.
+    fn node_id(&self) -> i32;
+    /// The node as a broker to connect to.
+    fn broker(&self) -> Broker;
+}
+
+macro_rules! answer_endpoint {
+    ($t:ty) => {
+        impl AnswerEndpoint for $t {
+            fn node_id(&self) -> i32 {
+                self.node_id
+            }
+
+            fn broker(&self) -> Broker {
+                Broker {
+                    id: self.node_id,
+                    host: self.host.clone(),
+                    port: self.port,
+                    rack: self.rack.clone(),
+                }
+            }
+        }
+    };
+}
+
+answer_endpoint!(produce_response::NodeEndpoint);
+answer_endpoint!(fetch_response::NodeEndpoint);
 
 /// What a hint found in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

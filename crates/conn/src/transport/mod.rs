@@ -43,7 +43,7 @@ mod tests_rebootstrap;
 
 pub use cluster::Cluster;
 pub use config::{MetadataRecovery, TransportConfig};
-pub use leader_hint::LeaderHint;
+pub use leader_hint::{AnswerEndpoint, LeaderHint};
 pub(crate) use retry::random_unit;
 pub use retry::{Backoff, retry};
 pub use stats::{BrokerStats, TransportStats};

@@ -5,11 +5,9 @@ use bytes::Bytes;
 use kafkit_conn::Hook;
 use kafkit_conn::hooks::{ConsumeRecord, HeaderLookup, ProduceRecord, RecordToken, SetHeaders};
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData};
 
-use crate::KafkitOtel;
+use crate::testing::{InMemoryTelemetry, attr, metric};
 
 mod metrics;
 mod spans;
@@ -50,57 +48,21 @@ impl HeaderLookup for TestHeaders {
     }
 }
 
-/// A hook wired to in-memory span and metric exporters.
-struct Harness {
-    otel: KafkitOtel,
-    tracer_provider: SdkTracerProvider,
-    spans: InMemorySpanExporter,
-    meter_provider: SdkMeterProvider,
-    metrics: InMemoryMetricExporter,
+/// The hook wired to in-memory exporters, and a record source for it.
+#[derive(Default)]
+struct Harness(InMemoryTelemetry);
+
+impl std::ops::Deref for Harness {
+    type Target = InMemoryTelemetry;
+
+    fn deref(&self) -> &InMemoryTelemetry {
+        &self.0
+    }
 }
 
 impl Harness {
     fn new() -> Harness {
-        let spans = InMemorySpanExporter::default();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build();
-        let metrics = InMemoryMetricExporter::default();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(metrics.clone()).build())
-            .build();
-        let otel = KafkitOtel::builder()
-            .tracer_provider(tracer_provider.clone())
-            .meter_provider(meter_provider.clone())
-            .build();
-        Harness {
-            otel,
-            tracer_provider,
-            spans,
-            meter_provider,
-            metrics,
-        }
-    }
-
-    /// The spans ended so far.
-    fn spans(&self) -> Vec<SpanData> {
-        self.tracer_provider.force_flush().expect("flush spans");
-        self.spans.get_finished_spans().expect("finished spans")
-    }
-
-    fn span(&self, name: &str) -> SpanData {
-        let spans = self.spans();
-        let mut found = spans.into_iter().filter(|s| s.name == name);
-        let span = found.next().unwrap_or_else(|| panic!("no span {name}"));
-        assert!(found.next().is_none(), "several spans {name}");
-        span
-    }
-
-    /// The metrics as of now (cumulative).
-    fn metrics(&self) -> ResourceMetrics {
-        self.meter_provider.force_flush().expect("flush metrics");
-        let mut exported = self.metrics.get_finished_metrics().expect("metrics");
-        exported.pop().expect("one export")
+        Harness::default()
     }
 
     /// Buffers a record through the hook; returns its token and headers.
@@ -137,24 +99,8 @@ fn consume_record<'a>(topic: &'a str, headers: &'a TestHeaders) -> ConsumeRecord
     }
 }
 
-/// The value of attribute `key`, if set.
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
-
 fn text(value: &str) -> Value {
     Value::from(value.to_owned())
-}
-
-fn metric<'a>(metrics: &'a ResourceMetrics, name: &str) -> &'a Metric {
-    metrics
-        .scope_metrics()
-        .flat_map(|scope| scope.metrics())
-        .find(|m| m.name() == name)
-        .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
 /// A u64 counter's points: attributes and value.

@@ -128,7 +128,7 @@ fn a_failed_record_has_an_error_type_and_an_error_status() {
 #[test]
 fn the_active_span_is_the_parent_of_a_send_span() {
     let h = Harness::new();
-    let tracer = h.tracer_provider.tracer("app");
+    let tracer = h.tracer_provider().tracer("app");
     let parent = tracer.start("handle request");
     let parent_context = parent.span_context().clone();
     let cx = Context::current_with_span(parent);

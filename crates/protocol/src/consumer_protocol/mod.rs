@@ -107,7 +107,11 @@ impl Subscription {
     /// ```
     pub fn decode(bytes: &Bytes) -> Result<Subscription, DecodeError> {
         let mut buf = bytes.clone();
-        let version = read_version(&mut buf, "ConsumerProtocolSubscription.version")?;
+        let version = read_version(
+            &mut buf,
+            "ConsumerProtocolSubscription.version",
+            SUBSCRIPTION_VERSION,
+        )?;
         let claimed = version.min(SUBSCRIPTION_VERSION);
         let mut read_at = claimed;
         let wire = loop {
@@ -179,7 +183,11 @@ impl Assignment {
             return Ok(Assignment::default());
         }
         let mut buf = bytes.clone();
-        let version = read_version(&mut buf, "ConsumerProtocolAssignment.version")?;
+        let version = read_version(
+            &mut buf,
+            "ConsumerProtocolAssignment.version",
+            ASSIGNMENT_VERSION,
+        )?;
         let wire = ConsumerProtocolAssignment::decode(&mut buf, version.min(ASSIGNMENT_VERSION))?;
         Ok(Assignment {
             version,
@@ -214,15 +222,16 @@ impl Assignment {
     }
 }
 
-/// Reads the version prefix; a negative one is an error.
-fn read_version(bytes: &mut Bytes, what: &'static str) -> Result<i16, DecodeError> {
+/// Reads the version prefix; a negative one is an error (`max`: the
+/// highest version this codec reads; higher ones are read as it).
+fn read_version(bytes: &mut Bytes, what: &'static str, max: i16) -> Result<i16, DecodeError> {
     let version = crate::codec::read_i16(bytes, what)?;
     if version < 0 {
         return Err(DecodeError::UnsupportedVersion {
             message: what,
             version,
             min: 0,
-            max: SUBSCRIPTION_VERSION,
+            max,
         });
     }
     Ok(version)

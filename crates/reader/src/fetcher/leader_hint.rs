@@ -10,8 +10,8 @@
 //! leader change. Without a usable hint, the error takes its usual path
 //! (backoff and a metadata refresh).
 
+use kafkit_conn::LeaderHint;
 use kafkit_conn::messages::fetch_response::{NodeEndpoint, PartitionData};
-use kafkit_conn::{Broker, LeaderHint};
 
 use super::answer::{Outcome, Planned};
 use super::state::State;
@@ -24,14 +24,7 @@ pub(crate) fn of(data: &PartitionData, endpoints: &[NodeEndpoint]) -> Option<Lea
         data.error_code,
         current.leader_id,
         current.leader_epoch,
-        |id| {
-            endpoints.iter().find(|e| e.node_id == id).map(|e| Broker {
-                id: e.node_id,
-                host: e.host.clone(),
-                port: e.port,
-                rack: e.rack.clone(),
-            })
-        },
+        endpoints,
     )
 }
 

@@ -12,7 +12,7 @@
 //! Order and idempotence are unaffected: the retry goes through the same
 //! in-order retry queue as any other, with the same sequence numbers.
 
-use kafkit_conn::{Broker, LeaderHint};
+use kafkit_conn::LeaderHint;
 use kafkit_protocol::messages::produce_response::{NodeEndpoint, PartitionProduceResponse};
 
 /// The hint in `answer`, a partition's part of a produce response whose
@@ -27,19 +27,13 @@ pub(super) fn of(
         answer.error_code,
         current.leader_id,
         current.leader_epoch,
-        |id| {
-            endpoints.iter().find(|e| e.node_id == id).map(|e| Broker {
-                id: e.node_id,
-                host: e.host.clone(),
-                port: e.port,
-                rack: e.rack.clone(),
-            })
-        },
+        endpoints,
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use kafkit_conn::Broker;
     use kafkit_protocol::ErrorCode;
     use kafkit_protocol::messages::produce_response::LeaderIdAndEpoch;
 

@@ -13,6 +13,8 @@ use crate::fetcher::answer::Planned;
 pub(crate) trait Topology {
     /// The leader of a partition, if the metadata names one.
     fn leader(&self, topic: &str, partition: i32) -> Option<i32>;
+    /// Whether the metadata lists a broker.
+    fn has_broker(&self, broker: i32) -> bool;
     /// A broker's address, if the metadata lists it.
     fn addr(&self, broker: i32) -> Option<String>;
     /// Whether the metadata knows the topic at all.
@@ -22,6 +24,10 @@ pub(crate) trait Topology {
 impl Topology for Cluster {
     fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
         Cluster::leader(self, topic, partition).map(|b| b.id)
+    }
+
+    fn has_broker(&self, broker: i32) -> bool {
+        self.brokers().contains_key(&broker)
     }
 
     fn addr(&self, broker: i32) -> Option<String> {
@@ -80,7 +86,7 @@ pub(crate) fn plan(
     let mut out = FetchPlan::default();
     let mut by_broker: BTreeMap<i32, Vec<Planned>> = BTreeMap::new();
     for p in candidates {
-        if let Some(replica) = p.replica.filter(|&id| topology.addr(id).is_none()) {
+        if let Some(replica) = p.replica.filter(|&id| !topology.has_broker(id)) {
             out.unfetchable.push((p, Unfetchable::ReplicaGone(replica)));
             continue;
         }

@@ -20,10 +20,12 @@ impl Topology for Fake {
         self.leaders.get(&(topic.to_owned(), partition)).copied()
     }
 
+    fn has_broker(&self, broker: i32) -> bool {
+        self.brokers.contains(&broker)
+    }
+
     fn addr(&self, broker: i32) -> Option<String> {
-        self.brokers
-            .contains(&broker)
-            .then(|| format!("b{broker}:9092"))
+        self.has_broker(broker).then(|| format!("b{broker}:9092"))
     }
 
     fn knows_topic(&self, topic: &str) -> bool {
@@ -52,6 +54,19 @@ fn candidate(partition: i32, replica: Option<i32>) -> Planned {
     }
 }
 
+/// The plan for `candidates` with no broker busy or throttled, at
+/// `round`.
+fn plan_free(candidates: Vec<Planned>, topology: &Fake, round: usize) -> FetchPlan {
+    plan(
+        candidates,
+        topology,
+        &HashSet::new(),
+        &HashMap::new(),
+        Instant::now(),
+        round,
+    )
+}
+
 fn partitions(fetch: &BrokerFetch) -> Vec<i32> {
     fetch.parts.iter().map(|p| p.tp.partition).collect()
 }
@@ -65,15 +80,7 @@ fn each_partition_goes_to_its_leader_or_its_read_replica() {
         candidate(2, Some(3)),
         candidate(3, None),
     ];
-    let now = Instant::now();
-    let plan = plan(
-        candidates,
-        &topology,
-        &HashSet::new(),
-        &HashMap::new(),
-        now,
-        0,
-    );
+    let plan = plan_free(candidates, &topology, 0);
     let got: Vec<(i32, Vec<i32>)> = plan
         .fetches
         .iter()
@@ -87,17 +94,9 @@ fn each_partition_goes_to_its_leader_or_its_read_replica() {
 #[test]
 fn the_round_rotates_each_brokers_partitions() {
     let topology = fake(&[1, 1, 1]);
-    let now = Instant::now();
     let order = |round| {
         let candidates = (0..3).map(|p| candidate(p, None)).collect();
-        let plan = plan(
-            candidates,
-            &topology,
-            &HashSet::new(),
-            &HashMap::new(),
-            now,
-            round,
-        );
+        let plan = plan_free(candidates, &topology, round);
         partitions(&plan.fetches[0])
     };
     assert_eq!(order(0), [0, 1, 2]);
@@ -139,15 +138,7 @@ fn partitions_without_a_leader_an_endpoint_or_their_replica_back_off() {
         candidate(9, None), // topic known, partition without a leader
         orphan,             // topic unknown
     ];
-    let now = Instant::now();
-    let plan = plan(
-        candidates,
-        &topology,
-        &HashSet::new(),
-        &HashMap::new(),
-        now,
-        0,
-    );
+    let plan = plan_free(candidates, &topology, 0);
     assert_eq!(plan.fetches.len(), 1);
     assert_eq!(partitions(&plan.fetches[0]), [2]);
     let why: Vec<(String, i32, Unfetchable)> = plan
