@@ -90,10 +90,14 @@ async fn produce_and_read_over_one_way_tls() {
     // Bind the partition to this connection: behind socat, the broker's
     // metadata names its plaintext address, which would bypass TLS.
     let mut partition = conn.partition_conn(&topic, 0).await.unwrap();
+    // A batch over 16 KiB goes out by reference, in a vectored write
+    // through TLS (see kafkit-conn's outbox).
+    let large = vec![7u8; 64 << 10];
     let messages = [
         Message::new("one").with_key("k"),
         Message::new("two"),
         Message::new("three"),
+        Message::new(large.clone()),
     ];
     let base = partition.write_messages(&messages).await.unwrap();
     assert_eq!(base, Some(0));
@@ -104,7 +108,7 @@ async fn produce_and_read_over_one_way_tls() {
         .unwrap()
         .map(|r| r.unwrap().value.unwrap())
         .collect();
-    assert_eq!(values, [&b"one"[..], b"two", b"three"]);
+    assert_eq!(values, [&b"one"[..], b"two", b"three", &large[..]]);
     assert!(conn.stats().bytes_read > 0);
     conn.close().await.unwrap();
 }

@@ -23,6 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::latency::{LatencyHistogram, LatencyRecorder};
+use crate::outbox::Outbox;
 use crate::sasl::Authenticated;
 use crate::telemetry::Window;
 use crate::versions::BrokerVersions;
@@ -175,7 +176,8 @@ pub(crate) enum Command {
     /// frame once the bytes are written.
     Request {
         correlation_id: i32,
-        frame: Bytes,
+        /// The frame's chunks, in order (see `frame::encode_request_chunks`).
+        frame: Vec<Bytes>,
         expects_response: bool,
         reply: oneshot::Sender<Result<Bytes, Error>>,
         permit: OwnedSemaphorePermit,
@@ -215,7 +217,8 @@ pub(crate) struct Driver {
     reader: Reader,
     writer: Writer,
     read_buf: BytesMut,
-    write_buf: BytesMut,
+    /// What waits for the socket (see `outbox.rs`).
+    outbox: Outbox,
     /// Bytes ever queued for writing / ever written.
     queued: u64,
     written: u64,
@@ -241,7 +244,7 @@ impl Driver {
             reader,
             writer,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
-            write_buf: BytesMut::new(),
+            outbox: Outbox::default(),
             queued: 0,
             written: 0,
             pending: HashMap::new(),
@@ -294,7 +297,7 @@ impl Driver {
         let close_deadline = |c: &ConnConfig| c.request_timeout.map(|t| Instant::now() + t);
         let mut closing_until: Option<Instant> = None;
         loop {
-            let idle = self.pending.is_empty() && self.write_buf.is_empty();
+            let idle = self.pending.is_empty() && self.outbox.is_empty();
             if self.closing.is_some() && idle && self.unanswered.is_empty() {
                 // Everything answered: a clean FIN tells the broker we are done.
                 self.writer.shutdown().await.map_err(Error::io)?;
@@ -311,8 +314,10 @@ impl Driver {
                     // Every handle is gone: no one can wait for anything.
                     None => return Ok(()),
                     Some(Command::Request { correlation_id, frame, expects_response, reply, permit }) => {
-                        self.queued += frame.len() as u64;
-                        self.write_buf.extend_from_slice(&frame);
+                        for chunk in frame {
+                            self.queued += chunk.len() as u64;
+                            self.outbox.push(chunk);
+                        }
                         if expects_response {
                             self.pending.insert(correlation_id, Pending { reply, _permit: permit });
                         } else {
@@ -333,7 +338,7 @@ impl Driver {
                         // drain in `run`, which fails them as closed.
                     }
                 },
-                n = self.writer.write_buf(&mut self.write_buf), if !self.write_buf.is_empty() => {
+                n = self.outbox.write_to(&mut self.writer), if !self.outbox.is_empty() => {
                     let n = n.map_err(Error::io)?;
                     if n == 0 {
                         return Err(Error::io(std::io::ErrorKind::WriteZero.into()));

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafkit_protocol::{ApiKey, Request, frame};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -49,8 +49,7 @@ impl Conn {
     ) -> Result<Bytes, Error> {
         let expects_response = body.expects_response();
         let client_id = self.shared.config.client_id.as_deref();
-        let encode =
-            |buf: &mut BytesMut, id| frame::encode_request(buf, id, client_id, version, body);
+        let encode = |id| frame::encode_request_chunks(id, client_id, version, body);
         self.roundtrip(R::API_KEY, version, expects_response, timeout, encode)
             .await
     }
@@ -63,7 +62,7 @@ impl Conn {
         version: i16,
         expects_response: bool,
         timeout: Option<Duration>,
-        encode: impl FnOnce(&mut BytesMut, i32) -> Result<(), kafkit_protocol::EncodeError>,
+        encode: impl FnOnce(i32) -> Result<Vec<Bytes>, kafkit_protocol::EncodeError>,
     ) -> Result<Bytes, Error> {
         let counters = &self.shared.counters;
         counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -121,7 +120,7 @@ impl Conn {
         api: ApiKey,
         expects_response: bool,
         deadline: Option<Instant>,
-        encode: impl FnOnce(&mut BytesMut, i32) -> Result<(), kafkit_protocol::EncodeError>,
+        encode: impl FnOnce(i32) -> Result<Vec<Bytes>, kafkit_protocol::EncodeError>,
     ) -> Result<Bytes, Error> {
         if self.shared.is_closed() {
             return Err(self.shared.closed_error());
@@ -143,12 +142,11 @@ impl Conn {
         drop(waiting);
         let correlation_id = self.shared.correlation_id();
         tracing::Span::current().record("correlation_id", correlation_id);
-        let mut buf = BytesMut::new();
-        encode(&mut buf, correlation_id)?;
+        let frame = encode(correlation_id)?;
         let (reply, answer) = oneshot::channel();
         let command = Command::Request {
             correlation_id,
-            frame: buf.freeze(),
+            frame,
             expects_response,
             reply,
             permit,
@@ -202,6 +200,7 @@ mod tests {
     use super::*;
     use crate::ConnConfig;
     use crate::fake_broker::*;
+    use bytes::BytesMut;
 
     #[tokio::test]
     async fn an_undecodable_response_kills_the_connection() {

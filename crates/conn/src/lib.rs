@@ -188,6 +188,7 @@ mod ops_cluster;
 mod ops_fetch;
 mod ops_offsets;
 mod ops_partition;
+mod outbox;
 pub mod sasl;
 mod shared_types;
 pub mod telemetry;

@@ -4,7 +4,8 @@
 //! header (see [`ApiKey::request_header_version`] and
 //! [`ApiKey::response_header_version`]) and then the body.
 //!
-//! - Clients: [`encode_request`], then feed received bytes to
+//! - Clients: [`encode_request`] (or [`encode_request_chunks`], which
+//!   leaves large record sets out of the buffer), then feed received bytes to
 //!   [`decode_frame`] and hand each frame to [`decode_response`] (typed) or
 //!   [`decode_response_body`] (by API key); [`peek_correlation_id`] tells
 //!   which in-flight request a frame answers.
@@ -17,6 +18,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+pub use crate::frame_chunks::encode_request_chunks;
 use crate::messages::{ApiKey, RequestBody, RequestHeader, ResponseBody, ResponseHeader};
 use crate::{DecodeError, EncodeError, Message, Request, Response};
 
@@ -45,7 +47,7 @@ fn sized(
     Ok(())
 }
 
-fn request_header(
+pub(crate) fn request_header(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,

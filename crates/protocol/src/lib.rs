@@ -111,6 +111,7 @@ pub mod compression;
 pub mod consumer_protocol;
 mod error;
 pub mod frame;
+mod frame_chunks;
 mod message;
 pub mod messages;
 pub mod records;

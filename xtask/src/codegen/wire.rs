@@ -58,9 +58,8 @@ impl Site<'_> {
         let (c, what) = (&self.compact, self.what());
         match &self.fi.f.ty {
             FieldType::String => format!("write_string(buf, {r}, {c}, {what})?;"),
-            FieldType::Bytes | FieldType::Records => {
-                format!("write_bytes(buf, {r}, {c}, {what})?;")
-            }
+            FieldType::Bytes => format!("write_bytes(buf, {r}, {c}, {what})?;"),
+            FieldType::Records => format!("write_records(buf, {r}, {c}, {what})?;"),
             FieldType::Array(inner) => {
                 format!(
                     "write_array(buf, {r}, {c}, {what}, |buf, e| {{ {} }})?;",
@@ -81,8 +80,11 @@ impl Site<'_> {
             FieldType::String => {
                 format!("write_nullable_string(buf, {place}.as_deref(), {c}, {what})?;")
             }
-            FieldType::Bytes | FieldType::Records => {
+            FieldType::Bytes => {
                 format!("write_nullable_bytes(buf, {place}.as_deref(), {c}, {what})?;")
+            }
+            FieldType::Records => {
+                format!("write_nullable_records(buf, {place}.as_ref(), {c}, {what})?;")
             }
             FieldType::Array(inner) => format!(
                 "write_nullable_array(buf, {place}.as_deref(), {c}, {what}, |buf, e| {{ {} }})?;",

@@ -10,12 +10,14 @@
 //! version.
 
 mod read;
+pub(crate) mod records;
 mod tagged;
 mod uuid;
 mod varint;
 mod write;
 
 pub use read::*;
+pub use records::{write_nullable_records, write_records};
 pub use tagged::{TaggedFields, read_tagged_fields, write_tagged_fields};
 pub use uuid::Uuid;
 pub use varint::*;

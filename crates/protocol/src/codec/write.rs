@@ -19,7 +19,7 @@ pub fn write_uuid(buf: &mut BytesMut, v: &Uuid) {
 }
 
 /// Writes a length prefix for a value of `len` units, or null for `None`.
-fn write_length(
+pub(super) fn write_length(
     buf: &mut BytesMut,
     len: Option<usize>,
     compact: bool,

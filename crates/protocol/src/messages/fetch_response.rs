@@ -391,9 +391,9 @@ impl PartitionData {
                 version,
             });
         }
-        write_nullable_bytes(
+        write_nullable_records(
             buf,
-            self.records.as_deref(),
+            self.records.as_ref(),
             flexible,
             "PartitionData.records",
         )?;

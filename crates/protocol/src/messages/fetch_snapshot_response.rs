@@ -260,7 +260,7 @@ impl PartitionSnapshot {
                 version,
             });
         };
-        write_bytes(buf, v, true, "PartitionSnapshot.unaligned_records")?;
+        write_records(buf, v, true, "PartitionSnapshot.unaligned_records")?;
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
         if self.current_leader != LeaderIdAndEpoch::default()
             || self.unknown_tagged_fields.was_present(0)

@@ -253,9 +253,9 @@ impl PartitionProduceData {
     pub(crate) fn write_to(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         let flexible = version >= 9;
         buf.put_i32(self.index);
-        write_nullable_bytes(
+        write_nullable_records(
             buf,
-            self.records.as_deref(),
+            self.records.as_ref(),
             flexible,
             "PartitionProduceData.records",
         )?;

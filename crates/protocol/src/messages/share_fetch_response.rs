@@ -279,7 +279,7 @@ impl PartitionData {
                 version,
             });
         };
-        write_bytes(buf, v, true, "PartitionData.records")?;
+        write_records(buf, v, true, "PartitionData.records")?;
         write_array(
             buf,
             &self.acquired_records,
