@@ -79,14 +79,14 @@ pub fn keys(n: u32) -> Vec<bytes::Bytes> {
         .collect()
 }
 
-const USAGE: &str = "usage: kafkit-bench produce|consume|all --brokers HOST:PORT [--records N] \
+const USAGE: &str = "usage: kafkit-bench produce|consume|sizes|all --brokers HOST:PORT [--records N] \
                      [--runs N] [--clients a,b,...] [--workloads a,b,...]";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("child") => child(&args[1..]),
-        Some(mode @ ("produce" | "consume" | "all")) => {
+        Some(mode @ ("produce" | "consume" | "sizes" | "all")) => {
             let options = Options::parse(mode, &args[1..])?;
             run::benchmarks(&options)
         }
@@ -241,7 +241,7 @@ mod tests {
             ("h:1", 1_000_000, 1)
         );
         assert_eq!(o.clients, Client::DEFAULT);
-        assert_eq!(o.workloads, Bench::ALL);
+        assert_eq!(o.workloads, Bench::for_mode("all"));
         let o = Options::parse(
             "all",
             &args(&[

@@ -1,4 +1,4 @@
-//! The five workloads and their fixed shapes.
+//! The workloads and their fixed shapes.
 
 use std::time::Duration;
 
@@ -28,6 +28,34 @@ pub enum Bench {
     /// `--records` x 100 B over 10 topics of 100 partitions each (1,000
     /// partitions), read from the start: what fetch sessions (KIP-227) save.
     Consume1000,
+    /// Larger records, the same bytes as `Produce` (`--records / 10` x 1 KiB,
+    /// `/ 100` x 10 KiB, `/ 1000` x 100 KiB) to 6 partitions, no keys: the
+    /// cost per byte.
+    ProduceSized(Size),
+    /// Those records, read from the start of the 6 partitions.
+    ConsumeSized(Size),
+}
+
+/// A record size of the per-byte workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    K1,
+    K10,
+    K100,
+}
+
+impl Size {
+    pub const ALL: [Size; 3] = [Size::K1, Size::K10, Size::K100];
+
+    /// The record's value size, and how many times fewer records than
+    /// `--records` carry the same bytes.
+    fn bytes_and_divisor(self) -> (usize, u64) {
+        match self {
+            Size::K1 => (1 << 10, 10),
+            Size::K10 => (10 << 10, 100),
+            Size::K100 => (100 << 10, 1000),
+        }
+    }
 }
 
 /// What a benchmark moves.
@@ -76,14 +104,22 @@ impl Bench {
         Bench::ProduceKeyed,
         Bench::Consume100,
         Bench::Consume1000,
+        Bench::ProduceSized(Size::K1),
+        Bench::ConsumeSized(Size::K1),
+        Bench::ProduceSized(Size::K10),
+        Bench::ConsumeSized(Size::K10),
+        Bench::ProduceSized(Size::K100),
+        Bench::ConsumeSized(Size::K100),
     ];
 
-    /// The workloads of the positional mode (`produce`, `consume`, `all`).
+    /// The workloads of the positional mode (`produce`, `consume`, `sizes`,
+    /// `all`; `all` leaves the per-byte ones to `sizes`).
     pub fn for_mode(mode: &str) -> &'static [Bench] {
         match mode {
             "produce" => &[Bench::Produce, Bench::ProduceKeyed],
             "consume" => &[Bench::Consume, Bench::Consume100, Bench::Consume1000],
-            _ => Bench::ALL,
+            "sizes" => &Bench::ALL[5..],
+            _ => &Bench::ALL[..5],
         }
     }
 
@@ -94,6 +130,12 @@ impl Bench {
             Bench::ProduceKeyed => "produce-keyed",
             Bench::Consume100 => "consume-100p",
             Bench::Consume1000 => "consume-1000p",
+            Bench::ProduceSized(Size::K1) => "produce-1k",
+            Bench::ConsumeSized(Size::K1) => "consume-1k",
+            Bench::ProduceSized(Size::K10) => "produce-10k",
+            Bench::ConsumeSized(Size::K10) => "consume-10k",
+            Bench::ProduceSized(Size::K100) => "produce-100k",
+            Bench::ConsumeSized(Size::K100) => "consume-100k",
         }
     }
 
@@ -102,7 +144,10 @@ impl Bench {
     }
 
     pub fn is_produce(self) -> bool {
-        matches!(self, Bench::Produce | Bench::ProduceKeyed)
+        matches!(
+            self,
+            Bench::Produce | Bench::ProduceKeyed | Bench::ProduceSized(_)
+        )
     }
 
     /// The shape for `--records records`.
@@ -136,6 +181,16 @@ impl Bench {
                 partitions: 100,
                 keys: 0,
             },
+            Bench::ProduceSized(size) | Bench::ConsumeSized(size) => {
+                let (record_size, divisor) = size.bytes_and_divisor();
+                Shape {
+                    records: (records / divisor).max(1),
+                    record_size,
+                    topics: 1,
+                    partitions: 6,
+                    keys: 0,
+                }
+            }
         }
     }
 
@@ -173,6 +228,23 @@ impl Bench {
                 s.partitions,
                 s.total_partitions()
             ),
+            Bench::ProduceSized(_) => format!(
+                "{}: {} records x {} B to {} partitions (record i to partition i % {}), \
+                 no keys, acks=all, idempotent (kafka-go cannot be), linger {linger} ms, \
+                 no compression",
+                self.name(),
+                s.records,
+                s.record_size,
+                s.partitions,
+                s.partitions
+            ),
+            Bench::ConsumeSized(_) => format!(
+                "{}: {} records x {} B from the start of {} partitions, no group",
+                self.name(),
+                s.records,
+                s.record_size,
+                s.partitions
+            ),
         }
     }
 }
@@ -205,6 +277,13 @@ mod tests {
             assert!(b.title(1000).starts_with(b.name()));
         }
         assert_eq!(Bench::for_mode("produce").len(), 2);
+        assert_eq!(Bench::for_mode("all").len(), 5);
+        let sized = Bench::ConsumeSized(Size::K10).shape(1_000_000);
+        assert_eq!((sized.records, sized.record_size), (10_000, 10 << 10));
+        assert!(Bench::for_mode("sizes").iter().all(|b| matches!(
+            b,
+            Bench::ProduceSized(_) | Bench::ConsumeSized(_)
+        )));
         assert!(Bench::for_mode("consume").iter().all(|b| !b.is_produce()));
     }
 

@@ -1,4 +1,4 @@
-//! `cargo xtask bench produce|consume|all [--records N] [--runs N]
+//! `cargo xtask bench produce|consume|sizes|all [--records N] [--runs N]
 //! [--clients a,b,...] [--workloads a,b,...] [--broker kafka|tansu]`: kafkit
 //! against librdkafka, franz-go, sarama, kafka-go, confluent-kafka-go and
 //! the Java client, on one Apache Kafka 4.3.1 broker.
@@ -26,7 +26,7 @@ use crate::kafka_run::KafkaRun;
 use crate::util::{cargo, run, workspace_root};
 use crate::{deps, kafka, peers, tansu};
 
-const USAGE: &str = "usage: cargo xtask bench produce|consume|all [--records N] [--runs N] \
+const USAGE: &str = "usage: cargo xtask bench produce|consume|sizes|all [--records N] [--runs N] \
                      [--clients a,b,...] [--workloads a,b,...] [--broker kafka|tansu]";
 
 /// The benchmark's clients and workloads (bench/src/main.rs and
@@ -58,6 +58,12 @@ const WORKLOADS: &[&str] = &[
     "produce-keyed",
     "consume-100p",
     "consume-1000p",
+    "produce-1k",
+    "consume-1k",
+    "produce-10k",
+    "consume-10k",
+    "produce-100k",
+    "consume-100k",
 ];
 
 /// Which broker the benchmark runs against.
@@ -81,7 +87,7 @@ pub fn run_command(args: &[String]) -> Result<()> {
     let Some((mode, rest)) = args.split_first() else {
         bail!("{USAGE}");
     };
-    if !matches!(mode.as_str(), "produce" | "consume" | "all") {
+    if !matches!(mode.as_str(), "produce" | "consume" | "sizes" | "all") {
         bail!("unknown benchmark `{mode}`\n{USAGE}");
     }
     let options = parse_options(rest)?;
