@@ -173,6 +173,19 @@ pub use kafkit_writer::{Error as WriterError, Writer, WriterConfig};
 #[cfg(feature = "stream")]
 pub use kafkit_stream::Processor;
 
+/// The README's examples, compiled (not run: they need a broker) with
+/// the doctests, so that they keep up with the API.
+#[cfg(all(
+    doctest,
+    feature = "reader",
+    feature = "writer",
+    feature = "admin",
+    feature = "stream",
+    feature = "otel"
+))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
+
 #[cfg(test)]
 mod tests {
     use super::*;
