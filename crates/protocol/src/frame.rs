@@ -34,17 +34,28 @@ fn sized(
         buf.truncate(start);
         return Err(e);
     }
-    let len = buf.len() - start - 4;
-    let Ok(size) = i32::try_from(len) else {
-        buf.truncate(start);
-        return Err(EncodeError::TooLong {
+    match size_prefix(buf.len() - start - 4) {
+        Ok(prefix) => {
+            buf[start..start + 4].copy_from_slice(&prefix);
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// The size prefix of a frame of `len` bytes after it, or why there is
+/// none (over `i32::MAX`).
+pub(crate) fn size_prefix(len: usize) -> Result<[u8; 4], EncodeError> {
+    i32::try_from(len)
+        .map(i32::to_be_bytes)
+        .map_err(|_| EncodeError::TooLong {
             what: "frame",
             len,
             max: i32::MAX as usize,
-        });
-    };
-    buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
-    Ok(())
+        })
 }
 
 pub(crate) fn request_header(

@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::records::by_reference;
-use crate::frame::request_header;
+use crate::frame::{request_header, size_prefix};
 use crate::{EncodeError, Message, Request};
 
 /// One complete request frame, as [`encode_request`](crate::frame::encode_request)
@@ -27,12 +27,7 @@ pub fn encode_request_chunks<R: Request>(
     });
     result?;
     let len = buf.len() - 4 + left_out.iter().map(|(_, b)| b.len()).sum::<usize>();
-    let size = i32::try_from(len).map_err(|_| EncodeError::TooLong {
-        what: "frame",
-        len,
-        max: i32::MAX as usize,
-    })?;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
+    buf[..4].copy_from_slice(&size_prefix(len)?);
     let buf = buf.freeze();
     let mut chunks = Vec::with_capacity(2 * left_out.len() + 1);
     let mut at = 0;

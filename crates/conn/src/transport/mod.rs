@@ -286,7 +286,10 @@ impl Transport {
         self.conn(&broker.addr(), purpose).await
     }
 
-    async fn any_broker(&self) -> Result<Conn, Error> {
+    /// A connection (`Purpose::Admin`) to the first broker, by id, of the
+    /// cached metadata that a connection reaches: for requests any broker
+    /// answers (FindCoordinator, an idempotent producer's InitProducerId).
+    pub async fn any_broker(&self) -> Result<Conn, Error> {
         let cluster = self.cluster().await?;
         let mut brokers: Vec<&Broker> = cluster.brokers.values().collect();
         brokers.sort_by_key(|b| b.id);

@@ -42,9 +42,7 @@ pub fn write_records(
     compact: bool,
     what: &'static str,
 ) -> Result<(), EncodeError> {
-    write_length(buf, Some(v.len()), compact, true, what)?;
-    put_records(buf, v);
-    Ok(())
+    write_nullable_records(buf, Some(v), compact, what)
 }
 
 fn put_records(buf: &mut BytesMut, records: &Bytes) {

@@ -13,7 +13,7 @@
 //! a new id instead, which serves it as well; a transactional one cannot
 //! recover, and the error is fatal.
 
-use kafkit_conn::{Conn, CoordinatorKey, Purpose, Transport};
+use kafkit_conn::{CoordinatorKey, Purpose, Transport};
 use kafkit_protocol::messages::InitProducerIdRequest;
 use kafkit_protocol::{ApiKey, ErrorCode};
 use tracing::Instrument;
@@ -83,7 +83,7 @@ async fn attempt(
             let key = CoordinatorKey::Transaction(id.to_owned());
             transport.coordinator(&key, Purpose::Admin).await?
         }
-        None => any_broker(transport).await?,
+        None => transport.any_broker().await?,
     };
     let version = conn
         .version_for(ApiKey::InitProducerId)?
@@ -120,19 +120,4 @@ async fn attempt(
         },
         level: feature_level(&conn),
     })
-}
-
-/// The first broker, by id, that a connection reaches.
-async fn any_broker(transport: &Transport) -> Result<Conn, kafkit_conn::Error> {
-    let cluster = transport.cluster().await?;
-    let mut ids: Vec<i32> = cluster.brokers().keys().copied().collect();
-    ids.sort_unstable();
-    let mut last = None;
-    for id in ids {
-        match transport.broker(id, Purpose::Admin).await {
-            Ok(conn) => return Ok(conn),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| kafkit_conn::Error::from_code(ErrorCode::BROKER_NOT_AVAILABLE)))
 }

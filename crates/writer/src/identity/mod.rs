@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use crate::Error;
 use crate::batch::Batch;
+use crate::txn::requests::Key;
 
 mod init;
 mod stamp;
@@ -39,9 +40,6 @@ mod tests;
 
 pub(crate) use init::{Init, init_producer_id};
 pub(crate) use stamp::{ProducerId, Stamp};
-
-/// One partition: topic and index.
-type Key = (Arc<str>, i32);
 
 /// Progress of an epoch bump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

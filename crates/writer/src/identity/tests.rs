@@ -26,6 +26,11 @@ fn batch(id: u64, topic: &str, partition: i32, records: usize) -> Batch {
     batch
 }
 
+/// A verdict: may the batch go again, is its sequence in doubt.
+fn verdict(retry: bool, in_doubt: bool) -> Verdict {
+    Verdict { retry, in_doubt }
+}
+
 fn stamped(identity: &mut ProducerIdentity, b: &mut Batch) -> i32 {
     identity.stamp(b).unwrap();
     b.stamp.sequence
@@ -97,31 +102,16 @@ fn sequence_errors_bump_only_on_the_earliest_batch_and_never_in_a_transaction() 
     let idempotent = ProducerIdentity::new(P, false);
     for code in [out_of_order, unknown] {
         let earliest = idempotent.verdict(code, false, false);
-        assert_eq!(
-            earliest,
-            Verdict {
-                retry: true,
-                in_doubt: true
-            }
-        );
+        assert_eq!(earliest, verdict(true, true));
         // Behind an earlier failed batch: expected, a retry in order fixes it.
         let behind = idempotent.verdict(code, false, true);
-        assert_eq!(
-            behind,
-            Verdict {
-                retry: true,
-                in_doubt: false
-            }
-        );
+        assert_eq!(behind, verdict(true, false));
     }
     let txn = ProducerIdentity::new(P, true);
     let earliest = txn.verdict(out_of_order, false, false);
     assert_eq!(
         earliest,
-        Verdict {
-            retry: false,
-            in_doubt: false
-        },
+        verdict(false, false),
         "the transaction fails instead"
     );
     assert!(txn.verdict(out_of_order, false, true).retry);
@@ -129,10 +119,7 @@ fn sequence_errors_bump_only_on_the_earliest_batch_and_never_in_a_transaction() 
     let timeout = Some(ErrorCode::REQUEST_TIMED_OUT);
     assert_eq!(
         idempotent.verdict(timeout, true, false),
-        Verdict {
-            retry: true,
-            in_doubt: false
-        }
+        verdict(true, false)
     );
     assert!(
         !idempotent
@@ -188,11 +175,5 @@ fn without_idempotence_nothing_is_in_doubt() {
     assert!(!identity.covers(&b));
     // A sequence error from a broker is only retried.
     let v = identity.verdict(Some(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER), false, false);
-    assert_eq!(
-        v,
-        Verdict {
-            retry: true,
-            in_doubt: false
-        }
-    );
+    assert_eq!(v, verdict(true, false));
 }

@@ -289,8 +289,8 @@ impl Sender {
     /// Also acknowledges, with an unknown offset, the partition's batches
     /// waiting for a retry that the broker must have written (see
     /// [`ProducerIdentity::covers`]): a retry could otherwise outlive the
-    /// producer state
-    /// that would recognise it as a duplicate, and be written twice.
+    /// producer state that would recognise it as a duplicate, and be
+    /// written twice.
     ///
     /// [`ProducerIdentity::covers`]: crate::identity::ProducerIdentity::covers
     fn ack_batch(&mut self, batch: Batch, base_offset: i64) {
